@@ -1,0 +1,1 @@
+"""care-companion backend: the Flask API, domain models, access policy and CLI."""

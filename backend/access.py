@@ -1,0 +1,168 @@
+"""The one access policy: may user U do action A on patient P?
+
+Every route under ``/patients/{patient_id}`` calls :func:`authorize` first. No access at
+all is a 404 (we never confirm that a patient exists); access without the needed
+permission is a 403. Every authorized use by someone other than the patient is written
+to the access log at the end of the request, with its outcome.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from flask import g
+from flask_smorest import abort
+from sqlalchemy import select
+
+from backend import db
+from backend.clock import now
+from backend.models import (
+    CaregiverGrant,
+    CareTeam,
+    CareTeamMember,
+    Enrollment,
+    Patient,
+    Permission,
+    User,
+)
+
+
+class Role(enum.StrEnum):
+    SELF = "self"
+    MANAGING_CAREGIVER = "managing_caregiver"
+    CAREGIVER = "caregiver"
+    CARE_TEAM = "care_team"
+
+
+class Action(enum.StrEnum):
+    VIEW_PATIENT = "view_patient"
+    EDIT_PATIENT = "edit_patient"
+    MANAGE_ACCESS = "manage_access"
+    VIEW_ACCESS_LOG = "view_access_log"
+    VIEW_CARE_TEAM = "view_care_team"
+    VIEW_CARE_PLAN = Permission.VIEW_CARE_PLAN.value
+    VIEW_MEDICATIONS = Permission.VIEW_MEDICATIONS.value
+    LOG_DOSES = Permission.LOG_DOSES.value
+    MANAGE_MEDICATIONS = Permission.MANAGE_MEDICATIONS.value
+    VIEW_APPOINTMENTS = Permission.VIEW_APPOINTMENTS.value
+    MANAGE_APPOINTMENTS = Permission.MANAGE_APPOINTMENTS.value
+    VIEW_CHECKINS = Permission.VIEW_CHECKINS.value
+    RECEIVE_MISSED_DOSE_ALERTS = Permission.RECEIVE_MISSED_DOSE_ALERTS.value
+    MESSAGE_CARE_TEAM = Permission.MESSAGE_CARE_TEAM.value
+
+
+# What anyone who may see the patient at all may do.
+_BASIC = frozenset({Action.VIEW_PATIENT, Action.VIEW_CARE_TEAM})
+# Care-team members do clinical work; consent and the access log stay with the patient's side.
+_CARE_TEAM = _BASIC | {
+    Action.VIEW_CARE_PLAN,
+    Action.VIEW_MEDICATIONS,
+    Action.LOG_DOSES,
+    Action.MANAGE_MEDICATIONS,
+    Action.VIEW_APPOINTMENTS,
+    Action.MANAGE_APPOINTMENTS,
+    Action.VIEW_CHECKINS,
+    Action.MESSAGE_CARE_TEAM,
+}
+_EVERYTHING = frozenset(Action)
+_PERMISSION_ACTIONS = frozenset(p.value for p in Permission)
+
+
+@dataclass(frozen=True)
+class PatientAccess:
+    patient: Patient
+    user: User
+    role: Role
+    actions: frozenset[Action]
+    actor_label: str  # what the access log shows: "daughter", "nurse", …
+    grant: CaregiverGrant | None = None
+
+    def allows(self, action: Action) -> bool:
+        return action in self.actions
+
+
+def resolve(user: User, patient_id: int) -> PatientAccess | None:
+    """How ``user`` relates to the patient right now, or None for no relation at all."""
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        return None
+    if patient.user_id == user.id:
+        return PatientAccess(patient, user, Role.SELF, _EVERYTHING, "self")
+    grant = db.session.scalar(
+        select(CaregiverGrant)
+        .where(
+            CaregiverGrant.patient_id == patient_id,
+            CaregiverGrant.caregiver_user_id == user.id,
+            CaregiverGrant.active_clause(now()),
+        )
+        .order_by(CaregiverGrant.is_managing.desc())
+        .limit(1)
+    )
+    if grant is not None:
+        return access_for_grant(user, patient, grant)
+    member_role = care_team_role(user.id, patient_id)
+    if member_role is not None:
+        return PatientAccess(patient, user, Role.CARE_TEAM, _CARE_TEAM, member_role)
+    return None
+
+
+def access_for_grant(user: User, patient: Patient, grant: CaregiverGrant) -> PatientAccess:
+    if grant.is_managing:
+        return PatientAccess(
+            patient, user, Role.MANAGING_CAREGIVER, _EVERYTHING, "managing_caregiver", grant
+        )
+    allowed = _BASIC | {Action(p) for p in grant.permissions if p in _PERMISSION_ACTIONS}
+    return PatientAccess(
+        patient, user, Role.CAREGIVER, frozenset(allowed), grant.relationship, grant
+    )
+
+
+def care_team_role(user_id: int, patient_id: int) -> str | None:
+    return db.session.scalar(
+        select(CareTeamMember.role)
+        .join(Enrollment, Enrollment.care_team_id == CareTeamMember.care_team_id)
+        .where(
+            CareTeamMember.user_id == user_id,
+            CareTeamMember.removed_at.is_(None),
+            Enrollment.patient_id == patient_id,
+            Enrollment.ended_at.is_(None),
+        )
+        .limit(1)
+    )
+
+
+def team_membership(user: User, team_id: int) -> CareTeamMember | None:
+    """The user's active membership of the team; teams they are not on do not exist for them."""
+    if db.session.get(CareTeam, team_id) is None:
+        return None
+    return db.session.scalar(
+        select(CareTeamMember).where(
+            CareTeamMember.care_team_id == team_id,
+            CareTeamMember.user_id == user.id,
+            CareTeamMember.removed_at.is_(None),
+        )
+    )
+
+
+def authorize(user: User, patient_id: int, action: Action) -> PatientAccess:
+    access = resolve(user, patient_id)
+    if access is None:
+        abort(404, message="No such patient.")
+    if access.role is not Role.SELF:
+        _remember_for_log(access, action)
+    if not access.allows(action):
+        abort(403, message=f"You may see this patient but not {action.value.replace('_', ' ')}.")
+    return access
+
+
+def may_end_grant(access: PatientAccess, grant: CaregiverGrant) -> bool:
+    """The patient's side revokes any grant but their own; a caregiver may always leave."""
+    if grant.caregiver_user_id == access.user.id:
+        return True
+    return access.allows(Action.MANAGE_ACCESS)
+
+
+def _remember_for_log(access: PatientAccess, action: Action) -> None:
+    pending: list[tuple[int, int, str, str]] = g.setdefault("access_log", [])
+    pending.append((access.patient.id, access.user.id, access.actor_label, action.value))

@@ -1,0 +1,134 @@
+"""``/patients/{id}/caregivers``: who has access by consent; change, revoke, leave."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from sqlalchemy import Select, select
+
+from backend import db
+from backend.access import Action, authorize, may_end_grant
+from backend.api.common import BaseSchema, Instant, PaginatedSelect
+from backend.auth import current_user
+from backend.clock import now
+from backend.models import ALL_PERMISSIONS, CaregiverGrant, Patient, User
+
+blp = Blueprint("caregivers", __name__, description="Caregiver access")
+
+GRANT_STATUSES = ("active", "lapsed", "revoked", "left")
+
+
+class GrantSchema(BaseSchema):
+    id = ma.fields.Integer(dump_only=True)
+    patient_id = ma.fields.Integer(dump_only=True)
+    caregiver_user_id = ma.fields.Integer(dump_only=True)
+    caregiver_name = ma.fields.Method("_name", dump_only=True)
+    relationship = ma.fields.String(dump_only=True)
+    is_managing = ma.fields.Boolean(dump_only=True)
+    permissions = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(ALL_PERMISSIONS)),
+        validate=ma.validate.Length(max=len(ALL_PERMISSIONS)),
+    )
+    ends_at = Instant(
+        allow_none=True, metadata={"description": "Access lapses by itself at this instant"}
+    )
+    created_at = Instant(dump_only=True)
+    ended_at = Instant(dump_only=True, allow_none=True)
+    status = ma.fields.Method("_status", dump_only=True)
+
+    def _status(self, grant: CaregiverGrant) -> str:
+        return grant.status()
+
+    def _name(self, grant: CaregiverGrant) -> str | None:
+        user = db.session.get(User, grant.caregiver_user_id)
+        return user.name if user else None
+
+    @ma.validates("ends_at")
+    def _future(self, value: Any, **_: Any) -> None:
+        if value is not None and value <= now():
+            raise ma.ValidationError("Must be in the future.")
+
+
+class GrantFilter(BaseSchema):
+    status = ma.fields.String(validate=ma.validate.OneOf(GRANT_STATUSES))
+
+
+@blp.route("/patients/<int:patient_id>/caregivers")
+class Caregivers(MethodView):
+    @blp.arguments(GrantFilter, location="query")
+    @blp.response(200, GrantSchema(many=True))
+    @blp.paginate(PaginatedSelect)
+    def get(self, filters: dict[str, Any], patient_id: int) -> Select[Any]:
+        """Everyone who has or had caregiver access, with its status"""
+        authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
+        stmt = select(CaregiverGrant).where(CaregiverGrant.patient_id == patient_id)
+        wanted = filters.get("status")
+        at = now()
+        if wanted == "active":
+            stmt = stmt.where(CaregiverGrant.active_clause(at))
+        elif wanted == "lapsed":
+            stmt = stmt.where(CaregiverGrant.ended_at.is_(None), CaregiverGrant.ends_at <= at)
+        elif wanted is not None:
+            stmt = stmt.where(CaregiverGrant.end_reason == wanted)
+        return stmt.order_by(CaregiverGrant.id)
+
+
+def _grant(patient_id: int, grant_id: int) -> CaregiverGrant:
+    grant = db.session.get(CaregiverGrant, grant_id)
+    if grant is None or grant.patient_id != patient_id:
+        abort(404, message="No such caregiver access.")
+    return grant
+
+
+@blp.route("/patients/<int:patient_id>/caregivers/<int:grant_id>")
+class CaregiverById(MethodView):
+    @blp.arguments(GrantSchema(partial=True))
+    @blp.response(200, GrantSchema)
+    def patch(self, changes: dict[str, Any], patient_id: int, grant_id: int) -> CaregiverGrant:
+        """Change a caregiver's permissions or end date"""
+        authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
+        grant = _grant(patient_id, grant_id)
+        if grant.is_managing:
+            abort(409, message="A managing caregiver has full access; it is not set here.")
+        if not grant.is_active():
+            abort(409, message=f"This access is {grant.status()}; invite again instead.")
+        if "permissions" in changes:
+            grant.permissions = sorted(set(changes["permissions"]))
+        if "ends_at" in changes:
+            grant.ends_at = changes["ends_at"]
+        return grant
+
+    @blp.response(204)
+    def delete(self, patient_id: int, grant_id: int) -> None:
+        """Revoke a caregiver's access (the patient's side), or leave (the caregiver)"""
+        access = authorize(current_user(), patient_id, Action.VIEW_PATIENT)
+        grant = _grant(patient_id, grant_id)
+        if not may_end_grant(access, grant):
+            abort(403, message="Only the patient's side can revoke someone else's access.")
+        if not grant.is_active():
+            abort(409, message=f"This access is already {grant.status()}.")
+        leaving = grant.caregiver_user_id == access.user.id
+        if leaving and grant.is_managing and _sole_manager(grant):
+            abort(
+                409,
+                message="You are this person's only managing caregiver; hand over first.",
+            )
+        grant.end(access.user.id, "left" if leaving else "revoked")
+
+
+def _sole_manager(grant: CaregiverGrant) -> bool:
+    patient = db.session.get(Patient, grant.patient_id)
+    if patient is None or not patient.is_managed:
+        return False
+    others = db.session.scalar(
+        select(CaregiverGrant.id).where(
+            CaregiverGrant.patient_id == grant.patient_id,
+            CaregiverGrant.is_managing.is_(True),
+            CaregiverGrant.id != grant.id,
+            CaregiverGrant.active_clause(now()),
+        )
+    )
+    return others is None

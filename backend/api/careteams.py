@@ -1,0 +1,110 @@
+"""Care teams: a member's own teams and panel, and a patient's view of their team."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from sqlalchemy import Select, select
+
+from backend import db
+from backend.access import Action, authorize, team_membership
+from backend.api.common import BaseSchema, PaginatedSelect
+from backend.auth import current_user
+from backend.models import CareTeam, CareTeamMember, Enrollment, Organization, Patient, User
+from backend.models.careteam import TeamRole
+
+blp = Blueprint("careteams", __name__, description="Care teams")
+
+
+class MemberSchema(BaseSchema):
+    user_id = ma.fields.Integer()
+    name = ma.fields.String()
+    role = ma.fields.String(validate=ma.validate.OneOf([r.value for r in TeamRole]))
+
+
+class TeamSchema(BaseSchema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    organization = ma.fields.String()
+    my_role = ma.fields.String(allow_none=True)
+    members = ma.fields.List(ma.fields.Nested(MemberSchema))
+
+
+class PanelPatientSchema(BaseSchema):
+    id = ma.fields.Integer()
+    display_name = ma.fields.String()
+    birth_date = ma.fields.Date(allow_none=True)
+    time_zone = ma.fields.String()
+    language = ma.fields.String()
+
+
+def _members(team_id: int) -> list[dict[str, Any]]:
+    rows = db.session.execute(
+        select(CareTeamMember, User)
+        .join(User, User.id == CareTeamMember.user_id)
+        .where(CareTeamMember.care_team_id == team_id, CareTeamMember.removed_at.is_(None))
+        .order_by(CareTeamMember.id)
+    ).tuples()
+    return [{"user_id": u.id, "name": u.name, "role": m.role} for m, u in rows]
+
+
+def _team_view(team: CareTeam, org: Organization, my_role: str | None) -> dict[str, Any]:
+    return {
+        "id": team.id,
+        "name": team.name,
+        "organization": org.name,
+        "my_role": my_role,
+        "members": _members(team.id),
+    }
+
+
+@blp.route("/care-teams")
+class MyTeams(MethodView):
+    @blp.response(200, TeamSchema(many=True))
+    def get(self) -> list[dict[str, Any]]:
+        """The care teams you are a member of"""
+        rows = db.session.execute(
+            select(CareTeam, Organization, CareTeamMember.role)
+            .join(CareTeamMember, CareTeamMember.care_team_id == CareTeam.id)
+            .join(Organization, Organization.id == CareTeam.organization_id)
+            .where(
+                CareTeamMember.user_id == current_user().id, CareTeamMember.removed_at.is_(None)
+            )
+            .order_by(CareTeam.id)
+        ).tuples()
+        return [_team_view(t, o, role) for t, o, role in rows]
+
+
+@blp.route("/care-teams/<int:team_id>/patients")
+class TeamPanel(MethodView):
+    @blp.response(200, PanelPatientSchema(many=True))
+    @blp.paginate(PaginatedSelect)
+    def get(self, team_id: int) -> Select[Any]:
+        """The patients enrolled on one of your teams"""
+        if team_membership(current_user(), team_id) is None:
+            abort(404, message="No such care team.")
+        return (
+            select(Patient)
+            .join(Enrollment, Enrollment.patient_id == Patient.id)
+            .where(Enrollment.care_team_id == team_id, Enrollment.ended_at.is_(None))
+            .order_by(Patient.display_name, Patient.id)
+        )
+
+
+@blp.route("/patients/<int:patient_id>/care-team")
+class PatientCareTeam(MethodView):
+    @blp.response(200, TeamSchema(many=True))
+    def get(self, patient_id: int) -> list[dict[str, Any]]:
+        """The care teams looking after this patient, and who is on them"""
+        authorize(current_user(), patient_id, Action.VIEW_CARE_TEAM)
+        rows = db.session.execute(
+            select(CareTeam, Organization)
+            .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
+            .join(Organization, Organization.id == CareTeam.organization_id)
+            .where(Enrollment.patient_id == patient_id, Enrollment.ended_at.is_(None))
+            .order_by(CareTeam.id)
+        ).tuples()
+        return [_team_view(t, o, None) for t, o in rows]

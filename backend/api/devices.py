@@ -1,0 +1,82 @@
+"""``/me/devices``: the phones that receive this person's pushes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from sqlalchemy import select
+
+from backend import db
+from backend.api.common import BaseSchema, Instant, validate_language
+from backend.auth import current_user
+from notifications import Device, register_device, remove_device
+from notifications.devices import PLATFORMS
+
+blp = Blueprint("devices", __name__, url_prefix="/me/devices", description="Push devices")
+
+_INSTALLATION = r"^[A-Za-z0-9._:-]{8,100}$"
+
+
+class DeviceSchema(BaseSchema):
+    installation_id = ma.fields.String(dump_only=True)
+    fcm_token = ma.fields.String(
+        required=True,
+        load_only=True,
+        validate=ma.validate.And(
+            ma.validate.Length(min=20, max=4096),
+            ma.validate.Regexp(r"^[A-Za-z0-9_:\-.]+$", error="Not an FCM registration token."),
+        ),
+    )
+    platform = ma.fields.String(required=True, validate=ma.validate.OneOf(PLATFORMS))
+    app_version = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=40))
+    locale = ma.fields.String(allow_none=True, validate=validate_language)
+    notifications_enabled = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the person allowed notifications on this device"},
+    )
+    active = ma.fields.Boolean(dump_only=True)
+    created_at = Instant(dump_only=True)
+    last_seen_at = Instant(dump_only=True)
+
+
+class InstallationPath(ma.Schema):
+    installation_id = ma.fields.String(validate=ma.validate.Regexp(_INSTALLATION))
+
+
+@blp.route("")
+class Devices(MethodView):
+    @blp.response(200, DeviceSchema(many=True))
+    def get(self) -> list[Device]:
+        """Your registered devices"""
+        stmt = select(Device).where(Device.user_id == current_user().id).order_by(Device.id)
+        return list(db.session.scalars(stmt))
+
+
+@blp.route("/<installation_id>")
+class DeviceByInstallation(MethodView):
+    @blp.arguments(DeviceSchema)
+    @blp.response(200, DeviceSchema)
+    def put(self, data: dict[str, Any], installation_id: str) -> Device:
+        """Register or refresh this installation's push token (call at every app start)"""
+        _check_installation_id(installation_id)
+        device, _created = register_device(
+            db.session, current_user().id, installation_id, **data
+        )
+        return device
+
+    @blp.response(204)
+    def delete(self, installation_id: str) -> None:
+        """Stop pushes to this installation (sign-out)"""
+        _check_installation_id(installation_id)
+        if not remove_device(db.session, current_user().id, installation_id):
+            abort(404, message="No such device.")
+
+
+def _check_installation_id(value: str) -> None:
+    try:
+        InstallationPath().load({"installation_id": value})
+    except ma.ValidationError as exc:
+        abort(422, message="Invalid installation id.", errors={"path": exc.messages})

@@ -1,0 +1,90 @@
+"""``/me``: the signed-in person's profile, routine and communication needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from sqlalchemy import select
+
+from backend import db
+from backend.api.common import LocalTime, ProfileFields, trimmed
+from backend.api.patient_schemas import OwnPatientCreateSchema, PatientSchema, patient_view
+from backend.auth import current_user
+from backend.models import Patient, User
+from backend.models.profile import PROFILE_FIELDS
+
+blp = Blueprint("me", __name__, url_prefix="/me", description="The signed-in user")
+
+
+class MeSchema(ProfileFields):
+    id = ma.fields.Integer(dump_only=True)
+    email = ma.fields.String(dump_only=True, allow_none=True)
+    display_name = ma.fields.String(dump_only=True, allow_none=True)
+    preferred_name = ma.fields.String(allow_none=True, validate=trimmed(100))
+    quiet_hours_start = LocalTime(allow_none=True)
+    quiet_hours_end = LocalTime(allow_none=True)
+    show_details_on_lock_screen = ma.fields.Boolean()
+    patient_id = ma.fields.Method("_patient_id", dump_only=True, allow_none=True)
+
+    def _patient_id(self, user: User) -> int | None:
+        return db.session.scalar(select(Patient.id).where(Patient.user_id == user.id))
+
+    @ma.validates_schema
+    def _quiet_hours_pair(self, data: dict[str, Any], **_: Any) -> None:
+        start, end = "quiet_hours_start", "quiet_hours_end"
+        if (start in data) != (end in data) or (
+            start in data and (data[start] is None) != (data[end] is None)
+        ):
+            raise ma.ValidationError("Set both quiet-hour bounds, or clear both.", start)
+
+
+@blp.route("")
+class Me(MethodView):
+    @blp.response(200, MeSchema)
+    def get(self) -> User:
+        """Your profile"""
+        return current_user()
+
+    @blp.arguments(MeSchema(partial=True))
+    @blp.response(200, MeSchema)
+    def patch(self, changes: dict[str, Any]) -> User:
+        """Change your profile; zone, routine and language also apply to your own patient record"""
+        user = current_user()
+        for name, value in changes.items():
+            setattr(user, name, value)
+        own = db.session.scalar(select(Patient).where(Patient.user_id == user.id))
+        if own is not None:
+            own.copy_profile_from(user, [f for f in PROFILE_FIELDS if f in changes])
+        return user
+
+
+@blp.route("/patient")
+class MyPatient(MethodView):
+    @blp.response(200, PatientSchema)
+    def get(self) -> dict[str, Any]:
+        """Your own patient record"""
+        own = db.session.scalar(select(Patient).where(Patient.user_id == current_user().id))
+        if own is None:
+            abort(404, message="You have no patient record yet; create it with POST.")
+        return patient_view(own, "self")
+
+    @blp.arguments(OwnPatientCreateSchema)
+    @blp.response(201, PatientSchema)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Create your own patient record (your profile's zone, routine and language carry over)"""
+        user = current_user()
+        if db.session.scalar(select(Patient.id).where(Patient.user_id == user.id)):
+            abort(409, message="You already have a patient record.")
+        patient = Patient(
+            user_id=user.id,
+            created_by_user_id=user.id,
+            display_name=data.get("display_name") or user.name,
+            birth_date=data.get("birth_date"),
+        )
+        patient.copy_profile_from(user)
+        db.session.add(patient)
+        db.session.flush()
+        return patient_view(patient, "self")

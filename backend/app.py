@@ -1,0 +1,151 @@
+"""``create_app(settings)``: wires config, database, sign-in, the access log and the API."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from backend import db
+from backend.auth import authenticate
+from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
+from backend.errors import CareApi, register_database_errors, spec_plugin
+from backend.models import AccessLogEntry
+
+API_TITLE = "care-companion"
+API_VERSION = "0.1.0"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def database_url(settings: Settings, instance_path: str) -> str:
+    if settings.database_url:
+        return settings.database_url
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(instance_path) / 'carecompanion.sqlite'}"
+
+
+def _sync_emulator_env(settings: Settings) -> None:
+    # firebase-admin reads the emulator switch from the process environment at verify time;
+    # keep it in step with our settings so the two can never disagree.
+    if settings.emulated_auth:
+        os.environ[EMULATOR_HOST_VAR] = settings.firebase_auth_emulator_host or ""
+    elif os.environ.get(EMULATOR_HOST_VAR):
+        raise ConfigError(
+            f"{EMULATOR_HOST_VAR} is set in the environment but not in the settings in use"
+        )
+
+
+def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
+    settings = (settings or Settings.from_env()).validate()
+    _sync_emulator_env(settings)
+    app = Flask(
+        __name__,
+        instance_path=settings.instance_path or None,
+        instance_relative_config=True,
+    )
+    app.config.update(
+        SETTINGS=settings,
+        API_TITLE=API_TITLE,
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Care plans, medication schedules, appointments and check-ins "
+                "for patients, family caregivers and care coordinators."
+            },
+            "security": [{"bearerAuth": []}],
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "Firebase ID token (JWT)",
+                    }
+                }
+            },
+        },
+    )
+    app.config.update(flask_config)
+    logging.basicConfig(level=settings.log_level)
+
+    engine = app.config.get("ENGINE") or db.make_engine(database_url(settings, app.instance_path))
+    db.init_engine(engine)
+
+    api = CareApi(app, spec_kwargs={"marshmallow_plugin": spec_plugin()})
+    register_database_errors(app, api)
+    _register_blueprints(api)
+    _register_hooks(app)
+
+    from backend.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _register_blueprints(api: CareApi) -> None:
+    from backend.api import (
+        access_log,
+        caregivers,
+        careteams,
+        devices,
+        health,
+        invitations,
+        me,
+        patients,
+    )
+
+    for module in (health, me, devices, patients, invitations, caregivers, careteams, access_log):
+        api.register_blueprint(module.blp)
+
+
+def _register_hooks(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+    app.before_request(authenticate)
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        # Success commits the request's work; any error leaves nothing changed.
+        if response.status_code < 400:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        _write_access_log(response.status_code)
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    @app.teardown_appcontext
+    def remove_session(_exc: BaseException | None) -> None:
+        db.session.remove()
+
+
+def _write_access_log(status: int) -> None:
+    pending = g.pop("access_log", None)
+    if not pending:
+        return
+    for patient_id, user_id, label, action in pending:
+        db.session.add(
+            AccessLogEntry(
+                patient_id=patient_id,
+                actor_user_id=user_id,
+                actor_role=label,
+                action=action,
+                method=request.method,
+                path=request.path[:300],
+                status=status,
+                request_id=g.request_id,
+            )
+        )
+    db.session.commit()

@@ -1,0 +1,107 @@
+"""Sign-in: verify the Firebase ID token on each request and map its uid to a user row."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from firebase_admin import auth as fb_auth
+from flask import current_app, g, request
+from flask_smorest import abort
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from backend import db
+from backend.clock import now
+from backend.config import Settings
+from backend.firebase import firebase_app
+from backend.models import User
+
+log = logging.getLogger(__name__)
+PUBLIC_ENDPOINTS = {"health.Health", "api-docs.openapi_json", "static"}
+_SEEN_EVERY = timedelta(hours=1)
+
+
+def _unauthorized(message: str) -> None:
+    abort(401, message=message)
+
+
+def bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        _unauthorized("Sign in first: send 'Authorization: Bearer <Firebase ID token>'.")
+    if scheme.lower() != "bearer" or not token.strip() or len(token) > 8192:
+        _unauthorized("The Authorization header must be 'Bearer <Firebase ID token>'.")
+    return token.strip()
+
+
+def verify_token(token: str, settings: Settings) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = fb_auth.verify_id_token(
+            token,
+            app=firebase_app(settings),
+            clock_skew_seconds=settings.token_clock_skew_s,
+        )
+    except fb_auth.ExpiredIdTokenError:
+        _unauthorized("The ID token has expired; refresh it and try again.")
+    except fb_auth.CertificateFetchError:
+        log.exception("could not fetch Firebase signing certificates")
+        abort(503, message="Sign-in is temporarily unavailable; try again shortly.")
+    except (fb_auth.InvalidIdTokenError, ValueError) as exc:
+        log.info("rejected ID token: %s", exc)
+        _unauthorized("The ID token is not valid.")
+    if settings.emulated_auth:
+        # The emulator mode skips the signature and the expiry check; keep the expiry.
+        exp = claims.get("exp")
+        skew = settings.token_clock_skew_s
+        if not isinstance(exp, int | float) or datetime.fromtimestamp(exp, UTC) < now() - (
+            timedelta(seconds=skew)
+        ):
+            _unauthorized("The ID token has expired; refresh it and try again.")
+    return claims
+
+
+def _provision(claims: dict[str, Any]) -> User:
+    uid = str(claims["uid"])
+    user = db.session.scalar(select(User).where(User.firebase_uid == uid))
+    if user is None:
+        user = User(
+            firebase_uid=uid,
+            email=_short(claims.get("email"), 320),
+            display_name=_short(claims.get("name"), 200),
+            last_seen_at=now(),
+        )
+        db.session.add(user)
+        try:
+            db.session.commit()
+        except IntegrityError:  # the same person's first two calls raced
+            db.session.rollback()
+            user = db.session.scalars(select(User).where(User.firebase_uid == uid)).one()
+    elif user.last_seen_at is None or now() - user.last_seen_at > _SEEN_EVERY:
+        user.last_seen_at = now()
+        if user.email is None and claims.get("email"):
+            user.email = _short(claims.get("email"), 320)
+        db.session.commit()
+    return user
+
+
+def _short(value: Any, limit: int) -> str | None:
+    return str(value)[:limit] if value else None
+
+
+def authenticate() -> None:
+    """before_request hook: every API route but health and the spec needs a signed-in user."""
+    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return
+    if request.method == "OPTIONS":
+        return
+    settings: Settings = current_app.config["SETTINGS"]
+    claims = verify_token(bearer_token(), settings)
+    g.current_user = _provision(claims)
+
+
+def current_user() -> User:
+    user: User = g.current_user
+    return user

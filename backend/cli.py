@@ -1,0 +1,249 @@
+"""The ``carecompanion`` command: a Flask CLI group with our operator commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
+
+from backend import db
+from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
+from backend.fixtures import DEFAULT_FIXTURES, load_fixtures
+
+DEMO_EMULATOR_HOST = "127.0.0.1:9099"
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+
+
+def _personas(path: Path = DEFAULT_FIXTURES) -> dict[str, dict[str, Any]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {u["persona"]: u for u in data["users"]}
+
+
+def register_commands(app: Flask) -> None:
+    dbgroup = AppGroup("db", help="Database schema.")
+
+    @dbgroup.command("upgrade")
+    @click.option("--revision", default="head", show_default=True)
+    def db_upgrade(revision: str) -> None:
+        """Apply migrations up to REVISION."""
+        from backend.migrate import upgrade
+
+        upgrade(db.get_engine(), revision)
+        click.echo(f"database at {revision} ({db.get_engine().dialect.name})")
+
+    @dbgroup.command("revision")
+    @click.option("-m", "--message", required=True)
+    def db_revision(message: str) -> None:
+        """Autogenerate a migration from the models (developers)."""
+        from backend.migrate import revision
+
+        revision(db.get_engine(), message)
+
+    @dbgroup.command("load-fixtures")
+    @click.option("--path", type=click.Path(exists=True, path_type=Path), default=DEFAULT_FIXTURES)
+    def db_load_fixtures(path: Path) -> None:
+        """Load the demo people (idempotent)."""
+        load_fixtures(db.session(), path)
+        db.session.commit()
+        click.echo(f"fixtures loaded from {path.name}")
+
+    app.cli.add_command(dbgroup)
+
+    @app.cli.command("token")
+    @click.option("--as", "persona", help="A demo persona (maria, ana, david, priya, omar, sam).")
+    @click.option("--uid", help="Any Firebase uid instead of a persona.")
+    @click.option("--hours", default=12, show_default=True, type=click.IntRange(1, 24 * 7))
+    def token(persona: str | None, uid: str | None, hours: int) -> None:
+        """Print a development ID token (auth-emulator mode only)."""
+        from datetime import timedelta
+
+        from backend.devtokens import emulator_token
+
+        if bool(persona) == bool(uid):
+            raise click.UsageError("give exactly one of --as or --uid")
+        email = name = None
+        if persona:
+            people = _personas()
+            if persona not in people:
+                raise click.BadParameter(f"choose one of {', '.join(people)}", param_hint="--as")
+            uid, email, name = (people[persona][k] for k in ("uid", "email", "name"))
+        assert uid is not None
+        try:
+            click.echo(emulator_token(_settings(), uid, email, name, timedelta(hours=hours)))
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    team = AppGroup("team", help="Organizations and care teams (operators).")
+
+    @team.command("add")
+    @click.option("--org", required=True, help="Organization name (created if new).")
+    @click.option("--name", required=True, help="Team name.")
+    def team_add(org: str, name: str) -> None:
+        """Create a care team."""
+        from backend.services.careteams import add_team
+
+        created = add_team(db.session(), org, name)
+        db.session.commit()
+        click.echo(f"team {created.id}: {name} ({org})")
+
+    @team.command("enroll")
+    @click.option("--team-id", required=True, type=int)
+    @click.option("--patient-id", required=True, type=int)
+    def team_enroll(team_id: int, patient_id: int) -> None:
+        """Enroll a patient on a care team (done by the organization, with consent on file)."""
+        from backend.services.careteams import CareTeamError, enroll
+
+        try:
+            enroll(db.session(), team_id, patient_id)
+        except CareTeamError as exc:
+            raise click.ClickException(str(exc)) from None
+        db.session.commit()
+        click.echo(f"patient {patient_id} enrolled on team {team_id}")
+
+    app.cli.add_command(team)
+
+    coordinator = AppGroup("coordinator", help="Care-team members (operators only).")
+
+    @coordinator.command("add")
+    @click.option("--uid", required=True, help="The person's Firebase uid.")
+    @click.option("--email", help="Their email (shown to patients).")
+    @click.option("--name", required=True, help="Their name (shown to patients).")
+    @click.option("--team-id", required=True, type=int)
+    @click.option(
+        "--role",
+        default="care_coordinator",
+        show_default=True,
+        type=click.Choice(
+            [
+                "physician",
+                "nurse",
+                "pharmacist",
+                "dietitian",
+                "social_worker",
+                "community_health_worker",
+                "care_coordinator",
+            ]
+        ),
+    )
+    def coordinator_add(uid: str, email: str | None, name: str, team_id: int, role: str) -> None:
+        """Add a care-team member; there is no self-service way to become one."""
+        from backend.services.careteams import CareTeamError, add_member
+
+        try:
+            member = add_member(db.session(), team_id, uid, name, email, role)
+        except CareTeamError as exc:
+            raise click.ClickException(str(exc)) from None
+        db.session.commit()
+        click.echo(f"{name} is now {role} on team {team_id} (user {member.user_id})")
+
+
+def _create_app_from_env() -> Flask:
+    from backend.app import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+cli = FlaskGroup(
+    create_app=_create_app_from_env,
+    add_version_option=False,
+    load_dotenv=False,
+    help="care-companion: API, worker and operator commands.",
+)
+
+
+@cli.command("demo", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Prepare the database and print, then exit.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Migrate a SQLite file, load the demo people, print a curl per persona, serve the API."""
+    from datetime import timedelta
+
+    from backend.app import create_app
+    from backend.devtokens import emulator_token
+    from backend.migrate import upgrade
+
+    os.environ.setdefault("CARECOMPANION_ENV", "development")
+    os.environ.setdefault(EMULATOR_HOST_VAR, DEMO_EMULATOR_HOST)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if settings.is_production:
+        raise click.ClickException("the demo never runs with CARECOMPANION_ENV=production")
+    app = create_app(settings)
+    with app.app_context():
+        upgrade(db.get_engine())
+        loaded = load_fixtures(db.session())
+        db.session.commit()
+        base = f"http://{host}:{port}"
+        click.echo(f"care-companion demo: {db.get_engine().url.render_as_string()}")
+        click.echo(f"API on {base} (spec: {base}/openapi.json); Ctrl-C stops it.\n")
+        for persona, user in loaded["users"].items():
+            tok = emulator_token(
+                settings, user.firebase_uid, user.email, user.display_name, timedelta(hours=12)
+            )
+            path = _demo_path(persona, loaded)
+            click.echo(f"# {persona} ({user.display_name})")
+            click.echo(f"curl -s -H 'Authorization: Bearer {tok}' {base}{path}\n")
+    if not no_serve:
+        from werkzeug.serving import run_simple
+
+        # Not app.run(): Flask ignores it under its own CLI. No reloader: one process.
+        run_simple(host, port, app, use_reloader=False, threaded=True)
+
+
+def _demo_path(persona: str, loaded: dict[str, Any]) -> str:
+    patients = loaded["patients"]
+    return {
+        "maria": "/me/patient",
+        "ana": f"/patients/{patients['maria'].id}",
+        "david": f"/patients/{patients['chen'].id}",
+        "priya": f"/care-teams/{loaded['teams']['Riverside Primary Care A'].id}/patients",
+        "omar": "/care-teams",
+        "sam": "/patients",
+    }.get(persona, "/me")
+
+
+@cli.command("serve", with_appcontext=False)
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(bind: str, workers: int) -> None:
+    """Serve the API with gunicorn (production; run the worker as its own process)."""
+    from gunicorn.app.base import BaseApplication
+
+    from backend.app import create_app
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Flask:
+            return create_app()
+
+    try:
+        Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    _Server().run()
+
+
+def main() -> None:
+    cli.main(prog_name="carecompanion")
+
+

@@ -1,0 +1,31 @@
+"""Domain models, one module per subject; importing this package registers them all."""
+
+from backend.models.audit import AccessLogEntry
+from backend.models.caregiving import (
+    ALL_PERMISSIONS,
+    CaregiverGrant,
+    Invitation,
+    Permission,
+    RedemptionAttempt,
+)
+from backend.models.careteam import CareTeam, CareTeamMember, Enrollment, Organization, TeamRole
+from backend.models.patient import Patient
+from backend.models.user import User
+from notifications.devices import Device
+
+__all__ = [
+    "ALL_PERMISSIONS",
+    "AccessLogEntry",
+    "CareTeam",
+    "CareTeamMember",
+    "CaregiverGrant",
+    "Device",
+    "Enrollment",
+    "Invitation",
+    "Organization",
+    "Patient",
+    "Permission",
+    "RedemptionAttempt",
+    "TeamRole",
+    "User",
+]

@@ -1,0 +1,61 @@
+"""Organizations, their care teams, team members and the patients enrolled on them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.clock import now
+from backend.db import Base, UTCDateTime
+
+
+class TeamRole(enum.StrEnum):
+    PHYSICIAN = "physician"
+    NURSE = "nurse"
+    PHARMACIST = "pharmacist"
+    DIETITIAN = "dietitian"
+    SOCIAL_WORKER = "social_worker"
+    COMMUNITY_HEALTH_WORKER = "community_health_worker"
+    CARE_COORDINATOR = "care_coordinator"
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class CareTeam(Base):
+    __tablename__ = "care_teams"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class CareTeamMember(Base):
+    __tablename__ = "care_team_members"
+    __table_args__ = (UniqueConstraint("care_team_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    care_team_id: Mapped[int] = mapped_column(ForeignKey("care_teams.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Enrollment(Base):
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("care_team_id", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    care_team_id: Mapped[int] = mapped_column(ForeignKey("care_teams.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

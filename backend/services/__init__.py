@@ -1,0 +1,1 @@
+"""Domain rules that span several models, kept out of the HTTP layer."""

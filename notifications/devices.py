@@ -1,0 +1,84 @@
+"""Devices that can receive pushes: one row per app installation, keyed by its id.
+
+An FCM registration token identifies one app install. The same token showing up under a
+different installation or user (sign-out and sign-in as someone else on the same phone)
+moves to the new owner; a token is never held by two rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from backend.clock import now
+from backend.db import Base, UTCDateTime
+
+PLATFORMS = ("android", "ios", "web")
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("user_id", "installation_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    installation_id: Mapped[str] = mapped_column(String(100))
+    fcm_token: Mapped[str] = mapped_column(String(4096), unique=True)
+    platform: Mapped[str] = mapped_column(String(10))
+    app_version: Mapped[str | None] = mapped_column(String(40))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    notifications_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    deactivated_reason: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+def register_device(
+    db: Session,
+    user_id: int,
+    installation_id: str,
+    fcm_token: str,
+    platform: str,
+    app_version: str | None = None,
+    locale: str | None = None,
+    notifications_enabled: bool = True,
+) -> tuple[Device, bool]:
+    """Create or refresh the device; returns (device, created)."""
+    at = now()
+    holder = db.scalar(select(Device).where(Device.fcm_token == fcm_token))
+    device = db.scalar(
+        select(Device).where(Device.user_id == user_id, Device.installation_id == installation_id)
+    )
+    if holder is not None and holder is not device:
+        # The token moved (new owner or reinstall): drop the old holder first so the
+        # unique token constraint never sees two rows.
+        db.delete(holder)
+        db.flush()
+    created = device is None
+    if device is None:
+        device = Device(user_id=user_id, installation_id=installation_id, created_at=at)
+        db.add(device)
+    device.fcm_token = fcm_token
+    device.platform = platform
+    device.app_version = app_version
+    device.locale = locale
+    device.notifications_enabled = notifications_enabled
+    device.active = True
+    device.deactivated_reason = None
+    device.last_seen_at = at
+    db.flush()
+    return device, created
+
+
+def remove_device(db: Session, user_id: int, installation_id: str) -> bool:
+    device = db.scalar(
+        select(Device).where(Device.user_id == user_id, Device.installation_id == installation_id)
+    )
+    if device is None:
+        return False
+    db.delete(device)
+    db.flush()
+    return True
