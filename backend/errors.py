@@ -61,7 +61,7 @@ class CareApi(Api):
         elif "messages" in data:
             errors = data["messages"]
             message = "The request has invalid fields; see errors."
-        if "headers" in data:
+        if data.get("headers"):
             headers = dict(data["headers"])
         if isinstance(error, InternalServerError):
             original = getattr(error, "original_exception", None)

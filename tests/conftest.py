@@ -1,0 +1,207 @@
+"""Test wiring: a real database (SQLite file, or PostgreSQL when TEST_DATABASE_URL is set),
+the app in test mode with the Firebase auth-emulator, an injected clock, and the personas.
+
+Personas (the same people as the demo fixtures):
+  maria  - patient with her own login, Spanish-speaking, diabetes and hypertension
+  ana    - Maria's daughter, caregiver by consent (no view_checkins)
+  chen   - Mr. Chen, a managed patient with dementia (no login)
+  david  - Mr. Chen's son, his managing caregiver
+  priya  - nurse coordinator on the team both patients are enrolled on
+  omar   - coordinator on another team
+  sam    - a stranger who must see nothing
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from backend import db
+from backend.app import create_app
+from backend.clock import set_clock
+from backend.config import Settings
+from backend.db import Base, make_engine
+from backend.devtokens import emulator_token
+from backend.fixtures import load_fixtures
+from backend.migrate import upgrade
+from backend.models import Patient, User
+
+EMULATOR = "127.0.0.1:9099"
+START = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+
+
+def test_settings(**overrides: Any) -> Settings:
+    base = Settings(env="test", firebase_auth_emulator_host=EMULATOR, log_level="WARNING")
+    return base.with_overrides(**overrides)
+
+
+@dataclass
+class Clock:
+    """The injected clock: tests move time with advance(), never sleep."""
+
+    at: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> datetime:
+        self.at += timedelta(**delta)
+        return self.at
+
+
+def _postgres_engine(url: str) -> tuple[Engine, str]:
+    schema = f"cc_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    return engine, schema
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    pg_url = os.environ.get("TEST_DATABASE_URL")
+    if pg_url:
+        # Each run gets its own schema so runs can repeat and never see each other's rows.
+        engine, schema = _postgres_engine(pg_url)
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        admin = create_engine(pg_url)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("db") / "test.sqlite"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(engine: Engine) -> Iterator[Flask]:
+    application = create_app(test_settings(), ENGINE=engine, TESTING=True)
+    yield application
+    os.environ.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
+
+
+def _wipe(engine: Engine) -> None:
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    c = Clock()
+    set_clock(c)
+    yield c
+    set_clock(None)
+
+
+@pytest.fixture
+def ctx(app: Flask, engine: Engine, clock: Clock) -> Iterator[Flask]:
+    """A clean database and an app context for one test."""
+    db.init_engine(engine)
+    _wipe(engine)
+    with app.app_context():
+        yield app
+    db.session.remove()
+
+
+@dataclass
+class World:
+    """The personas, loaded from fixtures/demo.json."""
+
+    users: dict[str, User]
+    patients: dict[str, Patient]
+    teams: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def uid(self, persona: str) -> str:
+        return self.users[persona].firebase_uid
+
+    @property
+    def maria(self) -> int:
+        return self.patients["maria"].id
+
+    @property
+    def chen(self) -> int:
+        return self.patients["chen"].id
+
+
+@pytest.fixture
+def world(ctx: Flask) -> World:
+    loaded = load_fixtures(db.session())
+    db.session.commit()
+    return World(loaded["users"], loaded["patients"], loaded["teams"])
+
+
+class Api:
+    """The test client, signed in as a persona: ``api.get("/me", as_="maria")``."""
+
+    def __init__(self, client: FlaskClient, app: Flask, world: World | None) -> None:
+        self.client = client
+        self.app = app
+        self.world = world
+
+    def token(self, who: str) -> str:
+        settings = self.app.config["SETTINGS"]
+        if self.world is not None and who in self.world.users:
+            user = self.world.users[who]
+            return emulator_token(settings, user.firebase_uid, user.email, user.display_name)
+        return emulator_token(settings, who, f"{who}@example.org", who.title())
+
+    def request(self, method: str, path: str, as_: str | None = None, **kw: Any) -> Any:
+        headers = dict(kw.pop("headers", {}) or {})
+        if as_ is not None:
+            headers["Authorization"] = f"Bearer {self.token(as_)}"
+        return self.client.open(path, method=method, headers=headers, **kw)
+
+    def get(self, path: str, as_: str | None = None, **kw: Any) -> Any:
+        return self.request("GET", path, as_, **kw)
+
+    def post(self, path: str, as_: str | None = None, **kw: Any) -> Any:
+        return self.request("POST", path, as_, **kw)
+
+    def put(self, path: str, as_: str | None = None, **kw: Any) -> Any:
+        return self.request("PUT", path, as_, **kw)
+
+    def patch(self, path: str, as_: str | None = None, **kw: Any) -> Any:
+        return self.request("PATCH", path, as_, **kw)
+
+    def delete(self, path: str, as_: str | None = None, **kw: Any) -> Any:
+        return self.request("DELETE", path, as_, **kw)
+
+
+@pytest.fixture
+def api(ctx: Flask, world: World) -> Api:
+    return Api(ctx.test_client(), ctx, world)
+
+
+def assert_error(response: Any, code: int) -> dict[str, Any]:
+    """Every error has our one shape."""
+    assert response.status_code == code, response.get_data(as_text=True)
+    assert response.is_json, response.get_data(as_text=True)[:200]
+    body: dict[str, Any] = response.get_json()
+    assert body["code"] == code
+    assert isinstance(body["status"], str) and body["status"]
+    assert isinstance(body["message"], str) and body["message"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    return body
