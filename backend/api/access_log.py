@@ -42,7 +42,7 @@ class LoggedAccess:
 class AccessLogPage(PaginatedSelect):
     @property
     def items(self) -> list[Any]:
-        return [LoggedAccess(e, u) for e, u in db.session.execute(self.paged()).tuples()]
+        return [LoggedAccess(e, u) for e, u in db.session.execute(self.paged())]
 
 
 @blp.route("/patients/<int:patient_id>/access-log")

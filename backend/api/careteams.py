@@ -47,7 +47,7 @@ def _members(team_id: int) -> list[dict[str, Any]]:
         .join(User, User.id == CareTeamMember.user_id)
         .where(CareTeamMember.care_team_id == team_id, CareTeamMember.removed_at.is_(None))
         .order_by(CareTeamMember.id)
-    ).tuples()
+    )
     return [{"user_id": u.id, "name": u.name, "role": m.role} for m, u in rows]
 
 
@@ -74,7 +74,7 @@ class MyTeams(MethodView):
                 CareTeamMember.user_id == current_user().id, CareTeamMember.removed_at.is_(None)
             )
             .order_by(CareTeam.id)
-        ).tuples()
+        )
         return [_team_view(t, o, role) for t, o, role in rows]
 
 
@@ -106,5 +106,5 @@ class PatientCareTeam(MethodView):
             .join(Organization, Organization.id == CareTeam.organization_id)
             .where(Enrollment.patient_id == patient_id, Enrollment.ended_at.is_(None))
             .order_by(CareTeam.id)
-        ).tuples()
+        )
         return [_team_view(t, o, None) for t, o in rows]

@@ -80,10 +80,10 @@ class StatusFilter(BaseSchema):
     status = ma.fields.String(validate=ma.validate.OneOf(INVITATION_STATUSES))
 
 
-def _with_code(invitation: Invitation, code: str) -> dict[str, Any]:
-    data = CreatedInvitationSchema().dump(invitation)
-    data["code"] = code
-    return data
+def _with_code(invitation: Invitation, code: str) -> Invitation:
+    # The plain code exists only in this response; the row keeps its hash.
+    invitation.code = code  # type: ignore[attr-defined]
+    return invitation
 
 
 @blp.route("/patients/<int:patient_id>/invitations")
@@ -115,7 +115,7 @@ class Invitations(MethodView):
 
     @blp.arguments(InvitationSchema)
     @blp.response(201, CreatedInvitationSchema)
-    def post(self, data: dict[str, Any], patient_id: int) -> dict[str, Any]:
+    def post(self, data: dict[str, Any], patient_id: int) -> Invitation:
         """Invite a caregiver with a relationship and a set of permissions"""
         access = authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
         invitation, code = create_invitation(
@@ -146,7 +146,7 @@ class LinkCodeSchema(BaseSchema):
 class LinkCode(MethodView):
     @blp.arguments(LinkCodeSchema)
     @blp.response(201, CreatedInvitationSchema)
-    def post(self, data: dict[str, Any], patient_id: int) -> dict[str, Any]:
+    def post(self, data: dict[str, Any], patient_id: int) -> Invitation:
         """A code with which a managed patient links their own new login to this record"""
         access = authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
         if not access.patient.is_managed:

@@ -1,0 +1,198 @@
+"""Route x persona matrix: every route under a patient, every persona, 0 leaks.
+
+The expectations below restate the permission model independently of backend/access.py,
+so a change in the policy that nobody meant shows up here. A new route that takes a
+patient id and has no entry in MATRIX fails ``test_every_patient_route_is_in_the_matrix``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from backend import db
+from backend.models import CaregiverGrant, Invitation, User
+from backend.models.caregiving import hash_code
+from backend.clock import now
+from tests.conftest import Api, World, assert_error
+
+CLINICAL = {
+    "view_care_plan", "view_medications", "log_doses", "manage_medications",
+    "view_appointments", "manage_appointments", "view_checkins", "message_care_team",
+}
+BASIC = {"view_patient", "view_care_team"}
+EVERYTHING = BASIC | CLINICAL | {
+    "edit_patient", "manage_access", "view_access_log", "receive_missed_dose_alerts"
+}
+ANA_GRANTED = {
+    "view_care_plan", "view_medications", "log_doses", "view_appointments",
+    "manage_appointments", "receive_missed_dose_alerts", "message_care_team",
+}
+# persona -> patient -> what that persona may do there (absent: no relation -> 404)
+ALLOWED: dict[str, dict[str, set[str]]] = {
+    "maria": {"maria": EVERYTHING},
+    "ana": {"maria": BASIC | ANA_GRANTED},
+    "david": {"chen": EVERYTHING},
+    "priya": {"maria": BASIC | CLINICAL, "chen": BASIC | CLINICAL},
+    "omar": {},
+    "sam": {},
+    "rita": {},  # her access to Maria was revoked a moment ago
+    "lena": {},  # her two-week grant on Maria lapsed by itself
+}
+PERSONAS = list(ALLOWED)
+PATIENTS = ["maria", "chen", "nobody"]
+
+
+@dataclass
+class Setup:
+    world: World
+    ids: dict[str, int]
+
+    def patient(self, key: str) -> int:
+        return 987654 if key == "nobody" else getattr(self.world, key)
+
+
+@dataclass(frozen=True)
+class Entry:
+    action: str
+    ok: tuple[int, ...]
+    body: Callable[[str], Any] | None = None
+    # extra rule for who may act beyond the action (leaving one's own grant)
+    also: Callable[[str, str], bool] | None = None
+    expect_for: Callable[[str], tuple[int, ...]] | None = None
+
+
+def _grant_holder(patient: str) -> str:
+    return {"maria": "ana", "chen": "lin"}.get(patient, "")
+
+
+MATRIX: dict[tuple[str, str], Entry] = {
+    ("/patients/<int:patient_id>", "GET"): Entry("view_patient", (200,)),
+    ("/patients/<int:patient_id>", "PATCH"): Entry(
+        "edit_patient", (200,), body=lambda p: {"communication_needs": "Speak slowly."}
+    ),
+    ("/patients/<int:patient_id>/invitations", "GET"): Entry("manage_access", (200,)),
+    ("/patients/<int:patient_id>/invitations", "POST"): Entry(
+        "manage_access",
+        (201,),
+        body=lambda p: {"relationship": "friend", "permissions": ["view_medications"]},
+    ),
+    ("/patients/<int:patient_id>/invitations/<int:invitation_id>", "DELETE"): Entry(
+        "manage_access", (204,)
+    ),
+    ("/patients/<int:patient_id>/link-code", "POST"): Entry(
+        "manage_access", (201, 409), body=lambda p: {},
+        expect_for=lambda p: (409,) if p == "maria" else (201,),
+    ),
+    ("/patients/<int:patient_id>/caregivers", "GET"): Entry("manage_access", (200,)),
+    ("/patients/<int:patient_id>/caregivers/<int:grant_id>", "PATCH"): Entry(
+        "manage_access", (200,), body=lambda p: {"permissions": ["view_medications"]}
+    ),
+    ("/patients/<int:patient_id>/caregivers/<int:grant_id>", "DELETE"): Entry(
+        "manage_access", (204,), also=lambda who, p: who == _grant_holder(p)
+    ),
+    ("/patients/<int:patient_id>/care-team", "GET"): Entry("view_care_team", (200,)),
+    ("/patients/<int:patient_id>/access-log", "GET"): Entry("view_access_log", (200,)),
+}
+
+
+def _prepare(world: World) -> dict[str, int]:
+    """Extra people: Lin (Mr. Chen's granddaughter), Rita (revoked), Lena (lapsed)."""
+    s = db.session
+    users = {}
+    for uid in ("lin", "rita", "lena"):
+        users[uid] = User(firebase_uid=uid, email=f"{uid}@example.org", display_name=uid.title())
+        s.add(users[uid])
+    s.flush()
+    world.users.update(users)
+    lin = CaregiverGrant(patient_id=world.chen, caregiver_user_id=users["lin"].id,
+                         relationship="grandchild", permissions=["view_appointments"],
+                         granted_by_user_id=world.users["david"].id)
+    rita = CaregiverGrant(patient_id=world.maria, caregiver_user_id=users["rita"].id,
+                          relationship="friend", permissions=sorted(EVERYTHING & CLINICAL),
+                          granted_by_user_id=world.users["maria"].id)
+    lena = CaregiverGrant(patient_id=world.maria, caregiver_user_id=users["lena"].id,
+                          relationship="neighbour", permissions=["view_medications"],
+                          granted_by_user_id=world.users["maria"].id, ends_at=now())
+    s.add_all([lin, rita, lena])
+    s.flush()
+    rita.end(world.users["maria"].id, "revoked")
+    ids = {"grant:chen": lin.id}
+    ana = s.query(CaregiverGrant).filter_by(caregiver_user_id=world.users["ana"].id).one()
+    ids["grant:maria"] = ana.id
+    for key, pid in (("maria", world.maria), ("chen", world.chen)):
+        inv = Invitation(patient_id=pid, created_by_user_id=world.users["maria"].id,
+                         code_hash=hash_code(f"matrix-{key}"), relationship="friend",
+                         permissions=["view_medications"], expires_at=now().replace(year=2027))
+        s.add(inv)
+        s.flush()
+        ids[f"invitation:{key}"] = inv.id
+    s.commit()
+    return ids
+
+
+def _path(rule: str, setup: Setup, patient: str) -> str:
+    sub = patient if patient != "nobody" else "maria"
+    return (
+        rule.replace("<int:patient_id>", str(setup.patient(patient)))
+        .replace("<int:invitation_id>", str(setup.ids[f"invitation:{sub}"]))
+        .replace("<int:grant_id>", str(setup.ids[f"grant:{sub}"]))
+    )
+
+
+def _expected(entry: Entry, persona: str, patient: str) -> tuple[int, ...]:
+    allowed = ALLOWED[persona].get(patient)
+    if allowed is None:
+        return (404,)
+    if entry.action in allowed or (entry.also and entry.also(persona, patient)):
+        return entry.expect_for(patient) if entry.expect_for else entry.ok
+    return (403,)
+
+
+CASES = [
+    pytest.param(rule, method, persona, patient, id=f"{method} {rule} {persona}->{patient}")
+    for (rule, method) in MATRIX
+    for persona in PERSONAS
+    for patient in PATIENTS
+]
+
+
+def test_every_patient_route_is_in_the_matrix(app: Flask) -> None:
+    routes = {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if "patient_id" in rule.arguments
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+    missing = routes - set(MATRIX)
+    assert not missing, f"routes without a matrix entry: {sorted(missing)}"
+    assert not set(MATRIX) - routes, "matrix entries for routes that no longer exist"
+
+
+@pytest.mark.parametrize(("rule", "method", "persona", "patient"), CASES)
+def test_matrix(api: Api, world: World, rule: str, method: str, persona: str,
+                patient: str) -> None:
+    setup = Setup(world, _prepare(world))
+    entry = MATRIX[(rule, method)]
+    kw: dict[str, Any] = {}
+    if entry.body is not None:
+        kw["json"] = entry.body(patient)
+    response = api.request(method, _path(rule, setup, patient), as_=persona, **kw)
+    expected = _expected(entry, persona, patient)
+    assert response.status_code in expected, (
+        f"{persona} {method} {rule} on {patient}: got {response.status_code}, "
+        f"expected {expected}: {response.get_data(as_text=True)[:300]}"
+    )
+    if response.status_code == 404:
+        body = assert_error(response, 404)
+        assert body["message"] == "No such patient."  # same words whether it exists or not
+        text = response.get_data(as_text=True)
+        for name in ("Mar\\u00eda", "María", "Wei Chen"):
+            assert name not in text
+    elif response.status_code >= 400:
+        assert_error(response, response.status_code)
