@@ -31,18 +31,16 @@ class AccessLogSchema(BaseSchema):
     request_id = ma.fields.String(dump_only=True)
 
 
-class LoggedAccess:
-    """An entry with its actor's name, as the schema dumps it."""
-
-    def __init__(self, entry: AccessLogEntry, actor: User) -> None:
-        self.__dict__.update({c: getattr(entry, c) for c in AccessLogSchema().fields})
-        self.actor_name = actor.name
-
-
 class AccessLogPage(PaginatedSelect):
+    """Pages (entry, actor) rows; each entry carries its actor's name for the schema."""
+
     @property
     def items(self) -> list[Any]:
-        return [LoggedAccess(e, u) for e, u in db.session.execute(self.paged())]
+        entries = []
+        for entry, actor in db.session.execute(self.paged()):
+            entry.actor_name = actor.name
+            entries.append(entry)
+        return entries
 
 
 @blp.route("/patients/<int:patient_id>/access-log")
