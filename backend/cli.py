@@ -145,6 +145,8 @@ def register_commands(app: Flask) -> None:
         db.session.commit()
         click.echo(f"{name} is now {role} on team {team_id} (user {member.user_id})")
 
+    app.cli.add_command(coordinator)
+
 
 def _create_app_from_env() -> Flask:
     from backend.app import create_app
