@@ -12,11 +12,11 @@ import enum
 from dataclasses import dataclass
 
 from flask import g
-from flask_smorest import abort
 from sqlalchemy import select
 
 from backend import db
 from backend.clock import now
+from backend.errors import fail
 from backend.models import (
     CaregiverGrant,
     CareTeam,
@@ -148,11 +148,11 @@ def team_membership(user: User, team_id: int) -> CareTeamMember | None:
 def authorize(user: User, patient_id: int, action: Action) -> PatientAccess:
     access = resolve(user, patient_id)
     if access is None:
-        abort(404, message="No such patient.")
+        fail(404, "No such patient.")
     if access.role is not Role.SELF:
         _remember_for_log(access, action)
     if not access.allows(action):
-        abort(403, message=f"You may see this patient but not {action.value.replace('_', ' ')}.")
+        fail(403, f"You may see this patient but not {action.value.replace('_', ' ')}.")
     return access
 
 

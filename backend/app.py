@@ -12,14 +12,16 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from backend import db
+from backend.api.common import IdConverter
 from backend.auth import authenticate
 from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
-from backend.errors import CareApi, register_database_errors, spec_plugin
+from backend.errors import CareApi, fail, register_database_errors, spec_plugins
 from backend.models import AccessLogEntry
 
 API_TITLE = "care-companion"
 API_VERSION = "0.1.0"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def database_url(settings: Settings, instance_path: str) -> str:
@@ -80,7 +82,8 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
     engine = app.config.get("ENGINE") or db.make_engine(database_url(settings, app.instance_path))
     db.init_engine(engine)
 
-    api = CareApi(app, spec_kwargs={"marshmallow_plugin": spec_plugin()})
+    app.url_map.converters["int"] = IdConverter
+    api = CareApi(app, spec_kwargs=spec_plugins())
     register_database_errors(app, api)
     _register_blueprints(api)
     _register_hooks(app)
@@ -114,6 +117,14 @@ def _register_hooks(app: Flask) -> None:
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
     app.before_request(authenticate)
+
+    @app.before_request
+    def json_bodies_only() -> None:
+        # webargs reads a body that is not JSON as no body: a PATCH would "succeed" unchanged.
+        sends_body = bool(request.content_length or request.mimetype)
+        if request.method in _BODY_METHODS and request.url_rule and sends_body:
+            if not request.is_json:
+                fail(415, "Send the body as JSON (Content-Type: application/json).")
 
     @app.after_request
     def finish(response: Response) -> Response:

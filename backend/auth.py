@@ -8,13 +8,13 @@ from typing import Any
 
 from firebase_admin import auth as fb_auth
 from flask import current_app, g, request
-from flask_smorest import abort
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backend import db
 from backend.clock import now
 from backend.config import Settings
+from backend.errors import fail
 from backend.firebase import firebase_app
 from backend.models import User
 
@@ -24,7 +24,7 @@ _SEEN_EVERY = timedelta(hours=1)
 
 
 def _unauthorized(message: str) -> None:
-    abort(401, message=message)
+    fail(401, message)
 
 
 def bearer_token() -> str:
@@ -48,7 +48,7 @@ def verify_token(token: str, settings: Settings) -> dict[str, Any]:
         _unauthorized("The ID token has expired; refresh it and try again.")
     except fb_auth.CertificateFetchError:
         log.exception("could not fetch Firebase signing certificates")
-        abort(503, message="Sign-in is temporarily unavailable; try again shortly.")
+        fail(503, "Sign-in is temporarily unavailable; try again shortly.")
     except (fb_auth.InvalidIdTokenError, ValueError) as exc:
         log.info("rejected ID token: %s", exc)
         _unauthorized("The ID token is not valid.")

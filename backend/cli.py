@@ -20,7 +20,7 @@ DEMO_EMULATOR_HOST = "127.0.0.1:9099"
 
 
 def _settings() -> Settings:
-    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+    return current_app.config["SETTINGS"]
 
 
 def _personas(path: Path = DEFAULT_FIXTURES) -> dict[str, dict[str, Any]]:
@@ -229,7 +229,7 @@ def serve(bind: str, workers: int) -> None:
 
     from backend.app import create_app
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)
@@ -247,5 +247,3 @@ def serve(bind: str, workers: int) -> None:
 
 def main() -> None:
     cli.main(prog_name="carecompanion")
-
-

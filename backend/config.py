@@ -51,8 +51,7 @@ def _database_url(raw: str) -> str:
     value = raw.strip()
     if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", value):
         raise ValueError(
-            "must start with sqlite:/// or postgresql+psycopg:// "
-            f"(got {value.split('://')[0]!r})"
+            f"must start with sqlite:/// or postgresql+psycopg:// (got {value.split('://')[0]!r})"
         )
     if value.startswith("postgresql://"):
         value = "postgresql+psycopg://" + value.removeprefix("postgresql://")

@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 import marshmallow as ma
+from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, g
-from flask_smorest import Api
+from flask_smorest import Api, abort
+from flask_smorest.pagination import PaginationMetadataSchema
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import (
     Conflict,
@@ -21,6 +23,12 @@ from werkzeug.exceptions import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def fail(code: int, message: str, **extra: Any) -> NoReturn:
+    """Stop the request with our error shape (flask-smorest's abort, typed as never returning)."""
+    abort(code, message=message, **extra)
+    raise AssertionError("unreachable")
 
 
 class ErrorSchema(ma.Schema):
@@ -48,6 +56,22 @@ def error_payload(code: int, name: str, message: str, errors: Any = None) -> dic
 class CareApi(Api):
     ERROR_SCHEMA = ErrorSchema
 
+    def _init_spec(self, **kwargs: Any) -> None:
+        super()._init_spec(**kwargs)
+        self.spec.__class__ = SortedSpec
+
+    def _register_pagination_header(self) -> None:
+        # X-Pagination carries JSON. OpenAPI describes such a header with `content`; a bare
+        # object `schema` would mean the "key,value,key,value" style, which it is not.
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "Pagination metadata, as JSON",
+                "content": {"application/json": {"schema": PaginationMetadataSchema}},
+            },
+            lazy=True,
+        )
+
     def handle_http_exception(self, error: HTTPException) -> Any:  # type: ignore[override]
         code = error.code or 500
         headers: dict[str, str] = {}
@@ -65,9 +89,7 @@ class CareApi(Api):
             headers = dict(data["headers"])
         if isinstance(error, InternalServerError):
             original = getattr(error, "original_exception", None)
-            log.error(
-                "unhandled error request_id=%s", g.get("request_id", "-"), exc_info=original
-            )
+            log.error("unhandled error request_id=%s", g.get("request_id", "-"), exc_info=original)
             message = "Something went wrong on our side. Quote the request id if you report it."
         if code == 401:
             headers.setdefault("WWW-Authenticate", 'Bearer realm="care-companion"')
@@ -79,9 +101,7 @@ def register_database_errors(app: Flask, api: CareApi) -> None:
 
     def integrity(exc: IntegrityError) -> Any:
         log.info("integrity error request_id=%s: %s", g.get("request_id", "-"), exc.orig)
-        return api.handle_http_exception(
-            Conflict("This conflicts with data that already exists.")
-        )
+        return api.handle_http_exception(Conflict("This conflicts with data that already exists."))
 
     def operational(exc: OperationalError) -> Any:
         log.error("database unavailable request_id=%s: %s", g.get("request_id", "-"), exc.orig)
@@ -94,14 +114,50 @@ def register_database_errors(app: Flask, api: CareApi) -> None:
     app.register_error_handler(OperationalError, operational)
 
 
+class SortedSpec(APISpec):
+    """Keys in sorted order: the committed api_spec/openapi.json changes only where the API
+    does, never because a decorator or a blueprint moved."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _sorted(super().to_dict())  # type: ignore[no-any-return]
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+class CommonErrorsPlugin(BasePlugin):  # type: ignore[misc]
+    """Documents the errors any operation can answer with, whatever its view does:
+    401 wherever sign-in is needed, 400 and 415 wherever a JSON body is read."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            if operation.get("security") != []:
+                responses.setdefault(401, "UNAUTHORIZED")
+            if "requestBody" in operation:
+                responses.setdefault(400, "BAD_REQUEST")
+                responses.setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
+
+
 def _schema_name(schema: type[ma.Schema] | ma.Schema) -> str:
     # A partial (PATCH) instance gets its own component name, e.g. "MeUpdate".
     cls = schema if isinstance(schema, type) else type(schema)
     name = cls.__name__.removesuffix("Schema")
-    if not isinstance(schema, type) and schema.partial:
+    if not isinstance(schema, type) and schema.partial and not name.endswith("Update"):
         name += "Update"
     return name
 
 
-def spec_plugin() -> MarshmallowPlugin:
-    return MarshmallowPlugin(schema_name_resolver=_schema_name)
+def spec_plugins() -> dict[str, Any]:
+    """The ``spec_kwargs`` for :class:`CareApi`."""
+    return {
+        "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
+        "extra_plugins": [CommonErrorsPlugin()],
+    }

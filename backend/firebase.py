@@ -14,7 +14,7 @@ from backend.config import Settings
 _lock = threading.Lock()
 
 
-class NoNetworkCredential(credentials.Base):  # type: ignore[misc]
+class NoNetworkCredential(credentials.Base):
     """For the auth emulator and tests: a credential that never calls Google."""
 
     def get_credential(self) -> google.auth.credentials.Credentials:

@@ -68,9 +68,7 @@ def load_fixtures(db: Session, path: Path = DEFAULT_FIXTURES) -> dict[str, Any]:
             )
     for m in data["team_members"]:
         user = users[m["user"]]
-        add_member(
-            db, teams[m["team"]].id, user.firebase_uid, user.name, user.email, m["role"]
-        )
+        add_member(db, teams[m["team"]].id, user.firebase_uid, user.name, user.email, m["role"])
     for e in data["enrollments"]:
         enroll(db, teams[e["team"]].id, patients[e["patient"]].id)
     db.flush()
@@ -119,5 +117,3 @@ def _patient(db: Session, p: dict[str, Any], users: dict[str, User]) -> Patient:
 
 def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
-
-

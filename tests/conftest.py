@@ -40,7 +40,7 @@ EMULATOR = "127.0.0.1:9099"
 START = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 
 
-def test_settings(**overrides: Any) -> Settings:
+def make_settings(**overrides: Any) -> Settings:
     base = Settings(env="test", firebase_auth_emulator_host=EMULATOR, log_level="WARNING")
     return base.with_overrides(**overrides)
 
@@ -92,7 +92,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def app(engine: Engine) -> Iterator[Flask]:
-    application = create_app(test_settings(), ENGINE=engine, TESTING=True)
+    application = create_app(make_settings(), ENGINE=engine, TESTING=True)
     yield application
     os.environ.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
 

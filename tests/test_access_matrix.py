@@ -15,22 +15,35 @@ import pytest
 from flask import Flask
 
 from backend import db
+from backend.clock import now
 from backend.models import CaregiverGrant, Invitation, User
 from backend.models.caregiving import hash_code
-from backend.clock import now
 from tests.conftest import Api, World, assert_error
 
 CLINICAL = {
-    "view_care_plan", "view_medications", "log_doses", "manage_medications",
-    "view_appointments", "manage_appointments", "view_checkins", "message_care_team",
+    "view_care_plan",
+    "view_medications",
+    "log_doses",
+    "manage_medications",
+    "view_appointments",
+    "manage_appointments",
+    "view_checkins",
+    "message_care_team",
 }
 BASIC = {"view_patient", "view_care_team"}
-EVERYTHING = BASIC | CLINICAL | {
-    "edit_patient", "manage_access", "view_access_log", "receive_missed_dose_alerts"
-}
+EVERYTHING = (
+    BASIC
+    | CLINICAL
+    | {"edit_patient", "manage_access", "view_access_log", "receive_missed_dose_alerts"}
+)
 ANA_GRANTED = {
-    "view_care_plan", "view_medications", "log_doses", "view_appointments",
-    "manage_appointments", "receive_missed_dose_alerts", "message_care_team",
+    "view_care_plan",
+    "view_medications",
+    "log_doses",
+    "view_appointments",
+    "manage_appointments",
+    "receive_missed_dose_alerts",
+    "message_care_team",
 }
 # persona -> patient -> what that persona may do there (absent: no relation -> 404)
 ALLOWED: dict[str, dict[str, set[str]]] = {
@@ -85,7 +98,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
         "manage_access", (204,)
     ),
     ("/patients/<int:patient_id>/link-code", "POST"): Entry(
-        "manage_access", (201, 409), body=lambda p: {},
+        "manage_access",
+        (201, 409),
+        body=lambda p: {},
         expect_for=lambda p: (409,) if p == "maria" else (201,),
     ),
     ("/patients/<int:patient_id>/caregivers", "GET"): Entry("manage_access", (200,)),
@@ -109,15 +124,28 @@ def _prepare(world: World) -> dict[str, int]:
         s.add(users[uid])
     s.flush()
     world.users.update(users)
-    lin = CaregiverGrant(patient_id=world.chen, caregiver_user_id=users["lin"].id,
-                         relationship="grandchild", permissions=["view_appointments"],
-                         granted_by_user_id=world.users["david"].id)
-    rita = CaregiverGrant(patient_id=world.maria, caregiver_user_id=users["rita"].id,
-                          relationship="friend", permissions=sorted(EVERYTHING & CLINICAL),
-                          granted_by_user_id=world.users["maria"].id)
-    lena = CaregiverGrant(patient_id=world.maria, caregiver_user_id=users["lena"].id,
-                          relationship="neighbour", permissions=["view_medications"],
-                          granted_by_user_id=world.users["maria"].id, ends_at=now())
+    lin = CaregiverGrant(
+        patient_id=world.chen,
+        caregiver_user_id=users["lin"].id,
+        relationship="grandchild",
+        permissions=["view_appointments"],
+        granted_by_user_id=world.users["david"].id,
+    )
+    rita = CaregiverGrant(
+        patient_id=world.maria,
+        caregiver_user_id=users["rita"].id,
+        relationship="friend",
+        permissions=sorted(EVERYTHING & CLINICAL),
+        granted_by_user_id=world.users["maria"].id,
+    )
+    lena = CaregiverGrant(
+        patient_id=world.maria,
+        caregiver_user_id=users["lena"].id,
+        relationship="neighbour",
+        permissions=["view_medications"],
+        granted_by_user_id=world.users["maria"].id,
+        ends_at=now(),
+    )
     s.add_all([lin, rita, lena])
     s.flush()
     rita.end(world.users["maria"].id, "revoked")
@@ -125,9 +153,14 @@ def _prepare(world: World) -> dict[str, int]:
     ana = s.query(CaregiverGrant).filter_by(caregiver_user_id=world.users["ana"].id).one()
     ids["grant:maria"] = ana.id
     for key, pid in (("maria", world.maria), ("chen", world.chen)):
-        inv = Invitation(patient_id=pid, created_by_user_id=world.users["maria"].id,
-                         code_hash=hash_code(f"matrix-{key}"), relationship="friend",
-                         permissions=["view_medications"], expires_at=now().replace(year=2027))
+        inv = Invitation(
+            patient_id=pid,
+            created_by_user_id=world.users["maria"].id,
+            code_hash=hash_code(f"matrix-{key}"),
+            relationship="friend",
+            permissions=["view_medications"],
+            expires_at=now().replace(year=2027),
+        )
         s.add(inv)
         s.flush()
         ids[f"invitation:{key}"] = inv.id
@@ -175,8 +208,7 @@ def test_every_patient_route_is_in_the_matrix(app: Flask) -> None:
 
 
 @pytest.mark.parametrize(("rule", "method", "persona", "patient"), CASES)
-def test_matrix(api: Api, world: World, rule: str, method: str, persona: str,
-                patient: str) -> None:
+def test_matrix(api: Api, world: World, rule: str, method: str, persona: str, patient: str) -> None:
     setup = Setup(world, _prepare(world))
     entry = MATRIX[(rule, method)]
     kw: dict[str, Any] = {}

@@ -62,9 +62,7 @@ def test_the_managing_caregiver_reads_the_log_of_the_person_he_manages(
     assert '"total"' in log.headers["X-Pagination"]
 
 
-def test_a_refused_write_changes_nothing_and_a_good_one_is_logged(
-    api: Api, world: World
-) -> None:
+def test_a_refused_write_changes_nothing_and_a_good_one_is_logged(api: Api, world: World) -> None:
     r = api.patch(f"/patients/{world.chen}", as_="priya", json={"time_zone": "Asia/Tokyo"})
     assert_error(r, 403)  # the care team may not rewrite his record
     r = api.patch(f"/patients/{world.chen}", as_="david", json={"time_zone": "Nowhere/City"})
@@ -83,15 +81,28 @@ def test_a_refused_write_changes_nothing_and_a_good_one_is_logged(
 def test_coordinators_are_added_only_by_the_operator_command(ctx: Flask, world: World) -> None:
     team_b = world.teams["Riverside Primary Care B"].id
     runner = ctx.test_cli_runner()
-    result = runner.invoke(args=["coordinator", "add", "--uid", "uid-kim", "--name", "Kim Lee",
-                                 "--team-id", str(team_b), "--role", "social_worker"])
+    result = runner.invoke(
+        args=[
+            "coordinator",
+            "add",
+            "--uid",
+            "uid-kim",
+            "--name",
+            "Kim Lee",
+            "--team-id",
+            str(team_b),
+            "--role",
+            "social_worker",
+        ]
+    )
     assert result.exit_code == 0, result.output
     kim = db.session.scalar(select(User).where(User.firebase_uid == "uid-kim"))
     assert kim is not None
     member = db.session.scalar(select(CareTeamMember).where(CareTeamMember.user_id == kim.id))
     assert member is not None and member.role == "social_worker"
-    bad = runner.invoke(args=["coordinator", "add", "--uid", "x", "--name", "X",
-                              "--team-id", "9999"])
+    bad = runner.invoke(
+        args=["coordinator", "add", "--uid", "x", "--name", "X", "--team-id", "9999"]
+    )
     assert bad.exit_code != 0 and "no care team 9999" in bad.output
     assert isinstance(runner, CliRunner)
 

@@ -24,9 +24,7 @@ def redeem(api: Api, code: str, who: str):  # type: ignore[no-untyped-def]
     return api.post("/invitations/redeem", as_=who, json={"code": code})
 
 
-def test_an_invited_neighbour_gets_exactly_the_permissions_granted(
-    api: Api, world: World
-) -> None:
+def test_an_invited_neighbour_gets_exactly_the_permissions_granted(api: Api, world: World) -> None:
     created = invite(api, world.maria, invitee_name="Rosa")
     assert len(created["code"]) >= 22  # >= 128 bits in URL-safe base64
     assert created["status"] == "pending"
@@ -69,8 +67,9 @@ def test_a_cancelled_invitation_cannot_be_used(api: Api, world: World) -> None:
     r = api.delete(f"/patients/{world.maria}/invitations/{created['id']}", as_="maria")
     assert r.status_code == 204
     assert_error(redeem(api, created["code"], "rosa"), 410)
-    assert_error(api.delete(f"/patients/{world.maria}/invitations/{created['id']}",
-                            as_="maria"), 409)
+    assert_error(
+        api.delete(f"/patients/{world.maria}/invitations/{created['id']}", as_="maria"), 409
+    )
 
 
 def test_guessing_codes_is_rate_limited_per_user(api: Api, world: World, clock: Clock) -> None:
@@ -89,8 +88,10 @@ def test_revocation_takes_effect_on_the_very_next_request(api: Api, world: World
     assert api.get(f"/patients/{world.maria}", as_="ana").status_code == 200
     grants = api.get(f"/patients/{world.maria}/caregivers", as_="maria").get_json()
     ana = next(g for g in grants if g["relationship"] == "daughter")
-    assert api.delete(f"/patients/{world.maria}/caregivers/{ana['id']}",
-                      as_="maria").status_code == 204
+    assert (
+        api.delete(f"/patients/{world.maria}/caregivers/{ana['id']}", as_="maria").status_code
+        == 204
+    )
     assert_error(api.get(f"/patients/{world.maria}", as_="ana"), 404)
     assert api.get("/patients", as_="ana").get_json() == []
     listed = api.get(f"/patients/{world.maria}/caregivers?status=revoked", as_="maria")
@@ -100,13 +101,22 @@ def test_revocation_takes_effect_on_the_very_next_request(api: Api, world: World
 def test_changing_permissions_applies_at_once(api: Api, world: World) -> None:
     grants = api.get(f"/patients/{world.maria}/caregivers", as_="maria").get_json()
     ana = next(g for g in grants if g["relationship"] == "daughter")
-    r = api.patch(f"/patients/{world.maria}/caregivers/{ana['id']}", as_="maria",
-                  json={"permissions": ["view_appointments"]})
+    r = api.patch(
+        f"/patients/{world.maria}/caregivers/{ana['id']}",
+        as_="maria",
+        json={"permissions": ["view_appointments"]},
+    )
     assert r.status_code == 200 and r.get_json()["permissions"] == ["view_appointments"]
     perms = api.get(f"/patients/{world.maria}", as_="ana").get_json()["my_permissions"]
     assert "view_medications" not in perms and "view_appointments" in perms
-    assert_error(api.patch(f"/patients/{world.maria}/caregivers/{ana['id']}", as_="maria",
-                           json={"permissions": ["fly"]}), 422)
+    assert_error(
+        api.patch(
+            f"/patients/{world.maria}/caregivers/{ana['id']}",
+            as_="maria",
+            json={"permissions": ["fly"]},
+        ),
+        422,
+    )
 
 
 def test_a_two_week_grant_lapses_by_itself(api: Api, world: World, clock: Clock) -> None:
@@ -126,8 +136,9 @@ def test_a_caregiver_can_leave(api: Api, world: World) -> None:
     assert [p["id"] for p in grants] == [world.maria]
     listed = api.get(f"/patients/{world.maria}/caregivers", as_="maria").get_json()
     ana = next(g for g in listed if g["relationship"] == "daughter")
-    assert api.delete(f"/patients/{world.maria}/caregivers/{ana['id']}",
-                      as_="ana").status_code == 204
+    assert (
+        api.delete(f"/patients/{world.maria}/caregivers/{ana['id']}", as_="ana").status_code == 204
+    )
     listed = api.get(f"/patients/{world.maria}/caregivers", as_="maria").get_json()
     assert next(g for g in listed if g["id"] == ana["id"])["status"] == "left"
 
@@ -145,10 +156,16 @@ def test_invitations_refuse_bad_input_and_store_nothing(api: Api, world: World) 
         {"relationship": "neighbour", "permissions": ["root"]},
         {"relationship": "nemesis", "permissions": PERMS},
         {"relationship": "neighbour", "permissions": PERMS, "expires_in_hours": 0},
-        {"relationship": "neighbour", "permissions": PERMS,
-         "grant_ends_at": "2020-01-01T00:00:00+00:00"},
-        {"relationship": "neighbour", "permissions": PERMS,
-         "grant_ends_at": "2030-01-01T00:00:00"},  # no offset
+        {
+            "relationship": "neighbour",
+            "permissions": PERMS,
+            "grant_ends_at": "2020-01-01T00:00:00+00:00",
+        },
+        {
+            "relationship": "neighbour",
+            "permissions": PERMS,
+            "grant_ends_at": "2030-01-01T00:00:00",
+        },  # no offset
         {"relationship": "neighbour", "permissions": PERMS, "status": "redeemed"},
     ):
         assert_error(api.post(path, as_="maria", json=bad), 422)
@@ -173,9 +190,16 @@ def test_david_creates_a_managed_patient_who_later_links_his_own_login(
 
 
 def test_a_caregiver_creates_a_managed_patient_and_becomes_managing(api: Api) -> None:
-    r = api.post("/patients", as_="ana", json={"display_name": "Lucas", "relationship": "parent",
-                                                "birth_date": "2019-04-01",
-                                                "time_zone": "America/New_York"})
+    r = api.post(
+        "/patients",
+        as_="ana",
+        json={
+            "display_name": "Lucas",
+            "relationship": "parent",
+            "birth_date": "2019-04-01",
+            "time_zone": "America/New_York",
+        },
+    )
     assert r.status_code == 201, r.get_json()
     lucas = r.get_json()
     assert lucas["managed"] is True and lucas["my_role"] == "managing_caregiver"
@@ -183,8 +207,9 @@ def test_a_caregiver_creates_a_managed_patient_and_becomes_managing(api: Api) ->
     listed = api.get(f"/patients/{lucas['id']}/caregivers", as_="ana").get_json()
     assert listed[0]["is_managing"] is True
     # the only managing caregiver of someone without a login cannot just walk away
-    assert_error(api.delete(f"/patients/{lucas['id']}/caregivers/{listed[0]['id']}",
-                            as_="ana"), 409)
+    assert_error(
+        api.delete(f"/patients/{lucas['id']}/caregivers/{listed[0]['id']}", as_="ana"), 409
+    )
     assert_error(api.get(f"/patients/{lucas['id']}", as_="sam"), 404)
 
 

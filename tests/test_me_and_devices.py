@@ -29,9 +29,14 @@ def test_maria_sets_routine_in_spanish_and_it_reaches_her_patient_record(
     r = api.patch(
         "/me",
         as_="maria",
-        json={"language": "es-MX", "time_zone": "America/Chicago", "breakfast_time": "06:45",
-              "quiet_hours_start": "22:00", "quiet_hours_end": "07:00",
-              "need_flags": ["needs_interpreter", "large_text"]},
+        json={
+            "language": "es-MX",
+            "time_zone": "America/Chicago",
+            "breakfast_time": "06:45",
+            "quiet_hours_start": "22:00",
+            "quiet_hours_end": "07:00",
+            "need_flags": ["needs_interpreter", "large_text"],
+        },
     )
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["breakfast_time"] == "06:45"
@@ -59,8 +64,13 @@ def test_bad_profile_values_are_refused_and_change_nothing(api: Api) -> None:
 
 
 def test_a_device_registers_refreshes_and_never_duplicates(api: Api, clock) -> None:  # type: ignore[no-untyped-def]
-    payload = {"fcm_token": TOKEN_A, "platform": "android", "app_version": "1.2.0",
-               "locale": "es-US", "notifications_enabled": True}
+    payload = {
+        "fcm_token": TOKEN_A,
+        "platform": "android",
+        "app_version": "1.2.0",
+        "locale": "es-US",
+        "notifications_enabled": True,
+    }
     first = api.put("/me/devices/install-0001", as_="maria", json=payload)
     assert first.status_code == 200
     clock.advance(hours=5)
@@ -91,10 +101,20 @@ def test_deleting_a_device_stops_pushes_to_it(api: Api) -> None:
 
 
 def test_device_input_is_validated(api: Api) -> None:
-    assert_error(api.put("/me/devices/x", as_="ana",
-                         json={"fcm_token": TOKEN_A, "platform": "android",
-                               "notifications_enabled": True}), 422)
-    assert_error(api.put("/me/devices/install-0003", as_="ana",
-                         json={"fcm_token": "short", "platform": "nokia",
-                               "notifications_enabled": True}), 422)
+    assert_error(
+        api.put(
+            "/me/devices/x",
+            as_="ana",
+            json={"fcm_token": TOKEN_A, "platform": "android", "notifications_enabled": True},
+        ),
+        422,
+    )
+    assert_error(
+        api.put(
+            "/me/devices/install-0003",
+            as_="ana",
+            json={"fcm_token": "short", "platform": "nokia", "notifications_enabled": True},
+        ),
+        422,
+    )
     assert api.get("/me/devices", as_="ana").get_json() == []

@@ -7,11 +7,11 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Instant, PaginatedSelect
+from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses
 from backend.auth import current_user
 from backend.models import AccessLogEntry, User
 
@@ -47,7 +47,8 @@ class AccessLogPage(PaginatedSelect):
 class AccessLog(MethodView):
     @blp.response(200, AccessLogSchema(many=True))
     @blp.paginate(AccessLogPage)
-    def get(self, patient_id: int) -> Select[Any]:
+    @error_responses(blp, 403, 404)
+    def get(self, patient_id: int) -> Any:
         """Who read or changed this patient's data, newest first"""
         authorize(current_user(), patient_id, Action.VIEW_ACCESS_LOG)
         return (

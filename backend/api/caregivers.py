@@ -6,14 +6,15 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from sqlalchemy import Select, select
 
 from backend import db
 from backend.access import Action, authorize, may_end_grant
-from backend.api.common import BaseSchema, Instant, PaginatedSelect
+from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses
 from backend.auth import current_user
 from backend.clock import now
+from backend.errors import fail
 from backend.models import ALL_PERMISSIONS, CaregiverGrant, Patient, User
 
 blp = Blueprint("caregivers", __name__, description="Caregiver access")
@@ -61,6 +62,7 @@ class Caregivers(MethodView):
     @blp.arguments(GrantFilter, location="query")
     @blp.response(200, GrantSchema(many=True))
     @blp.paginate(PaginatedSelect)
+    @error_responses(blp, 403, 404)
     def get(self, filters: dict[str, Any], patient_id: int) -> Select[Any]:
         """Everyone who has or had caregiver access, with its status"""
         authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
@@ -79,7 +81,7 @@ class Caregivers(MethodView):
 def _grant(patient_id: int, grant_id: int) -> CaregiverGrant:
     grant = db.session.get(CaregiverGrant, grant_id)
     if grant is None or grant.patient_id != patient_id:
-        abort(404, message="No such caregiver access.")
+        fail(404, "No such caregiver access.")
     return grant
 
 
@@ -87,14 +89,15 @@ def _grant(patient_id: int, grant_id: int) -> CaregiverGrant:
 class CaregiverById(MethodView):
     @blp.arguments(GrantSchema(partial=True))
     @blp.response(200, GrantSchema)
+    @error_responses(blp, 403, 404, 409)
     def patch(self, changes: dict[str, Any], patient_id: int, grant_id: int) -> CaregiverGrant:
         """Change a caregiver's permissions or end date"""
         authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
         grant = _grant(patient_id, grant_id)
         if grant.is_managing:
-            abort(409, message="A managing caregiver has full access; it is not set here.")
+            fail(409, "A managing caregiver has full access; it is not set here.")
         if not grant.is_active():
-            abort(409, message=f"This access is {grant.status()}; invite again instead.")
+            fail(409, f"This access is {grant.status()}; invite again instead.")
         if "permissions" in changes:
             grant.permissions = sorted(set(changes["permissions"]))
         if "ends_at" in changes:
@@ -102,19 +105,20 @@ class CaregiverById(MethodView):
         return grant
 
     @blp.response(204)
+    @error_responses(blp, 403, 404, 409)
     def delete(self, patient_id: int, grant_id: int) -> None:
         """Revoke a caregiver's access (the patient's side), or leave (the caregiver)"""
         access = authorize(current_user(), patient_id, Action.VIEW_PATIENT)
         grant = _grant(patient_id, grant_id)
         if not may_end_grant(access, grant):
-            abort(403, message="Only the patient's side can revoke someone else's access.")
+            fail(403, "Only the patient's side can revoke someone else's access.")
         if not grant.is_active():
-            abort(409, message=f"This access is already {grant.status()}.")
+            fail(409, f"This access is already {grant.status()}.")
         leaving = grant.caregiver_user_id == access.user.id
         if leaving and grant.is_managing and _sole_manager(grant):
-            abort(
+            fail(
                 409,
-                message="You are this person's only managing caregiver; hand over first.",
+                "You are this person's only managing caregiver; hand over first.",
             )
         grant.end(access.user.id, "left" if leaving else "revoked")
 

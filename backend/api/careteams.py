@@ -6,13 +6,14 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from sqlalchemy import Select, select
 
 from backend import db
 from backend.access import Action, authorize, team_membership
-from backend.api.common import BaseSchema, PaginatedSelect
+from backend.api.common import BaseSchema, PaginatedSelect, error_responses
 from backend.auth import current_user
+from backend.errors import fail
 from backend.models import CareTeam, CareTeamMember, Enrollment, Organization, Patient, User
 from backend.models.careteam import TeamRole
 
@@ -70,9 +71,7 @@ class MyTeams(MethodView):
             select(CareTeam, Organization, CareTeamMember.role)
             .join(CareTeamMember, CareTeamMember.care_team_id == CareTeam.id)
             .join(Organization, Organization.id == CareTeam.organization_id)
-            .where(
-                CareTeamMember.user_id == current_user().id, CareTeamMember.removed_at.is_(None)
-            )
+            .where(CareTeamMember.user_id == current_user().id, CareTeamMember.removed_at.is_(None))
             .order_by(CareTeam.id)
         )
         return [_team_view(t, o, role) for t, o, role in rows]
@@ -82,10 +81,11 @@ class MyTeams(MethodView):
 class TeamPanel(MethodView):
     @blp.response(200, PanelPatientSchema(many=True))
     @blp.paginate(PaginatedSelect)
+    @error_responses(blp, 404)
     def get(self, team_id: int) -> Select[Any]:
         """The patients enrolled on one of your teams"""
         if team_membership(current_user(), team_id) is None:
-            abort(404, message="No such care team.")
+            fail(404, "No such care team.")
         return (
             select(Patient)
             .join(Enrollment, Enrollment.patient_id == Patient.id)
@@ -97,6 +97,7 @@ class TeamPanel(MethodView):
 @blp.route("/patients/<int:patient_id>/care-team")
 class PatientCareTeam(MethodView):
     @blp.response(200, TeamSchema(many=True))
+    @error_responses(blp, 404)
     def get(self, patient_id: int) -> list[dict[str, Any]]:
         """The care teams looking after this patient, and who is on them"""
         authorize(current_user(), patient_id, Action.VIEW_CARE_TEAM)

@@ -3,20 +3,49 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
+from http import HTTPStatus
 from typing import Any, TypeVar
 from zoneinfo import available_timezones
 
 import marshmallow as ma
-from flask_smorest import Page
+from flask_smorest import Blueprint, Page
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import Select, func, select
+from werkzeug.routing import IntegerConverter, Map
 
 from backend import db
 from backend.models.profile import NEED_FLAGS, SUPPORTED_LANGUAGES
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in our routes. Ids are 32-bit like their columns, so a larger number is
+    a 404 from routing rather than an overflow in the database driver (a 500)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+def error_responses(blp: Blueprint, *codes: int) -> Callable[[F], F]:
+    """Documents the errors a view answers with, each in the one Error shape.
+
+    401 (sign-in), 400/415 (body not JSON) and 422 (invalid arguments) are documented for
+    every operation that can give them; list here what the view itself aborts with.
+    """
+
+    def decorate(view: F) -> F:
+        for code in sorted(codes, reverse=True):
+            view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
+        return view
+
+    return decorate
 
 
 class BaseSchema(ma.Schema):
@@ -43,19 +72,19 @@ def validate_language(value: str) -> None:
         raise ma.ValidationError(f"Supported languages: {', '.join(SUPPORTED_LANGUAGES)}.")
 
 
-def LocalTime(**kwargs: Any) -> ma.fields.Time:  # noqa: N802 - reads like a field class
+def LocalTime(**kwargs: Any) -> ma.fields.Time:
     """A wall-clock time of day, ``HH:MM``."""
     kwargs.setdefault("metadata", {})
     kwargs["metadata"].setdefault("example", "08:00")
     return ma.fields.Time(format="%H:%M", **kwargs)
 
 
-def Instant(**kwargs: Any) -> ma.fields.AwareDateTime:  # noqa: N802
+def Instant(**kwargs: Any) -> ma.fields.AwareDateTime:
     """An RFC 3339 instant with an offset (naive input is refused)."""
     return ma.fields.AwareDateTime(format="iso", **kwargs)
 
 
-def NeedFlags(**kwargs: Any) -> ma.fields.List:  # noqa: N802
+def NeedFlags(**kwargs: Any) -> ma.fields.List:
     return ma.fields.List(
         ma.fields.String(validate=ma.validate.OneOf(NEED_FLAGS)),
         validate=ma.validate.Length(max=len(NEED_FLAGS)),
@@ -80,13 +109,11 @@ class ProfileFields(BaseSchema):
     lunch_time = LocalTime()
     dinner_time = LocalTime()
     bed_time = LocalTime()
-    communication_needs = ma.fields.String(
-        allow_none=True, validate=ma.validate.Length(max=2000)
-    )
+    communication_needs = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=2000))
     need_flags = NeedFlags()
 
 
-class PaginatedSelect(Page):  # type: ignore[misc]
+class PaginatedSelect(Page):
     """Pages an SQLAlchemy ``select`` with COUNT + OFFSET/LIMIT (flask-smorest pager)."""
 
     def paged(self) -> Select[Any]:

@@ -6,12 +6,13 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
-from backend.api.common import BaseSchema, Instant, validate_language
+from backend.api.common import BaseSchema, Instant, error_responses, validate_language
 from backend.auth import current_user
+from backend.errors import fail
 from notifications import Device, register_device, remove_device
 from notifications.devices import PLATFORMS
 
@@ -62,21 +63,20 @@ class DeviceByInstallation(MethodView):
     def put(self, data: dict[str, Any], installation_id: str) -> Device:
         """Register or refresh this installation's push token (call at every app start)"""
         _check_installation_id(installation_id)
-        device, _created = register_device(
-            db.session, current_user().id, installation_id, **data
-        )
+        device, _created = register_device(db.session(), current_user().id, installation_id, **data)
         return device
 
     @blp.response(204)
+    @error_responses(blp, 404, 422)
     def delete(self, installation_id: str) -> None:
         """Stop pushes to this installation (sign-out)"""
         _check_installation_id(installation_id)
-        if not remove_device(db.session, current_user().id, installation_id):
-            abort(404, message="No such device.")
+        if not remove_device(db.session(), current_user().id, installation_id):
+            fail(404, "No such device.")
 
 
 def _check_installation_id(value: str) -> None:
     try:
         InstallationPath().load({"installation_id": value})
     except ma.ValidationError as exc:
-        abort(422, message="Invalid installation id.", errors={"path": exc.messages})
+        fail(422, "Invalid installation id.", errors={"path": exc.messages})

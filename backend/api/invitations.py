@@ -7,14 +7,15 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from sqlalchemy import Select, select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, trimmed
+from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses, trimmed
 from backend.auth import current_user
 from backend.clock import now
+from backend.errors import ErrorSchema, fail
 from backend.models import ALL_PERMISSIONS, Invitation
 from backend.models.caregiving import RELATIONSHIPS
 from backend.services.invitations import RedemptionError, create_invitation, redeem
@@ -91,6 +92,7 @@ class Invitations(MethodView):
     @blp.arguments(StatusFilter, location="query")
     @blp.response(200, InvitationSchema(many=True))
     @blp.paginate(PaginatedSelect)
+    @error_responses(blp, 403, 404)
     def get(self, filters: dict[str, Any], patient_id: int) -> Select[Any]:
         """Invitations made for this patient, newest first"""
         authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
@@ -115,11 +117,12 @@ class Invitations(MethodView):
 
     @blp.arguments(InvitationSchema)
     @blp.response(201, CreatedInvitationSchema)
+    @error_responses(blp, 403, 404)
     def post(self, data: dict[str, Any], patient_id: int) -> Invitation:
         """Invite a caregiver with a relationship and a set of permissions"""
         access = authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
         invitation, code = create_invitation(
-            db.session, access.patient, access.user, current_app.config["SETTINGS"], **data
+            db.session(), access.patient, access.user, current_app.config["SETTINGS"], **data
         )
         return _with_code(invitation, code)
 
@@ -127,14 +130,15 @@ class Invitations(MethodView):
 @blp.route("/patients/<int:patient_id>/invitations/<int:invitation_id>")
 class InvitationById(MethodView):
     @blp.response(204)
+    @error_responses(blp, 403, 404, 409)
     def delete(self, patient_id: int, invitation_id: int) -> None:
         """Cancel a pending invitation"""
         authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
         invitation = db.session.get(Invitation, invitation_id)
         if invitation is None or invitation.patient_id != patient_id:
-            abort(404, message="No such invitation.")
+            fail(404, "No such invitation.")
         if invitation.status() != "pending":
-            abort(409, message=f"This invitation is already {invitation.status()}.")
+            fail(409, f"This invitation is already {invitation.status()}.")
         invitation.cancelled_at = now()
 
 
@@ -146,13 +150,14 @@ class LinkCodeSchema(BaseSchema):
 class LinkCode(MethodView):
     @blp.arguments(LinkCodeSchema)
     @blp.response(201, CreatedInvitationSchema)
+    @error_responses(blp, 403, 404, 409)
     def post(self, data: dict[str, Any], patient_id: int) -> Invitation:
         """A code with which a managed patient links their own new login to this record"""
         access = authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
         if not access.patient.is_managed:
-            abort(409, message="This patient already has their own login.")
+            fail(409, "This patient already has their own login.")
         invitation, code = create_invitation(
-            db.session,
+            db.session(),
             access.patient,
             access.user,
             current_app.config["SETTINGS"],
@@ -167,16 +172,22 @@ class LinkCode(MethodView):
 class Redeem(MethodView):
     @blp.arguments(RedeemSchema)
     @blp.response(201, RedeemedSchema)
-    @blp.alt_response(429, description="Too many invalid codes; see Retry-After")
+    @blp.alt_response(
+        429,
+        schema=ErrorSchema,
+        description="Too many invalid codes",
+        headers={"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    )
+    @error_responses(blp, 404, 409, 410)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Accept an invitation code: become a caregiver, or link your login to your record"""
         try:
             result = redeem(
-                db.session, data["code"], current_user(), current_app.config["SETTINGS"]
+                db.session(), data["code"], current_user(), current_app.config["SETTINGS"]
             )
         except RedemptionError as exc:
             headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
-            abort(exc.status, message=exc.message, headers=headers)
+            fail(exc.status, exc.message, headers=headers)
         grant = result.grant
         return {
             "patient_id": result.invitation.patient_id,

@@ -6,13 +6,14 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
-from backend.api.common import LocalTime, ProfileFields, trimmed
+from backend.api.common import LocalTime, ProfileFields, error_responses, trimmed
 from backend.api.patient_schemas import OwnPatientCreateSchema, PatientSchema, patient_view
 from backend.auth import current_user
+from backend.errors import fail
 from backend.models import Patient, User
 from backend.models.profile import PROFILE_FIELDS
 
@@ -64,20 +65,22 @@ class Me(MethodView):
 @blp.route("/patient")
 class MyPatient(MethodView):
     @blp.response(200, PatientSchema)
+    @error_responses(blp, 404)
     def get(self) -> dict[str, Any]:
         """Your own patient record"""
         own = db.session.scalar(select(Patient).where(Patient.user_id == current_user().id))
         if own is None:
-            abort(404, message="You have no patient record yet; create it with POST.")
+            fail(404, "You have no patient record yet; create it with POST.")
         return patient_view(own, "self")
 
     @blp.arguments(OwnPatientCreateSchema)
     @blp.response(201, PatientSchema)
+    @error_responses(blp, 409)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Create your own patient record (your profile's zone, routine and language carry over)"""
         user = current_user()
         if db.session.scalar(select(Patient.id).where(Patient.user_id == user.id)):
-            abort(409, message="You already have a patient record.")
+            fail(409, "You already have a patient record.")
         patient = Patient(
             user_id=user.id,
             created_by_user_id=user.id,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, access_for_grant, authorize
+from backend.api.common import error_responses
 from backend.api.patient_schemas import (
     ManagedPatientCreateSchema,
     PatientSchema,
@@ -78,12 +79,14 @@ class Patients(MethodView):
 @blp.route("/<int:patient_id>")
 class PatientById(MethodView):
     @blp.response(200, PatientSchema)
+    @error_responses(blp, 404)
     def get(self, patient_id: int) -> dict[str, Any]:
         """One patient's record"""
         return access_view(authorize(current_user(), patient_id, Action.VIEW_PATIENT))
 
     @blp.arguments(PatientUpdateSchema(partial=True))
     @blp.response(200, PatientSchema)
+    @error_responses(blp, 403, 404)
     def patch(self, changes: dict[str, Any], patient_id: int) -> dict[str, Any]:
         """Change a patient's record (the patient or their managing caregiver)"""
         access = authorize(current_user(), patient_id, Action.EDIT_PATIENT)
@@ -95,4 +98,3 @@ class PatientById(MethodView):
                 access.patient, [k for k in changes if k in PROFILE_FIELDS]
             )
         return access_view(access)
-
