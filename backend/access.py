@@ -41,6 +41,7 @@ class Action(enum.StrEnum):
     MANAGE_ACCESS = "manage_access"
     VIEW_ACCESS_LOG = "view_access_log"
     VIEW_CARE_TEAM = "view_care_team"
+    EDIT_CARE_PLAN = "edit_care_plan"
     VIEW_CARE_PLAN = Permission.VIEW_CARE_PLAN.value
     VIEW_MEDICATIONS = Permission.VIEW_MEDICATIONS.value
     LOG_DOSES = Permission.LOG_DOSES.value
@@ -56,6 +57,7 @@ class Action(enum.StrEnum):
 _BASIC = frozenset({Action.VIEW_PATIENT, Action.VIEW_CARE_TEAM})
 # Care-team members do clinical work; consent and the access log stay with the patient's side.
 _CARE_TEAM = _BASIC | {
+    Action.EDIT_CARE_PLAN,
     Action.VIEW_CARE_PLAN,
     Action.VIEW_MEDICATIONS,
     Action.LOG_DOSES,

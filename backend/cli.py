@@ -32,7 +32,7 @@ def register_commands(app: Flask) -> None:
     dbgroup = AppGroup("db", help="Database schema.")
 
     @dbgroup.command("upgrade")
-    @click.option("--revision", default="head", show_default=True)
+    @click.option("--revision", default="heads", show_default=True)
     def db_upgrade(revision: str) -> None:
         """Apply migrations up to REVISION."""
         from backend.migrate import upgrade

@@ -3,12 +3,20 @@
 The expectations below restate the permission model independently of backend/access.py,
 so a change in the policy that nobody meant shows up here. A new route that takes a
 patient id and has no entry in MATRIX fails ``test_every_patient_route_is_in_the_matrix``.
+
+Feature modules add their routes in ``tests/matrix_<feature>.py``: a module-level
+``ENTRIES: dict[(rule, method), Entry]`` and optionally ``prepare(world) -> dict[str, int]``
+giving ids for the rule's other parameters, keyed ``"<param>:<patient>"`` (e.g.
+``"plan_id:maria"``); ``patient`` is ``maria`` or ``chen``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,43 +27,8 @@ from backend.clock import now
 from backend.models import CaregiverGrant, Invitation, User
 from backend.models.caregiving import hash_code
 from tests.conftest import Api, World, assert_error
+from tests.matrix import ALLOWED, CLINICAL, EVERYTHING, Entry
 
-CLINICAL = {
-    "view_care_plan",
-    "view_medications",
-    "log_doses",
-    "manage_medications",
-    "view_appointments",
-    "manage_appointments",
-    "view_checkins",
-    "message_care_team",
-}
-BASIC = {"view_patient", "view_care_team"}
-EVERYTHING = (
-    BASIC
-    | CLINICAL
-    | {"edit_patient", "manage_access", "view_access_log", "receive_missed_dose_alerts"}
-)
-ANA_GRANTED = {
-    "view_care_plan",
-    "view_medications",
-    "log_doses",
-    "view_appointments",
-    "manage_appointments",
-    "receive_missed_dose_alerts",
-    "message_care_team",
-}
-# persona -> patient -> what that persona may do there (absent: no relation -> 404)
-ALLOWED: dict[str, dict[str, set[str]]] = {
-    "maria": {"maria": EVERYTHING},
-    "ana": {"maria": BASIC | ANA_GRANTED},
-    "david": {"chen": EVERYTHING},
-    "priya": {"maria": BASIC | CLINICAL, "chen": BASIC | CLINICAL},
-    "omar": {},
-    "sam": {},
-    "rita": {},  # her access to Maria was revoked a moment ago
-    "lena": {},  # her two-week grant on Maria lapsed by itself
-}
 PERSONAS = list(ALLOWED)
 PATIENTS = ["maria", "chen", "nobody"]
 
@@ -67,16 +40,6 @@ class Setup:
 
     def patient(self, key: str) -> int:
         return 987654 if key == "nobody" else getattr(self.world, key)
-
-
-@dataclass(frozen=True)
-class Entry:
-    action: str
-    ok: tuple[int, ...]
-    body: Callable[[str], Any] | None = None
-    # extra rule for who may act beyond the action (leaving one's own grant)
-    also: Callable[[str, str], bool] | None = None
-    expect_for: Callable[[str], tuple[int, ...]] | None = None
 
 
 def _grant_holder(patient: str) -> str:
@@ -115,6 +78,15 @@ MATRIX: dict[tuple[str, str], Entry] = {
 }
 
 
+FEATURES = [
+    importlib.import_module(f"tests.{m.name}")
+    for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+    if m.name.startswith("matrix_")
+]
+for _feature in FEATURES:
+    MATRIX.update(_feature.ENTRIES)
+
+
 def _prepare(world: World) -> dict[str, int]:
     """Extra people: Lin (Mr. Chen's granddaughter), Rita (revoked), Lena (lapsed)."""
     s = db.session
@@ -149,9 +121,9 @@ def _prepare(world: World) -> dict[str, int]:
     s.add_all([lin, rita, lena])
     s.flush()
     rita.end(world.users["maria"].id, "revoked")
-    ids = {"grant:chen": lin.id}
+    ids = {"grant_id:chen": lin.id}
     ana = s.query(CaregiverGrant).filter_by(caregiver_user_id=world.users["ana"].id).one()
-    ids["grant:maria"] = ana.id
+    ids["grant_id:maria"] = ana.id
     for key, pid in (("maria", world.maria), ("chen", world.chen)):
         inv = Invitation(
             patient_id=pid,
@@ -163,18 +135,23 @@ def _prepare(world: World) -> dict[str, int]:
         )
         s.add(inv)
         s.flush()
-        ids[f"invitation:{key}"] = inv.id
+        ids[f"invitation_id:{key}"] = inv.id
     s.commit()
+    for module in FEATURES:
+        if hasattr(module, "prepare"):
+            ids.update(module.prepare(world))
+            s.commit()
     return ids
 
 
 def _path(rule: str, setup: Setup, patient: str) -> str:
     sub = patient if patient != "nobody" else "maria"
-    return (
-        rule.replace("<int:patient_id>", str(setup.patient(patient)))
-        .replace("<int:invitation_id>", str(setup.ids[f"invitation:{sub}"]))
-        .replace("<int:grant_id>", str(setup.ids[f"grant:{sub}"]))
-    )
+
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return str(setup.patient(patient) if name == "patient_id" else setup.ids[f"{name}:{sub}"])
+
+    return re.sub(r"<int:(\w+)>", value, rule)
 
 
 def _expected(entry: Entry, persona: str, patient: str) -> tuple[int, ...]:

@@ -1,0 +1,58 @@
+"""The permission model as the matrix test states it, and the Entry type feature modules use.
+
+Feature modules put their routes in ``tests/matrix_<feature>.py`` (see test_access_matrix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+CLINICAL = {
+    "edit_care_plan",
+    "view_care_plan",
+    "view_medications",
+    "log_doses",
+    "manage_medications",
+    "view_appointments",
+    "manage_appointments",
+    "view_checkins",
+    "message_care_team",
+}
+BASIC = {"view_patient", "view_care_team"}
+EVERYTHING = (
+    BASIC
+    | CLINICAL
+    | {"edit_patient", "manage_access", "view_access_log", "receive_missed_dose_alerts"}
+)
+ANA_GRANTED = {
+    "view_care_plan",
+    "view_medications",
+    "log_doses",
+    "view_appointments",
+    "manage_appointments",
+    "receive_missed_dose_alerts",
+    "message_care_team",
+}
+# persona -> patient -> what that persona may do there (absent: no relation -> 404)
+ALLOWED: dict[str, dict[str, set[str]]] = {
+    "maria": {"maria": EVERYTHING},
+    "ana": {"maria": BASIC | ANA_GRANTED},
+    "david": {"chen": EVERYTHING},
+    "priya": {"maria": BASIC | CLINICAL, "chen": BASIC | CLINICAL},
+    "omar": {},
+    "sam": {},
+    "rita": {},  # her access to Maria was revoked a moment ago
+    "lena": {},  # her two-week grant on Maria lapsed by itself
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    action: str
+    ok: tuple[int, ...]
+    body: Callable[[str], Any] | None = None
+    # extra rule for who may act beyond the action (leaving one's own grant)
+    also: Callable[[str, str], bool] | None = None
+    expect_for: Callable[[str], tuple[int, ...]] | None = None
