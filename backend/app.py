@@ -98,6 +98,7 @@ def _register_blueprints(api: CareApi) -> None:
     from backend.api import (
         access_log,
         caregivers,
+        careplans,
         careteams,
         devices,
         health,
@@ -106,7 +107,17 @@ def _register_blueprints(api: CareApi) -> None:
         patients,
     )
 
-    for module in (health, me, devices, patients, invitations, caregivers, careteams, access_log):
+    for module in (
+        health,
+        me,
+        devices,
+        patients,
+        invitations,
+        caregivers,
+        careteams,
+        access_log,
+        careplans,
+    ):
         api.register_blueprint(module.blp)
 
 

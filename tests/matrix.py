@@ -56,3 +56,6 @@ class Entry:
     # extra rule for who may act beyond the action (leaving one's own grant)
     also: Callable[[str, str], bool] | None = None
     expect_for: Callable[[str], tuple[int, ...]] | None = None
+    # request headers from (patient, ids), e.g. If-Match with the record's current ETag;
+    # ``patient`` is the one whose ids the path uses (maria for "nobody")
+    headers: Callable[[str, dict[str, int]], dict[str, str]] | None = None

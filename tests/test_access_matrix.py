@@ -144,8 +144,12 @@ def _prepare(world: World) -> dict[str, int]:
     return ids
 
 
+def _sub(patient: str) -> str:
+    return patient if patient != "nobody" else "maria"
+
+
 def _path(rule: str, setup: Setup, patient: str) -> str:
-    sub = patient if patient != "nobody" else "maria"
+    sub = _sub(patient)
 
     def value(m: re.Match[str]) -> str:
         name = m.group(1)
@@ -191,6 +195,8 @@ def test_matrix(api: Api, world: World, rule: str, method: str, persona: str, pa
     kw: dict[str, Any] = {}
     if entry.body is not None:
         kw["json"] = entry.body(patient)
+    if entry.headers is not None:
+        kw["headers"] = entry.headers(_sub(patient), setup.ids)
     response = api.request(method, _path(rule, setup, patient), as_=persona, **kw)
     expected = _expected(entry, persona, patient)
     assert response.status_code in expected, (

@@ -1,6 +1,7 @@
 """Domain models, one module per subject; importing this package registers them all."""
 
 from backend.models.audit import AccessLogEntry
+from backend.models.careplan import CarePlan, CarePlanRevision
 from backend.models.caregiving import (
     ALL_PERMISSIONS,
     CaregiverGrant,
@@ -16,6 +17,8 @@ from notifications.devices import Device
 __all__ = [
     "ALL_PERMISSIONS",
     "AccessLogEntry",
+    "CarePlan",
+    "CarePlanRevision",
     "CareTeam",
     "CareTeamMember",
     "CaregiverGrant",
