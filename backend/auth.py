@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import google.auth.exceptions
 from firebase_admin import auth as fb_auth
 from flask import current_app, g, request
 from sqlalchemy import select
@@ -13,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend import db
 from backend.clock import now
-from backend.config import Settings
+from backend.config import EMULATOR_HOST_VAR, Settings
 from backend.errors import fail
 from backend.firebase import firebase_app
 from backend.models import User
@@ -38,6 +40,11 @@ def bearer_token() -> str:
 
 
 def verify_token(token: str, settings: Settings) -> dict[str, Any]:
+    if not settings.emulated_auth and os.environ.get(EMULATOR_HOST_VAR):
+        # firebase-admin reads this switch at every call: set after start-up, it would
+        # turn off signature checks. Refuse rather than accept unsigned tokens.
+        log.error("%s appeared in the environment after start-up", EMULATOR_HOST_VAR)
+        fail(503, "Sign-in is temporarily unavailable; try again shortly.")
     try:
         claims: dict[str, Any] = fb_auth.verify_id_token(
             token,
@@ -52,6 +59,10 @@ def verify_token(token: str, settings: Settings) -> dict[str, Any]:
     except (fb_auth.InvalidIdTokenError, ValueError) as exc:
         log.info("rejected ID token: %s", exc)
         _unauthorized("The ID token is not valid.")
+    except google.auth.exceptions.DefaultCredentialsError:
+        # firebase-admin loads the app credential when it builds its auth client.
+        log.exception("no usable Firebase credential (FIREBASE_CREDENTIALS or ADC)")
+        fail(503, "Sign-in is temporarily unavailable; try again shortly.")
     if settings.emulated_auth:
         # The emulator mode skips the signature and the expiry check; keep the expiry.
         exp = claims.get("exp")

@@ -30,7 +30,15 @@ def _credential(settings: Settings) -> credentials.Base:
 
 
 def firebase_app(settings: Settings) -> firebase_admin.App:
-    key = f"{settings.firebase_project_id}|{settings.firebase_credentials}|{settings.env}"
+    key = "|".join(
+        str(v)
+        for v in (
+            settings.firebase_project_id,
+            settings.firebase_credentials,
+            settings.env,
+            settings.firebase_http_timeout_s,
+        )
+    )
     name = "carecompanion-" + hashlib.sha1(key.encode()).hexdigest()[:12]
     with _lock:
         try:
