@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
 def _register_blueprints(api: CareApi) -> None:
     from backend.api import (
         access_log,
+        appointments,
         caregivers,
         careplans,
         careteams,
@@ -117,6 +118,7 @@ def _register_blueprints(api: CareApi) -> None:
         careteams,
         access_log,
         careplans,
+        appointments,
     ):
         api.register_blueprint(module.blp)
 

@@ -1,5 +1,6 @@
 """Domain models, one module per subject; importing this package registers them all."""
 
+from backend.models.appointment import Appointment, AppointmentEvent
 from backend.models.audit import AccessLogEntry
 from backend.models.careplan import CarePlan, CarePlanRevision
 from backend.models.caregiving import (
@@ -17,6 +18,8 @@ from notifications.devices import Device
 __all__ = [
     "ALL_PERMISSIONS",
     "AccessLogEntry",
+    "Appointment",
+    "AppointmentEvent",
     "CarePlan",
     "CarePlanRevision",
     "CareTeam",
