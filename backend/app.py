@@ -134,10 +134,10 @@ def _register_hooks(app: Flask) -> None:
     @app.before_request
     def json_bodies_only() -> None:
         # webargs reads a body that is not JSON as no body: a PATCH would "succeed" unchanged.
-        sends_body = bool(request.content_length or request.mimetype)
-        if request.method in _BODY_METHODS and request.url_rule and sends_body:
-            if not request.is_json:
-                fail(415, "Send the body as JSON (Content-Type: application/json).")
+        if request.method not in _BODY_METHODS or request.url_rule is None:
+            return
+        if (request.content_length or request.mimetype) and not request.is_json:
+            fail(415, "Send the body as JSON (Content-Type: application/json).")
 
     @app.after_request
     def finish(response: Response) -> Response:

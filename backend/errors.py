@@ -72,7 +72,7 @@ class CareApi(Api):
             lazy=True,
         )
 
-    def handle_http_exception(self, error: HTTPException) -> Any:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Any:
         code = error.code or 500
         headers: dict[str, str] = {}
         message = error.description or error.name
@@ -119,7 +119,8 @@ class SortedSpec(APISpec):
     does, never because a decorator or a blueprint moved."""
 
     def to_dict(self) -> dict[str, Any]:
-        return _sorted(super().to_dict())  # type: ignore[no-any-return]
+        ordered: dict[str, Any] = _sorted(super().to_dict())
+        return ordered
 
 
 def _sorted(value: Any) -> Any:
@@ -130,7 +131,7 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-class CommonErrorsPlugin(BasePlugin):  # type: ignore[misc]
+class CommonErrorsPlugin(BasePlugin):
     """Documents the errors any operation can answer with, whatever its view does:
     401 wherever sign-in is needed, 400 and 415 wherever a JSON body is read."""
 

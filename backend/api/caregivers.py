@@ -26,7 +26,9 @@ class GrantSchema(BaseSchema):
     id = ma.fields.Integer(dump_only=True)
     patient_id = ma.fields.Integer(dump_only=True)
     caregiver_user_id = ma.fields.Integer(dump_only=True)
-    caregiver_name = ma.fields.Method("_name", dump_only=True)
+    caregiver_name = ma.fields.Method(
+        "_name", dump_only=True, allow_none=True, metadata={"type": "string"}
+    )
     relationship = ma.fields.String(dump_only=True)
     is_managing = ma.fields.Boolean(dump_only=True)
     permissions = ma.fields.List(
@@ -38,7 +40,9 @@ class GrantSchema(BaseSchema):
     )
     created_at = Instant(dump_only=True)
     ended_at = Instant(dump_only=True, allow_none=True)
-    status = ma.fields.Method("_status", dump_only=True)
+    status = ma.fields.Method(
+        "_status", dump_only=True, metadata={"type": "string", "enum": GRANT_STATUSES}
+    )
 
     def _status(self, grant: CaregiverGrant) -> str:
         return grant.status()

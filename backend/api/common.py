@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import time
 from functools import cache
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -48,6 +49,16 @@ def error_responses(blp: Blueprint, *codes: int) -> Callable[[F], F]:
     return decorate
 
 
+class Pattern(ma.validate.Regexp):
+    """A regexp the whole value must match, as the spec's ``pattern`` says. Python's ``$``
+    also matches before a final newline, so ``Regexp`` lets "name\\n" through."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
 class BaseSchema(ma.Schema):
     """Unknown fields are an error, never silently dropped."""
 
@@ -65,18 +76,45 @@ def validate_time_zone(value: str) -> None:
         raise ma.ValidationError("Not an IANA time zone name (e.g. 'America/New_York').")
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
+
+
+# What validate_language accepts, as one pattern for the spec (JSON Schema has no flags).
+_PRIMARY = "|".join(_any_case(lang) for lang in SUPPORTED_LANGUAGES)
+LANGUAGE_PATTERN = f"^(?:{_PRIMARY})(?:-[A-Za-z0-9]{{2,8}}){{0,3}}$"
+
+
 def validate_language(value: str) -> None:
-    if not _BCP47.match(value):
+    if not _BCP47.fullmatch(value):
         raise ma.ValidationError("Not a BCP 47 language tag (e.g. 'es' or 'es-MX').")
-    if value.split("-")[0].lower() not in SUPPORTED_LANGUAGES:
+    if not re.fullmatch(LANGUAGE_PATTERN, value):
         raise ma.ValidationError(f"Supported languages: {', '.join(SUPPORTED_LANGUAGES)}.")
+
+
+def Language(**kwargs: Any) -> ma.fields.String:
+    """A BCP 47 tag whose language we support, e.g. ``es-MX``."""
+    kwargs.setdefault("metadata", {})
+    kwargs["metadata"].update(pattern=LANGUAGE_PATTERN, example="es-MX")
+    return ma.fields.String(validate=validate_language, **kwargs)
+
+
+_HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class _LocalTime(ma.fields.Time):
+    # strptime alone would also take "8:5" or non-ASCII digits: accept what the spec says.
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
+        if not isinstance(value, str) or re.fullmatch(_HH_MM, value) is None:
+            raise self.make_error("invalid", obj_type=self.OBJ_TYPE)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def LocalTime(**kwargs: Any) -> ma.fields.Time:
     """A wall-clock time of day, ``HH:MM``."""
     kwargs.setdefault("metadata", {})
-    kwargs["metadata"].setdefault("example", "08:00")
-    return ma.fields.Time(format="%H:%M", **kwargs)
+    kwargs["metadata"].update(example="08:00", pattern=_HH_MM)
+    return _LocalTime(format="%H:%M", **kwargs)
 
 
 def Instant(**kwargs: Any) -> ma.fields.AwareDateTime:
@@ -92,15 +130,16 @@ def NeedFlags(**kwargs: Any) -> ma.fields.List:
     )
 
 
-def trimmed(max_len: int, min_len: int = 1) -> ma.validate.Validator:
-    return ma.validate.And(
+def trimmed(max_len: int, min_len: int = 1) -> list[ma.validate.Validator]:
+    # A list, not validate.And: the spec shows the length and pattern only of a list.
+    return [
         ma.validate.Length(min=min_len, max=max_len),
-        ma.validate.Regexp(r"^\S(.*\S)?$", flags=re.S, error="No leading or trailing spaces."),
-    )
+        Pattern(r"^\S(.*\S)?$", flags=re.S, error="No leading or trailing spaces."),
+    ]
 
 
 class ProfileFields(BaseSchema):
-    language = ma.fields.String(validate=validate_language, metadata={"example": "es-MX"})
+    language = Language()
     time_zone = ma.fields.String(
         validate=validate_time_zone, metadata={"example": "America/New_York"}
     )

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
-from backend.api.common import BaseSchema, Instant, error_responses, validate_language
+from backend.api.common import BaseSchema, Instant, Language, Pattern, error_responses
 from backend.auth import current_user
 from backend.errors import fail
 from notifications import Device, register_device, remove_device
@@ -26,14 +26,14 @@ class DeviceSchema(BaseSchema):
     fcm_token = ma.fields.String(
         required=True,
         load_only=True,
-        validate=ma.validate.And(
+        validate=[
             ma.validate.Length(min=20, max=4096),
-            ma.validate.Regexp(r"^[A-Za-z0-9_:\-.]+$", error="Not an FCM registration token."),
-        ),
+            Pattern(r"^[A-Za-z0-9_:\-.]+$", error="Not an FCM registration token."),
+        ],
     )
     platform = ma.fields.String(required=True, validate=ma.validate.OneOf(PLATFORMS))
     app_version = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=40))
-    locale = ma.fields.String(allow_none=True, validate=validate_language)
+    locale = Language(allow_none=True)
     notifications_enabled = ma.fields.Boolean(
         required=True,
         metadata={"description": "Whether the person allowed notifications on this device"},
@@ -44,7 +44,7 @@ class DeviceSchema(BaseSchema):
 
 
 class InstallationPath(ma.Schema):
-    installation_id = ma.fields.String(validate=ma.validate.Regexp(_INSTALLATION))
+    installation_id = ma.fields.String(validate=Pattern(_INSTALLATION))
 
 
 @blp.route("")
@@ -56,7 +56,16 @@ class Devices(MethodView):
         return list(db.session.scalars(stmt))
 
 
-@blp.route("/<installation_id>")
+@blp.route(
+    "/<installation_id>",
+    parameters=[
+        {
+            "in": "path",
+            "name": "installation_id",
+            "schema": {"type": "string", "pattern": _INSTALLATION},
+        }
+    ],
+)
 class DeviceByInstallation(MethodView):
     @blp.arguments(DeviceSchema)
     @blp.response(200, DeviceSchema)

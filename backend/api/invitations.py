@@ -26,9 +26,30 @@ INVITATION_STATUSES = ("pending", "redeemed", "expired", "cancelled")
 
 
 class InvitationSchema(BaseSchema):
+    """An invitation as shown. A self-link code has relationship "self" and no permissions."""
+
     id = ma.fields.Integer(dump_only=True)
     patient_id = ma.fields.Integer(dump_only=True)
     kind = ma.fields.String(dump_only=True, validate=ma.validate.OneOf(("caregiver", "self_link")))
+    relationship = ma.fields.String(
+        dump_only=True, validate=ma.validate.OneOf((*RELATIONSHIPS, "self"))
+    )
+    permissions = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(ALL_PERMISSIONS)), dump_only=True
+    )
+    invitee_name = ma.fields.String(dump_only=True, allow_none=True)
+    grant_ends_at = Instant(dump_only=True, allow_none=True)
+    created_at = Instant(dump_only=True)
+    expires_at = Instant(dump_only=True)
+    status = ma.fields.Method(
+        "_status", dump_only=True, metadata={"type": "string", "enum": INVITATION_STATUSES}
+    )
+
+    def _status(self, invitation: Invitation) -> str:
+        return invitation.status()
+
+
+class InvitationCreateSchema(BaseSchema):
     relationship = ma.fields.String(required=True, validate=ma.validate.OneOf(RELATIONSHIPS))
     permissions = ma.fields.List(
         ma.fields.String(validate=ma.validate.OneOf(ALL_PERMISSIONS)),
@@ -37,7 +58,6 @@ class InvitationSchema(BaseSchema):
     )
     invitee_name = ma.fields.String(allow_none=True, validate=trimmed(200))
     expires_in_hours = ma.fields.Integer(
-        load_only=True,
         validate=ma.validate.Range(min=1, max=24 * 30),
         metadata={"description": "How long the code stays valid (default 72 h)"},
     )
@@ -45,12 +65,6 @@ class InvitationSchema(BaseSchema):
         allow_none=True,
         metadata={"description": "Access granted by this invitation lapses at this instant"},
     )
-    created_at = Instant(dump_only=True)
-    expires_at = Instant(dump_only=True)
-    status = ma.fields.Method("_status", dump_only=True)
-
-    def _status(self, invitation: Invitation) -> str:
-        return invitation.status()
 
     @ma.validates("grant_ends_at")
     def _future(self, value: Any, **_: Any) -> None:
@@ -115,7 +129,7 @@ class Invitations(MethodView):
             )
         return stmt.order_by(Invitation.id.desc())
 
-    @blp.arguments(InvitationSchema)
+    @blp.arguments(InvitationCreateSchema)
     @blp.response(201, CreatedInvitationSchema)
     @error_responses(blp, 403, 404)
     def post(self, data: dict[str, Any], patient_id: int) -> Invitation:

@@ -28,7 +28,9 @@ class MeSchema(ProfileFields):
     quiet_hours_start = LocalTime(allow_none=True)
     quiet_hours_end = LocalTime(allow_none=True)
     show_details_on_lock_screen = ma.fields.Boolean()
-    patient_id = ma.fields.Method("_patient_id", dump_only=True, allow_none=True)
+    patient_id = ma.fields.Method(
+        "_patient_id", dump_only=True, allow_none=True, metadata={"type": "integer"}
+    )
 
     def _patient_id(self, user: User) -> int | None:
         return db.session.scalar(select(Patient.id).where(Patient.user_id == user.id))
