@@ -37,6 +37,8 @@ Hourly periods
   interval around the transition is one hour shorter or longer (a 23 h day has 23 Q1H doses,
   a 25 h day 24) and there is never a duplicate or a missing slot.
 - A whole number of days (48 h, 72 h) is every N days at the wake time (or ``timeOfDay``).
+- Grid slot keys are the nominal grid times (``YYYY-MM-DDT03:00``): they follow the wake time,
+  so a changed wake time renames the hourly slots (and a changed ``timeOfDay`` its slot).
 - Any other interval (Q5H, Q7H, "2 per 9 h") drifts through the day by nature: it is kept in
   elapsed time, UTC instants ``origin + k x interval`` (origin = the bounds start, or the
   anchor), unaffected by DST or travel. Its ``slot_key`` is the UTC instant.

@@ -42,11 +42,13 @@ What is refused (TimingError naming the field)
 - unknown ``when``/``dayOfWeek`` codes, duplicates, malformed times (``25:00``);
 - ``boundsRange`` (no meaning for a dose schedule), two bounds at once;
 - ``event`` together with ``repeat`` or ``code`` (ambiguous), date-only events;
-- shapes whose number of doses is ambiguous: ``frequency`` not matching the number of
-  ``timeOfDay``/``when`` entries per dosing day, ``frequency > 1`` per several days without
-  times, more than one dose per month/year without times, ``dayOfWeek`` with an hourly,
-  monthly, yearly or multi-day period, ``when`` with an hourly period, more than one
-  ``timeOfDay`` with an hourly period;
+- shapes whose doses would be a guess: ``frequency`` not matching the number of
+  ``timeOfDay``/``when`` entries per dosing day (``frequency 1`` with ``when C`` - which
+  meal?), n doses per m days that do not fall on evenly spaced days ("2 per 3 d"; "2 per 4 d"
+  = every 2nd day is fine; weeks are spread, see ``expand``), more than one dose per
+  month/year without times, more than 24 doses a day, ``dayOfWeek`` with an hourly, monthly,
+  yearly or multi-day period, ``when`` with an hourly period, more than one ``timeOfDay``
+  with an hourly period, a ``timeOfDay`` with an elapsed interval (Q5H);
 - a repeat with nothing to schedule (e.g. only ``duration``: one continuous infusion).
 
 The plan kinds (see ``expand.py`` for the times they produce): ``calendar`` (dosing days x
