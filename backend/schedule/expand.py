@@ -99,7 +99,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.relativedelta import relativedelta
-from dateutil.rrule import DAILY, MO, MONTHLY, WEEKLY, rrule, weekday
+from dateutil.rrule import DAILY, MO, MONTHLY, WEEKLY, rrule, rruleset, weekday
 
 from backend.schedule.timing import DAY_CODES, Slot, Timing
 
@@ -344,13 +344,11 @@ def _dosing_days(timing: Timing, origin: date, first: date, last: date) -> Itera
     cycle = step if unit == "d" else 7 * step
     cycles = max(0, (start - origin).days // cycle - 1)
     base = origin + timedelta(days=cycle * cycles)
-    dates: set[date] = set()
+    merged = rruleset()  # lazy and in order, so a `count` can stop early
     for day_offset in timing.day_offsets:
-        rule = rrule(
-            DAILY, interval=cycle, dtstart=_as_dt(base + timedelta(days=day_offset)), until=until
-        )
-        dates.update(dt.date() for dt in rule if dt.date() >= start)
-    return sorted(dates)
+        dtstart = _as_dt(base + timedelta(days=day_offset))
+        merged.rrule(rrule(DAILY, interval=cycle, dtstart=dtstart, until=until))
+    return (dt.date() for dt in merged if dt.date() >= start)
 
 
 # --------------------------------------------------------------------------- expansion
