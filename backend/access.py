@@ -152,10 +152,30 @@ def authorize(user: User, patient_id: int, action: Action) -> PatientAccess:
     if access is None:
         fail(404, "No such patient.")
     if access.role is not Role.SELF:
-        _remember_for_log(access, action)
+        record_access(access, action)
     if not access.allows(action):
         fail(403, f"You may see this patient but not {action.value.replace('_', ' ')}.")
     return access
+
+
+def patients_cared_for(user: User) -> list[PatientAccess]:
+    """The user's own record and everyone they care for by an active grant (two queries)."""
+    found: list[PatientAccess] = []
+    own = db.session.scalar(select(Patient).where(Patient.user_id == user.id))
+    if own is not None:
+        found.append(PatientAccess(own, user, Role.SELF, _EVERYTHING, "self"))
+    rows = db.session.execute(
+        select(CaregiverGrant, Patient)
+        .join(Patient, Patient.id == CaregiverGrant.patient_id)
+        .where(CaregiverGrant.caregiver_user_id == user.id, CaregiverGrant.active_clause(now()))
+        .order_by(Patient.id, CaregiverGrant.is_managing.desc())
+    )
+    seen = {a.patient.id for a in found}
+    for grant, patient in rows:
+        if patient.id not in seen:
+            seen.add(patient.id)
+            found.append(access_for_grant(user, patient, grant))
+    return found
 
 
 def may_end_grant(access: PatientAccess, grant: CaregiverGrant) -> bool:
@@ -165,6 +185,7 @@ def may_end_grant(access: PatientAccess, grant: CaregiverGrant) -> bool:
     return access.allows(Action.MANAGE_ACCESS)
 
 
-def _remember_for_log(access: PatientAccess, action: Action) -> None:
+def record_access(access: PatientAccess, action: Action) -> None:
+    """Queue an access-log entry (written at the end of the request with its outcome)."""
     pending: list[tuple[int, int, str, str]] = g.setdefault("access_log", [])
     pending.append((access.patient.id, access.user.id, access.actor_label, action.value))

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
+from sqlalchemy import insert
 
 from backend import db
 from backend.api.common import IdConverter
 from backend.auth import authenticate
+from backend.clock import now
 from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
 from backend.errors import CareApi, fail, register_database_errors, spec_plugins
 from backend.models import AccessLogEntry
@@ -102,10 +104,13 @@ def _register_blueprints(api: CareApi) -> None:
         careplans,
         careteams,
         devices,
+        doses,
         health,
         invitations,
         me,
+        medications,
         patients,
+        today,
     )
 
     for module in (
@@ -119,6 +124,9 @@ def _register_blueprints(api: CareApi) -> None:
         access_log,
         careplans,
         appointments,
+        medications,
+        doses,
+        today,
     ):
         api.register_blueprint(module.blp)
 
@@ -159,17 +167,20 @@ def _write_access_log(status: int) -> None:
     pending = g.pop("access_log", None)
     if not pending:
         return
-    for patient_id, user_id, label, action in pending:
-        db.session.add(
-            AccessLogEntry(
-                patient_id=patient_id,
-                actor_user_id=user_id,
-                actor_role=label,
-                action=action,
-                method=request.method,
-                path=request.path[:300],
-                status=status,
-                request_id=g.request_id,
-            )
-        )
+    rows = [
+        {
+            "patient_id": patient_id,
+            "actor_user_id": user_id,
+            "actor_role": label,
+            "action": action,
+            "method": request.method,
+            "path": request.path[:300],
+            "status": status,
+            "request_id": g.request_id,
+            "at": now(),
+        }
+        for patient_id, user_id, label, action in pending
+    ]
+    # One multi-row statement, however many patients the request touched.
+    db.session.execute(insert(AccessLogEntry), rows)
     db.session.commit()

@@ -6,20 +6,17 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from backend import db
-from backend.access import Action, access_for_grant, authorize
+from backend.access import Action, access_for_grant, authorize, patients_cared_for
 from backend.api.common import error_responses
 from backend.api.patient_schemas import (
     ManagedPatientCreateSchema,
     PatientSchema,
     PatientUpdateSchema,
     access_view,
-    patient_view,
 )
 from backend.auth import current_user
-from backend.clock import now
 from backend.models import CaregiverGrant, Patient
 from backend.models.profile import PROFILE_FIELDS
 
@@ -32,21 +29,7 @@ class Patients(MethodView):
     @blp.paginate()
     def get(self, pagination_parameters: Any) -> list[dict[str, Any]]:
         """Patients you can see as yourself or as a caregiver (care teams: see /care-teams)"""
-        user = current_user()
-        views: list[dict[str, Any]] = []
-        own = db.session.scalar(select(Patient).where(Patient.user_id == user.id))
-        if own is not None:
-            views.append(patient_view(own, "self"))
-        rows = db.session.execute(
-            select(CaregiverGrant, Patient)
-            .join(Patient, Patient.id == CaregiverGrant.patient_id)
-            .where(
-                CaregiverGrant.caregiver_user_id == user.id,
-                CaregiverGrant.active_clause(now()),
-            )
-            .order_by(Patient.id)
-        )
-        views.extend(access_view(access_for_grant(user, p, g)) for g, p in rows)
+        views = [access_view(a) for a in patients_cared_for(current_user())]
         pagination_parameters.item_count = len(views)
         first = pagination_parameters.first_item
         return views[first : first + pagination_parameters.page_size]

@@ -2,7 +2,6 @@
 
 from backend.models.appointment import Appointment, AppointmentEvent
 from backend.models.audit import AccessLogEntry
-from backend.models.careplan import CarePlan, CarePlanRevision
 from backend.models.caregiving import (
     ALL_PERMISSIONS,
     CaregiverGrant,
@@ -10,7 +9,9 @@ from backend.models.caregiving import (
     Permission,
     RedemptionAttempt,
 )
+from backend.models.careplan import CarePlan, CarePlanRevision
 from backend.models.careteam import CareTeam, CareTeamMember, Enrollment, Organization, TeamRole
+from backend.models.medication import DoseLog, Medication
 from backend.models.patient import Patient
 from backend.models.user import User
 from notifications.devices import Device
@@ -26,8 +27,10 @@ __all__ = [
     "CareTeamMember",
     "CaregiverGrant",
     "Device",
+    "DoseLog",
     "Enrollment",
     "Invitation",
+    "Medication",
     "Organization",
     "Patient",
     "Permission",

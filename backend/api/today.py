@@ -1,0 +1,97 @@
+"""``/me/today``: what the phone opens to -- each cared-for person's day in their own zone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from backend import db
+from backend.api.common import BaseSchema, Instant
+from backend.auth import current_user
+from backend.services.today import PatientDay, build_today
+
+blp = Blueprint("today", __name__, url_prefix="/me/today", description="The today view")
+
+DOSE_STATUSES = ("upcoming", "due", "overdue", "taken", "late", "skipped", "missed")
+
+
+class MedFields(ma.Schema):
+    medication_id = ma.fields.Integer()
+    name = ma.fields.String()
+    strength = ma.fields.String(allow_none=True)
+    instructions = ma.fields.String(allow_none=True)
+    time_critical = ma.fields.Boolean()
+
+
+class TodayDoseSchema(MedFields):
+    slot_key = ma.fields.String()
+    local_time = ma.fields.Time(format="%H:%M")
+    at = Instant()
+    status = ma.fields.String(validate=ma.validate.OneOf(DOSE_STATUSES))
+    log_id = ma.fields.Integer(allow_none=True)
+    taken_at = Instant(allow_none=True)
+
+
+class ExtraDoseSchema(MedFields):
+    log_id = ma.fields.Integer()
+    taken_at = Instant()
+    status = ma.fields.String()
+    over_limit = ma.fields.Boolean()
+
+
+class TodayPrnSchema(MedFields):
+    taken_last_24h = ma.fields.Integer()
+    max_per_24h = ma.fields.Integer(allow_none=True)
+    last_taken_at = Instant(allow_none=True)
+    next_allowed_at = Instant(allow_none=True)
+    available_now = ma.fields.Boolean()
+
+
+class PatientDaySchema(ma.Schema):
+    patient_id = ma.fields.Integer()
+    display_name = ma.fields.String()
+    my_role = ma.fields.String()
+    time_zone = ma.fields.String()
+    date = ma.fields.Date()
+    doses = ma.fields.List(
+        ma.fields.Nested(TodayDoseSchema),
+        allow_none=True,
+        metadata={"description": "null: you may not see medicines"},
+    )
+    extra_doses = ma.fields.List(ma.fields.Nested(ExtraDoseSchema), allow_none=True)
+    prn = ma.fields.List(ma.fields.Nested(TodayPrnSchema), allow_none=True)
+
+
+class TodaySchema(ma.Schema):
+    patients = ma.fields.List(ma.fields.Nested(PatientDaySchema))
+
+
+class TodayArgs(BaseSchema):
+    date = ma.fields.Date(metadata={"description": "A local date; default: today in each zone"})
+
+
+def _view(d: PatientDay) -> dict[str, Any]:
+    return {
+        "patient_id": d.access.patient.id,
+        "display_name": d.access.patient.display_name,
+        "my_role": d.access.role.value,
+        "time_zone": d.access.patient.time_zone,
+        "date": d.day,
+        "doses": d.doses,
+        "extra_doses": d.extra_doses,
+        "prn": d.prn,
+        **d.sections,
+    }
+
+
+@blp.route("")
+class Today(MethodView):
+    @blp.arguments(TodayArgs, location="query")
+    @blp.response(200, TodaySchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Your day and the day of each person you care for, in their own zones"""
+        days = build_today(db.session(), current_user(), args.get("date"))
+        return {"patients": [_view(d) for d in days]}

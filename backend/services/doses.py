@@ -1,0 +1,205 @@
+"""Logging doses: match to the scheduled slot, idempotent by the phone's id, undo, correct."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.clock import now
+from backend.models import DoseLog, Medication, Patient, User
+from backend.schedule import Occurrence
+from backend.services.medications import occurrences, prn_status
+
+# A dose reported up to 2 h before or 8 h after a slot belongs to that slot (the nearest
+# open one); outside that it is an extra dose. 8 h covers "took the morning pill at lunch".
+MATCH_EARLY = timedelta(hours=2)
+MATCH_LATE = timedelta(hours=8)
+# Taken more than this after its time counts as late (time-critical medicines: 30 min).
+LATE_AFTER = timedelta(hours=1)
+LATE_AFTER_CRITICAL = timedelta(minutes=30)
+# A report may carry a clock slightly ahead of ours, never a dose in the future.
+FUTURE_SLACK = timedelta(minutes=5)
+# A mis-tap can be undone by its author for this long; later, correct it instead.
+UNDO_WINDOW = timedelta(minutes=10)
+
+
+class DoseError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Report:
+    client_id: str
+    status: str  # taken | taken_late | skipped
+    taken_at: datetime
+    slot_key: str | None = None
+    skip_reason: str | None = None
+
+
+def live_logs(
+    db: Session, medication_ids: list[int], start: datetime, end: datetime
+) -> list[DoseLog]:
+    if not medication_ids:
+        return []
+    return list(
+        db.scalars(
+            select(DoseLog).where(
+                DoseLog.medication_id.in_(medication_ids),
+                DoseLog.undone_at.is_(None),
+                DoseLog.taken_at >= start,
+                DoseLog.taken_at < end,
+            )
+        )
+    )
+
+
+def _late_after(med: Medication) -> timedelta:
+    return LATE_AFTER_CRITICAL if med.time_critical else LATE_AFTER
+
+
+def _logged_slots(db: Session, med: Medication, keys: list[str]) -> set[str]:
+    if not keys:
+        return set()
+    rows = db.scalars(
+        select(DoseLog.slot_key).where(
+            DoseLog.medication_id == med.id,
+            DoseLog.undone_at.is_(None),
+            DoseLog.slot_key.in_(keys),
+        )
+    )
+    return {k for k in rows if k is not None}
+
+
+def _match(db: Session, med: Medication, patient: Patient, report: Report) -> Occurrence | None:
+    at = report.taken_at
+    if report.slot_key is not None:
+        window = occurrences(med, patient, at - timedelta(days=2), at + timedelta(days=2))
+        slot = next((o for o in window if o.slot_key == report.slot_key), None)
+        if slot is None:
+            raise DoseError(422, "No scheduled dose with this slot near that time.", "slot_key")
+        if _logged_slots(db, med, [slot.slot_key]):
+            raise DoseError(409, "This scheduled dose is already logged; correct that log instead.")
+        return slot
+    candidates = occurrences(med, patient, at - MATCH_LATE, at + MATCH_EARLY)
+    taken = _logged_slots(db, med, [o.slot_key for o in candidates])
+    open_slots = [o for o in candidates if o.slot_key not in taken]
+    if not open_slots:
+        return None
+    return min(open_slots, key=lambda o: (abs((o.at - at).total_seconds()), o.at))
+
+
+def log_dose(
+    db: Session, med: Medication, patient: Patient, by: User, report: Report
+) -> tuple[DoseLog, bool]:
+    """Returns (log, created). The same client id again returns the first record unchanged."""
+    existing = _by_client_id(db, patient.id, report.client_id)
+    if existing is not None:
+        return existing, False
+    if report.taken_at > now() + FUTURE_SLACK:
+        raise DoseError(422, "A dose cannot be logged in the future.", "taken_at")
+    slot = _match(db, med, patient, report)
+    taking = report.status != "skipped"
+    if not taking and slot is None:
+        raise DoseError(
+            422, "A skip answers a scheduled dose; none is open near that time.", "slot_key"
+        )
+    log = DoseLog(
+        patient_id=patient.id,
+        medication_id=med.id,
+        client_id=report.client_id,
+        status="taken" if taking else "skipped",
+        slot_key=slot.slot_key if slot else None,
+        scheduled_at=slot.at if slot else None,
+        taken_at=report.taken_at,
+        skip_reason=report.skip_reason,
+        logged_by_user_id=by.id,
+        on_behalf=patient.user_id != by.id,
+        logged_at=now(),
+        corrections=[],
+    )
+    log.late = _is_late(med, log, report.status == "taken_late")
+    if taking and med.as_needed:
+        recent = live_logs(db, [med.id], report.taken_at - timedelta(hours=24), report.taken_at)
+        status = prn_status(med, recent, report.taken_at)
+        log.over_limit = not status.available_now  # recorded all the same: the truth matters
+    if taking and med.quantity_on_hand is not None:
+        med.quantity_on_hand = max(0.0, med.quantity_on_hand - med.dose_amount)
+    try:
+        with db.begin_nested():
+            db.add(log)
+    except IntegrityError:  # the same report arrived twice at once
+        replay = _by_client_id(db, patient.id, report.client_id)
+        if replay is None:
+            raise
+        return replay, False
+    return log, True
+
+
+def _is_late(med: Medication, log: DoseLog, said_late: bool) -> bool:
+    if log.status != "taken":
+        return False
+    if said_late:
+        return True
+    return log.scheduled_at is not None and log.taken_at > log.scheduled_at + _late_after(med)
+
+
+def _by_client_id(db: Session, patient_id: int, client_id: str) -> DoseLog | None:
+    return db.scalar(
+        select(DoseLog).where(DoseLog.patient_id == patient_id, DoseLog.client_id == client_id)
+    )
+
+
+def undo(db: Session, med: Medication, log: DoseLog, by: User) -> None:
+    if not log.is_live:
+        raise DoseError(409, "This log was already undone.")
+    if log.logged_by_user_id != by.id or now() - log.logged_at > UNDO_WINDOW:
+        raise DoseError(409, "Too late to undo (or not your log); send a correction instead.")
+    log.undone_at = now()
+    if log.status == "taken" and med.quantity_on_hand is not None:
+        med.quantity_on_hand += med.dose_amount
+
+
+def correct(
+    db: Session, med: Medication, log: DoseLog, by: User, changes: dict[str, Any]
+) -> DoseLog:
+    """Change a log after the fact; the before and after are kept on the row."""
+    if not log.is_live:
+        raise DoseError(409, "This log was undone; log the dose again instead.")
+    if "taken_at" in changes and changes["taken_at"] > now() + FUTURE_SLACK:
+        raise DoseError(422, "A dose cannot be logged in the future.", "taken_at")
+    before = {
+        "status": log.status,
+        "taken_at": log.taken_at.isoformat(),
+        "skip_reason": log.skip_reason,
+        "late": log.late,
+    }
+    new_status = changes.get("status", log.status)
+    was_taken = log.status == "taken"
+    log.status = "skipped" if new_status == "skipped" else "taken"
+    log.taken_at = changes.get("taken_at", log.taken_at)
+    if "skip_reason" in changes:
+        log.skip_reason = changes["skip_reason"]
+    log.late = _is_late(med, log, new_status == "taken_late")
+    if med.quantity_on_hand is not None and was_taken != (log.status == "taken"):
+        delta = med.dose_amount if was_taken else -med.dose_amount
+        med.quantity_on_hand = max(0.0, med.quantity_on_hand + delta)
+    after = {
+        "status": log.status,
+        "taken_at": log.taken_at.isoformat(),
+        "skip_reason": log.skip_reason,
+        "late": log.late,
+    }
+    log.corrections = [
+        *log.corrections,
+        {"at": now().isoformat(), "by_user_id": by.id, "from": before, "to": after},
+    ]
+    return log

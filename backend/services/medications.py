@@ -1,0 +1,107 @@
+"""Medication rules: the schedule in the patient's zone, supply left, and PRN limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from backend.models import DoseLog, Medication, Patient
+from backend.schedule import Occurrence, Routine, Timing, doses_per_day, expand, parse_timing
+
+
+def routine_of(patient: Patient) -> Routine:
+    return Routine(
+        wake=patient.wake_time,
+        breakfast=patient.breakfast_time,
+        lunch=patient.lunch_time,
+        dinner=patient.dinner_time,
+        bed=patient.bed_time,
+    )
+
+
+def anchor_of(med: Medication) -> datetime:
+    """Where the schedule's cycle starts: midnight of the start date in the home zone."""
+    return datetime.combine(med.start_date, time(0, 0), tzinfo=ZoneInfo(med.home_time_zone))
+
+
+def timing_of(med: Medication) -> Timing | None:
+    return parse_timing(med.timing) if med.timing else None
+
+
+def occurrences(
+    med: Medication, patient: Patient, start: datetime, end: datetime
+) -> list[Occurrence]:
+    """Scheduled doses in [start, end) where the patient is now, within the medication's dates."""
+    timing = timing_of(med)
+    if timing is None or med.status != "active":
+        return []
+    found = expand(
+        timing,
+        routine_of(patient),
+        patient.time_zone,
+        start,
+        end,
+        anchor=anchor_of(med),
+        policy=med.tz_policy,
+        home_zone=med.home_time_zone,
+    )
+    return [
+        o
+        for o in found
+        if o.local_date >= med.start_date and (med.end_date is None or o.local_date <= med.end_date)
+    ]
+
+
+@dataclass(frozen=True)
+class Supply:
+    days_left: float | None
+    needs_refill: bool
+
+
+def supply(med: Medication, patient: Patient) -> Supply:
+    timing = timing_of(med)
+    if med.quantity_on_hand is None or timing is None:
+        return Supply(None, False)
+    per_day = doses_per_day(timing, routine_of(patient)) * med.dose_amount
+    if per_day <= 0:
+        return Supply(None, False)
+    days = round(med.quantity_on_hand / per_day, 1)
+    threshold = med.refill_threshold_days
+    return Supply(days, threshold is not None and days <= threshold)
+
+
+@dataclass(frozen=True)
+class PrnStatus:
+    taken_last_24h: int
+    max_per_24h: int | None
+    last_taken_at: datetime | None
+    next_allowed_at: datetime | None
+    available_now: bool
+
+
+def prn_status(med: Medication, recent: list[DoseLog], at: datetime) -> PrnStatus:
+    """When the next as-needed dose is allowed, from the live 'taken' logs of the last 24 h."""
+    taken = sorted(
+        (
+            log.taken_at
+            for log in recent
+            if log.is_live
+            and log.status == "taken"
+            and at - timedelta(hours=24) < log.taken_at <= at
+        ),
+    )
+    candidates = [at]
+    if med.prn_min_interval_minutes and taken:
+        candidates.append(taken[-1] + timedelta(minutes=med.prn_min_interval_minutes))
+    if med.prn_max_per_24h is not None and len(taken) >= med.prn_max_per_24h:
+        # the oldest dose that keeps the count at the limit must leave the 24 h window
+        candidates.append(taken[len(taken) - med.prn_max_per_24h] + timedelta(hours=24))
+    next_allowed = max(candidates)
+    return PrnStatus(
+        taken_last_24h=len(taken),
+        max_per_24h=med.prn_max_per_24h,
+        last_taken_at=taken[-1] if taken else None,
+        next_allowed_at=next_allowed,
+        available_now=next_allowed <= at,
+    )

@@ -1,0 +1,164 @@
+"""The "today" view: for the signed-in person and each patient they care for, in the
+patient's own zone, what is due, what was done, and what is coming.
+
+A fixed number of queries whatever the number of patients or medicines (no N+1):
+who is cared for (2), medicines (1), dose logs (1), plus one per optional section.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from backend.access import Action, PatientAccess, patients_cared_for, record_access
+from backend.clock import now
+from backend.models import DoseLog, Medication, User
+from backend.services.doses import LATE_AFTER, LATE_AFTER_CRITICAL, MATCH_LATE
+from backend.services.medications import occurrences, prn_status
+
+# A dose shows as "due" from 30 minutes before its time; not logged 4 h after it, "missed".
+DUE_BEFORE = timedelta(minutes=30)
+MISSED_AFTER = timedelta(hours=4)
+
+
+def local_day(day: date, zone: str) -> tuple[datetime, datetime]:
+    """[midnight, next midnight) of a local date: 23 or 25 hours on DST days."""
+    tz = ZoneInfo(zone)
+    start = datetime.combine(day, time(0, 0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=tz)
+    return start, end
+
+
+def dose_status(at: datetime, log: DoseLog | None, med: Medication, now_: datetime) -> str:
+    if log is not None:
+        if log.status == "skipped":
+            return "skipped"
+        return "late" if log.late else "taken"
+    late_after = LATE_AFTER_CRITICAL if med.time_critical else LATE_AFTER
+    if now_ < at - DUE_BEFORE:
+        return "upcoming"
+    if now_ <= at + late_after:
+        return "due"
+    if now_ <= at + MISSED_AFTER:
+        return "overdue"
+    return "missed"
+
+
+@dataclass
+class PatientDay:
+    access: PatientAccess
+    day: date
+    start: datetime
+    end: datetime
+    doses: list[dict[str, Any]] | None = None
+    prn: list[dict[str, Any]] | None = None
+    extra_doses: list[dict[str, Any]] | None = None
+    sections: dict[str, Any] = field(default_factory=dict)
+
+
+def build_today(db: Session, user: User, requested: date | None) -> list[PatientDay]:
+    at = now()
+    days: list[PatientDay] = []
+    for access in patients_cared_for(user):
+        zone = access.patient.time_zone
+        day = requested or at.astimezone(ZoneInfo(zone)).date()
+        start, end = local_day(day, zone)
+        days.append(PatientDay(access, day, start, end))
+    _fill_doses(db, [d for d in days if d.access.allows(Action.VIEW_MEDICATIONS)], at)
+    for d in days:
+        if d.access.allows(Action.VIEW_MEDICATIONS):
+            record_access(d.access, Action.VIEW_MEDICATIONS)
+        else:
+            record_access(d.access, Action.VIEW_PATIENT)
+    return days
+
+
+def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
+    if not days:
+        return
+    by_patient = {d.access.patient.id: d for d in days}
+    meds = list(
+        db.scalars(
+            select(Medication)
+            .where(Medication.patient_id.in_(by_patient), Medication.status == "active")
+            .order_by(Medication.name, Medication.id)
+        )
+    )
+    logs = _logs(db, meds, days, at)
+    for d in days:
+        d.doses, d.prn, d.extra_doses = [], [], []
+    for med in meds:
+        d = by_patient[med.patient_id]
+        med_logs = logs.get(med.id, [])
+        by_slot = {log.slot_key: log for log in med_logs if log.slot_key}
+        for occ in occurrences(med, d.access.patient, d.start, d.end):
+            log = by_slot.get(occ.slot_key)
+            assert d.doses is not None
+            d.doses.append(
+                {
+                    **_med_fields(med),
+                    "slot_key": occ.slot_key,
+                    "local_time": occ.local_time,
+                    "at": occ.at,
+                    "status": dose_status(occ.at, log, med, at),
+                    "log_id": log.id if log else None,
+                    "taken_at": log.taken_at if log else None,
+                }
+            )
+        for log in med_logs:
+            if log.slot_key is None and d.start <= log.taken_at < d.end:
+                assert d.extra_doses is not None
+                d.extra_doses.append(
+                    {
+                        **_med_fields(med),
+                        "log_id": log.id,
+                        "taken_at": log.taken_at,
+                        "status": log.status,
+                        "over_limit": log.over_limit,
+                    }
+                )
+        if med.as_needed:
+            status = prn_status(med, med_logs, at)
+            assert d.prn is not None
+            d.prn.append({**_med_fields(med), **status.__dict__})
+    for d in days:
+        assert d.doses is not None
+        d.doses.sort(key=lambda x: (x["at"], x["name"]))
+
+
+def _med_fields(med: Medication) -> dict[str, Any]:
+    return {
+        "medication_id": med.id,
+        "name": med.name,
+        "strength": med.strength,
+        "instructions": med.instructions,
+        "time_critical": med.time_critical,
+    }
+
+
+def _logs(
+    db: Session, meds: list[Medication], days: list[PatientDay], at: datetime
+) -> dict[int, list[DoseLog]]:
+    if not meds:
+        return {}
+    earliest = min(min(d.start for d in days), at - timedelta(hours=24)) - MATCH_LATE
+    latest = max(max(d.end for d in days), at) + MATCH_LATE
+    rows = db.scalars(
+        select(DoseLog).where(
+            DoseLog.medication_id.in_([m.id for m in meds]),
+            DoseLog.undone_at.is_(None),
+            or_(
+                and_(DoseLog.taken_at >= earliest, DoseLog.taken_at < latest),
+                and_(DoseLog.scheduled_at >= earliest, DoseLog.scheduled_at < latest),
+            ),
+        )
+    )
+    out: dict[int, list[DoseLog]] = {}
+    for log in rows:
+        out.setdefault(log.medication_id, []).append(log)
+    return out
