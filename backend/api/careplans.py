@@ -41,16 +41,28 @@ blp = EtagBlueprint("careplans", __name__, description="Care plans")
 
 # A plan is read on a phone by people who are not clinicians: a few dozen items at most.
 MAX_ITEMS = 50
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _iso_date(value: str) -> None:
     try:
-        ok = bool(_ISO_DATE.match(value)) and date.fromisoformat(value) is not None
+        date.fromisoformat(value)
     except ValueError:
-        ok = False
-    if not ok:
-        raise ma.ValidationError("Not a date (YYYY-MM-DD).")
+        pass
+    else:
+        if _ISO_DATE.fullmatch(value):
+            return
+    raise ma.ValidationError("Not a date (YYYY-MM-DD).")
+
+
+def _no_nul(value: str) -> None:
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+    if "\x00" in value:
+        raise ma.ValidationError("Text may not contain NUL characters.")
+
+
+def _text(max_len: int) -> list[Any]:
+    return [*trimmed(max_len), _no_nul]
 
 
 def _items(schema: type[ma.Schema], **kwargs: Any) -> ma.fields.List:
@@ -70,15 +82,15 @@ def _item_id(**kwargs: Any) -> ma.fields.String:
 class CarePlanCodingSchema(BaseSchema):
     system = ma.fields.String(
         required=True,
-        validate=trimmed(200),
+        validate=_text(200),
         metadata={"example": "http://snomed.info/sct"},
     )
-    code = ma.fields.String(required=True, validate=trimmed(100), metadata={"example": "44054006"})
-    display = ma.fields.String(validate=trimmed(200), metadata={"example": "Type 2 diabetes"})
+    code = ma.fields.String(required=True, validate=_text(100), metadata={"example": "44054006"})
+    display = ma.fields.String(validate=_text(200), metadata={"example": "Type 2 diabetes"})
 
 
 class CarePlanConditionSchema(BaseSchema):
-    text = ma.fields.String(required=True, validate=trimmed(500))
+    text = ma.fields.String(required=True, validate=_text(500))
     code = ma.fields.Nested(CarePlanCodingSchema, allow_none=True)
     status = ma.fields.String(load_default="active", validate=ma.validate.OneOf(CONDITION_STATUSES))
 
@@ -87,12 +99,12 @@ class CarePlanTargetSchema(BaseSchema):
     """A measurable target: in words, and optionally as a number to compare against."""
 
     text = ma.fields.String(
-        required=True, validate=trimmed(500), metadata={"example": "HbA1c below 7%"}
+        required=True, validate=_text(500), metadata={"example": "HbA1c below 7%"}
     )
-    measure = ma.fields.String(validate=trimmed(100), metadata={"example": "HbA1c"})
+    measure = ma.fields.String(validate=_text(100), metadata={"example": "HbA1c"})
     comparator = ma.fields.String(validate=ma.validate.OneOf(("<", "<=", "=", ">=", ">")))
     value = ma.fields.Float(allow_nan=False, metadata={"example": 7})
-    unit = ma.fields.String(validate=trimmed(40), metadata={"example": "%"})
+    unit = ma.fields.String(validate=_text(40), metadata={"example": "%"})
 
     @ma.validates_schema
     def _value_needs_a_measure(self, data: dict[str, Any], **_: Any) -> None:
@@ -102,7 +114,7 @@ class CarePlanTargetSchema(BaseSchema):
 
 class CarePlanGoalSchema(BaseSchema):
     id = _item_id()
-    description = ma.fields.String(required=True, validate=trimmed(500))
+    description = ma.fields.String(required=True, validate=_text(500))
     target = ma.fields.Nested(CarePlanTargetSchema, required=True)
     due_date = ma.fields.String(
         allow_none=True, validate=_iso_date, metadata={"format": "date", "example": "2027-03-01"}
@@ -116,7 +128,10 @@ class CarePlanResponsibleSchema(BaseSchema):
 
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(RESPONSIBLE_KINDS))
     user_id = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=2**31 - 1))
-    name = ma.fields.String(validate=trimmed(200))
+    name = ma.fields.String(
+        validate=_text(200),
+        metadata={"description": "Someone outside the app; with user_id, the person's name"},
+    )
 
     @ma.validates_schema
     def _who(self, data: dict[str, Any], **_: Any) -> None:
@@ -128,19 +143,19 @@ class CarePlanResponsibleSchema(BaseSchema):
 
 class CarePlanActivitySchema(BaseSchema):
     id = _item_id()
-    description = ma.fields.String(required=True, validate=trimmed(500))
+    description = ma.fields.String(required=True, validate=_text(500))
     frequency = ma.fields.String(
-        allow_none=True, validate=trimmed(200), metadata={"example": "daily"}
+        allow_none=True, validate=_text(200), metadata={"example": "daily"}
     )
     responsible = ma.fields.Nested(CarePlanResponsibleSchema, required=True)
     status = ma.fields.String(load_default="open", validate=ma.validate.OneOf(ACTIVITY_STATUSES))
 
 
 class CarePlanCreateSchema(BaseSchema):
-    title = ma.fields.String(required=True, validate=trimmed(200))
+    title = ma.fields.String(required=True, validate=_text(200))
     instructions = ma.fields.String(
         load_default="",
-        validate=ma.validate.Length(max=10_000),
+        validate=[ma.validate.Length(max=10_000), _no_nul],
         metadata={"description": "Plain-language instructions for the patient and family"},
     )
     conditions = _items(CarePlanConditionSchema, load_default=list)
@@ -170,7 +185,9 @@ class CarePlanRevisionSchema(BaseSchema):
     plan_id = ma.fields.Integer(dump_only=True)
     version = ma.fields.Integer(dump_only=True)
     changed_by_user_id = ma.fields.Integer(dump_only=True)
-    changed_by_name = ma.fields.Method("_name", dump_only=True)
+    changed_by_name = ma.fields.Method(
+        "_name", dump_only=True, allow_none=True, metadata={"type": "string"}
+    )
     at = Instant(dump_only=True)
     changes = ma.fields.Dict(
         keys=ma.fields.String(validate=ma.validate.OneOf(EDITABLE)),

@@ -59,15 +59,14 @@ def responsible_problems(
 
 
 def fill_responsible_names(db: Session, activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A named person's display name is stored with the activity when none was given."""
+    """A person named by user_id is stored with their current name, so the plan reads well
+    on its own and a name never belongs to someone else than the id."""
     out = []
     for activity in activities:
-        responsible = activity.get("responsible") or {}
-        user_id = responsible.get("user_id")
-        if user_id is not None and not responsible.get("name"):
-            user = db.get(User, user_id)
-            if user is not None:
-                activity = {**activity, "responsible": {**responsible, "name": user.name}}
+        responsible = activity["responsible"]
+        user = db.get(User, responsible["user_id"]) if "user_id" in responsible else None
+        if user is not None:
+            activity = {**activity, "responsible": {**responsible, "name": user.name}}
         out.append(activity)
     return out
 
