@@ -272,3 +272,51 @@ def test_the_today_view_runs_a_fixed_number_of_queries(api: Api, world: World) -
         add_med(api, pid, who="ana", name=f"Other {i}", timing=DAILY_8)
     five = count("ana")
     assert five == one, (one, five, statements_seen)
+
+
+def test_today_lists_the_days_appointments_and_open_activities(api: Api, world: World) -> None:
+    appt = api.post(
+        f"/patients/{world.maria}/appointments",
+        as_="ana",
+        json={
+            "title": "Diabetes review",
+            "type": "telehealth",
+            "video_url": "https://video.example.org/room/42",
+            "start": "2026-11-25T14:00:00-05:00",
+            "end": "2026-11-25T14:30:00-05:00",
+            "preparation_notes": "Have your glucose log ready.",
+        },
+    )
+    assert appt.status_code == 201, appt.get_json()
+    api.post(
+        f"/patients/{world.maria}/appointments",
+        as_="ana",
+        json={
+            "title": "Eye exam",
+            "type": "in_person",
+            "location": "Clinic B",
+            "start": "2026-11-26T09:00:00-05:00",
+            "end": "2026-11-26T09:30:00-05:00",
+        },
+    )
+    plan = api.post(
+        f"/patients/{world.maria}/care-plans",
+        as_="priya",
+        json={
+            "title": "Diabetes",
+            "activities": [
+                {
+                    "description": "Walk 20 minutes",
+                    "frequency": "daily",
+                    "responsible": {"kind": "patient"},
+                },
+            ],
+        },
+    )
+    assert plan.status_code == 201, plan.get_json()
+    day = api.get("/me/today", as_="ana").get_json()["patients"][0]
+    assert [a["title"] for a in day["appointments"]] == ["Diabetes review"]
+    assert day["appointments"][0]["start"] == "2026-11-25T14:00:00-05:00"
+    assert [a["description"] for a in day["activities"]] == ["Walk 20 minutes"]
+    tomorrow = api.get("/me/today?date=2026-11-26", as_="ana").get_json()["patients"][0]
+    assert [a["title"] for a in tomorrow["appointments"]] == ["Eye exam"]

@@ -9,6 +9,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from backend import db
+from backend.api.appointments import ZonedInstant
+from backend.api.careplans import CarePlanActivitySchema
 from backend.api.common import BaseSchema, Instant
 from backend.auth import current_user
 from backend.services.today import PatientDay, build_today
@@ -50,6 +52,24 @@ class TodayPrnSchema(MedFields):
     available_now = ma.fields.Boolean()
 
 
+class TodayAppointmentSchema(ma.Schema):
+    id = ma.fields.Integer()
+    title = ma.fields.String()
+    type = ma.fields.String()
+    start = ZonedInstant(attribute="start_at")
+    end = ZonedInstant(attribute="end_at")
+    time_zone = ma.fields.String()
+    location = ma.fields.String(allow_none=True)
+    video_url = ma.fields.String(allow_none=True)
+    preparation_notes = ma.fields.String(allow_none=True)
+    transport_needed = ma.fields.Boolean()
+    status = ma.fields.String()
+
+
+class TodayActivitySchema(CarePlanActivitySchema):
+    plan_id = ma.fields.Integer()
+
+
 class PatientDaySchema(ma.Schema):
     patient_id = ma.fields.Integer()
     display_name = ma.fields.String()
@@ -63,6 +83,16 @@ class PatientDaySchema(ma.Schema):
     )
     extra_doses = ma.fields.List(ma.fields.Nested(ExtraDoseSchema), allow_none=True)
     prn = ma.fields.List(ma.fields.Nested(TodayPrnSchema), allow_none=True)
+    appointments = ma.fields.List(
+        ma.fields.Nested(TodayAppointmentSchema),
+        allow_none=True,
+        metadata={"description": "null: you may not see appointments"},
+    )
+    activities = ma.fields.List(
+        ma.fields.Nested(TodayActivitySchema),
+        allow_none=True,
+        metadata={"description": "Open care-plan activities; null: you may not see the plan"},
+    )
 
 
 class TodaySchema(ma.Schema):
@@ -83,7 +113,8 @@ def _view(d: PatientDay) -> dict[str, Any]:
         "doses": d.doses,
         "extra_doses": d.extra_doses,
         "prn": d.prn,
-        **d.sections,
+        "appointments": d.appointments,
+        "activities": d.activities,
     }
 
 

@@ -2,12 +2,12 @@
 patient's own zone, what is due, what was done, and what is coming.
 
 A fixed number of queries whatever the number of patients or medicines (no N+1):
-who is cared for (2), medicines (1), dose logs (1), plus one per optional section.
+who is cared for (2), medicines (1), dose logs (1), appointments (1), care plans (1).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from backend.access import Action, PatientAccess, patients_cared_for, record_access
 from backend.clock import now
-from backend.models import DoseLog, Medication, User
+from backend.models import Appointment, CarePlan, DoseLog, Medication, User
 from backend.services.doses import LATE_AFTER, LATE_AFTER_CRITICAL, MATCH_LATE
 from backend.services.medications import occurrences, prn_status
 
@@ -58,7 +58,8 @@ class PatientDay:
     doses: list[dict[str, Any]] | None = None
     prn: list[dict[str, Any]] | None = None
     extra_doses: list[dict[str, Any]] | None = None
-    sections: dict[str, Any] = field(default_factory=dict)
+    appointments: list[Appointment] | None = None
+    activities: list[dict[str, Any]] | None = None
 
 
 def build_today(db: Session, user: User, requested: date | None) -> list[PatientDay]:
@@ -69,13 +70,56 @@ def build_today(db: Session, user: User, requested: date | None) -> list[Patient
         day = requested or at.astimezone(ZoneInfo(zone)).date()
         start, end = local_day(day, zone)
         days.append(PatientDay(access, day, start, end))
-    _fill_doses(db, [d for d in days if d.access.allows(Action.VIEW_MEDICATIONS)], at)
-    for d in days:
-        if d.access.allows(Action.VIEW_MEDICATIONS):
-            record_access(d.access, Action.VIEW_MEDICATIONS)
-        else:
-            record_access(d.access, Action.VIEW_PATIENT)
+    _fill_doses(db, _allowed(days, Action.VIEW_MEDICATIONS), at)
+    _fill_appointments(db, _allowed(days, Action.VIEW_APPOINTMENTS))
+    _fill_activities(db, _allowed(days, Action.VIEW_CARE_PLAN))
     return days
+
+
+def _allowed(days: list[PatientDay], action: Action) -> list[PatientDay]:
+    allowed = [d for d in days if d.access.allows(action)]
+    for d in allowed:
+        record_access(d.access, action)
+    return allowed
+
+
+def _fill_appointments(db: Session, days: list[PatientDay]) -> None:
+    if not days:
+        return
+    by_patient = {d.access.patient.id: d for d in days}
+    for d in days:
+        d.appointments = []
+    rows = db.scalars(
+        select(Appointment)
+        .where(
+            Appointment.patient_id.in_(by_patient),
+            Appointment.start_at < max(d.end for d in days),
+            Appointment.end_at > min(d.start for d in days),
+        )
+        .order_by(Appointment.start_at, Appointment.id)
+    )
+    for appt in rows:
+        d = by_patient[appt.patient_id]
+        if appt.start_at < d.end and appt.end_at > d.start:
+            assert d.appointments is not None
+            d.appointments.append(appt)
+
+
+def _fill_activities(db: Session, days: list[PatientDay]) -> None:
+    if not days:
+        return
+    by_patient = {d.access.patient.id: d for d in days}
+    for d in days:
+        d.activities = []
+    plans = db.scalars(
+        select(CarePlan).where(CarePlan.patient_id.in_(by_patient), CarePlan.status == "active")
+    )
+    for plan in plans:
+        d = by_patient[plan.patient_id]
+        assert d.activities is not None
+        d.activities.extend(
+            {**a, "plan_id": plan.id} for a in plan.activities if a.get("status") == "open"
+        )
 
 
 def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
