@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from backend import db
 from backend.models import Appointment, AppointmentEvent, CaregiverGrant, User
@@ -338,6 +339,11 @@ BAD_INPUT = {
     "a lab without a place": ({"type": "lab", "video_url": None}, "location"),
     "a made-up zone": ({"time_zone": "America/Gotham"}, "time_zone"),
     "no title": ({"title": None}, "title"),
+    "a NUL in the notes": ({"preparation_notes": "Fast\x00ing"}, "preparation_notes"),
+    "a mistyped year": (
+        {"start": "9999-12-31T23:00:00-05:00", "end": "9999-12-31T23:30:00-05:00"},
+        "start",
+    ),
 }
 
 
@@ -393,6 +399,10 @@ def test_the_list_is_by_start_and_filters_by_window_and_status(api: Api, world: 
     )
     assert_error(api.get(path, as_="maria", query_string={"from": "2026-12-02T00:00:00"}), 422)
     assert_error(api.get(path, as_="maria", query_string={"status": "rescheduled"}), 422)
+    far = {"to": "9999-12-31T23:59:59-05:00"}
+    assert (
+        "to" in assert_error(api.get(path, as_="maria", query_string=far), 422)["errors"]["query"]
+    )
 
 
 def test_an_appointment_is_found_only_under_its_own_patient(api: Api, world: World) -> None:
@@ -436,6 +446,25 @@ def test_every_change_reaches_the_reminder_hook(
         (booked["id"], "booked", "2026-12-04T14:00:00+00:00"),
         (booked["id"], "cancelled", "2026-12-04T14:00:00+00:00"),
     ]
+
+
+def test_of_a_cancel_and_a_reschedule_at_the_same_moment_only_the_first_counts(
+    api: Api, world: World
+) -> None:
+    booked = book(api, world.maria)
+    with Session(db.get_engine()) as elsewhere:
+        stale = elsewhere.get(Appointment, booked["id"])  # read before the cancel lands
+        assert stale is not None
+        api.post(url(world.maria, booked["id"], "/cancel"), as_="maria", json={})
+        ana = elsewhere.get(User, world.users["ana"].id)
+        assert ana is not None
+        later = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
+        with pytest.raises(service.AppointmentError) as raised:
+            service.reschedule(elsewhere, stale, ana, later, later + timedelta(hours=1))
+        assert raised.value.status == 409 and "same moment" in raised.value.message
+    now_stored = api.get(url(world.maria, booked["id"]), as_="maria").get_json()
+    assert (now_stored["status"], now_stored["start"]) == ("cancelled", booked["start"])
+    assert [e["kind"] for e in history(api, world.maria, booked["id"])] == ["created", "cancelled"]
 
 
 def test_lead_times_can_be_set_per_appointment(api: Api, world: World) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,6 +49,25 @@ blp = Blueprint("appointments", __name__, description="Appointments")
 MAX_ID = 2**31 - 1
 # Longer than a day is a stay, not an appointment; more likely a mistyped date.
 MAX_LENGTH = timedelta(hours=24)
+# Further ahead than this is a mistyped year (and year 9999 would overflow in UTC).
+MAX_AHEAD = timedelta(days=5 * 366)
+# Window filters outside this range can match nothing; refusing them keeps them in range
+# of every database's timestamp type.
+FILTER_RANGE = ma.validate.Range(
+    min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2100, 1, 1, tzinfo=UTC)
+)
+
+
+class Text(ma.fields.String):
+    """Free text; NUL is refused (PostgreSQL cannot store it in a text column)."""
+
+    default_error_messages = {"nul": "Must not contain NUL characters."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        return text
 
 
 class ZonedInstant(ma.fields.AwareDateTime):
@@ -97,22 +116,25 @@ def _check_times(start: Any, end: Any) -> None:
         raise ma.ValidationError("Must be after the start.", "end")
     if end - start > MAX_LENGTH:
         raise ma.ValidationError("An appointment lasts at most 24 hours.", "end")
-    if start <= now():
+    at = now()
+    if start <= at:
         raise ma.ValidationError("Must be in the future.", "start")
+    if start - at > MAX_AHEAD:
+        raise ma.ValidationError("More than five years ahead; check the year.", "start")
 
 
 class _Editable(BaseSchema):
     """What PATCH may change; the create schema adds the times."""
 
-    title = ma.fields.String(
+    title = Text(
         required=True, validate=trimmed(200), metadata={"example": "Endocrinology follow-up"}
     )
     type = ma.fields.String(required=True, validate=ma.validate.OneOf(APPOINTMENT_TYPES))
-    provider_name = ma.fields.String(
+    provider_name = Text(
         allow_none=True, validate=trimmed(200), metadata={"example": "Dr. Lucía Ortega"}
     )
     provider_user_id = _user_id("A member of the patient's care team who sees them")
-    location = ma.fields.String(
+    location = Text(
         allow_none=True,
         validate=trimmed(500),
         metadata={"description": "Required for in_person and lab; none for telehealth"},
@@ -123,7 +145,7 @@ class _Editable(BaseSchema):
         validate=ma.validate.Length(max=2000),
         metadata={"description": "Telehealth only; https"},
     )
-    preparation_notes = ma.fields.String(
+    preparation_notes = Text(
         allow_none=True,
         validate=ma.validate.Length(max=4000),
         metadata={"example": "Fasting from midnight; water is fine."},
@@ -176,26 +198,30 @@ class AppointmentUpdateSchema(_Editable):
     )
 
 
-class RescheduleSchema(BaseSchema):
+class AppointmentRescheduleSchema(BaseSchema):
     start = Instant(required=True)
     end = Instant(required=True)
     time_zone = ma.fields.String(
         validate=validate_time_zone, metadata={"description": "Default: unchanged"}
     )
-    reason = ma.fields.String(allow_none=True, validate=trimmed(500))
+    reason = Text(allow_none=True, validate=trimmed(500))
 
     @ma.validates_schema
     def _times(self, data: dict[str, Any], **_: Any) -> None:
         _check_times(data["start"], data["end"])
 
 
-class CancelSchema(BaseSchema):
-    reason = ma.fields.String(allow_none=True, validate=trimmed(500))
+class AppointmentCancelSchema(BaseSchema):
+    reason = Text(allow_none=True, validate=trimmed(500))
 
 
 class AppointmentFilter(BaseSchema):
-    from_ = Instant(data_key="from", metadata={"description": "Those that end after this"})
-    to = Instant(metadata={"description": "Those that start before this"})
+    from_ = Instant(
+        data_key="from",
+        validate=FILTER_RANGE,
+        metadata={"description": "Those that end after this"},
+    )
+    to = Instant(validate=FILTER_RANGE, metadata={"description": "Those that start before this"})
     status = ma.fields.String(validate=ma.validate.OneOf(APPOINTMENT_STATUSES))
 
     @ma.validates_schema
@@ -204,7 +230,7 @@ class AppointmentFilter(BaseSchema):
             raise ma.ValidationError("Must be after 'from'.", "to")
 
 
-class HistoryEntrySchema(BaseSchema):
+class AppointmentHistoryEntrySchema(BaseSchema):
     id = ma.fields.Integer(dump_only=True)
     at = Instant(dump_only=True)
     by_user_id = ma.fields.Integer(dump_only=True)
@@ -288,8 +314,8 @@ class AppointmentById(MethodView):
 
 
 @blp.route("/patients/<int:patient_id>/appointments/<int:appointment_id>/reschedule")
-class Reschedule(MethodView):
-    @blp.arguments(RescheduleSchema)
+class RescheduleAppointment(MethodView):
+    @blp.arguments(AppointmentRescheduleSchema)
     @blp.response(200, AppointmentSchema)
     @error_responses(blp, 403, 404, 409)
     def post(self, data: dict[str, Any], patient_id: int, appointment_id: int) -> Appointment:
@@ -302,8 +328,8 @@ class Reschedule(MethodView):
 
 
 @blp.route("/patients/<int:patient_id>/appointments/<int:appointment_id>/cancel")
-class Cancel(MethodView):
-    @blp.arguments(CancelSchema)
+class CancelAppointment(MethodView):
+    @blp.arguments(AppointmentCancelSchema, required=False)
     @blp.response(200, AppointmentSchema)
     @error_responses(blp, 403, 404, 409)
     def post(self, data: dict[str, Any], patient_id: int, appointment_id: int) -> Appointment:
@@ -316,8 +342,8 @@ class Cancel(MethodView):
 
 
 @blp.route("/patients/<int:patient_id>/appointments/<int:appointment_id>/history")
-class History(MethodView):
-    @blp.response(200, HistoryEntrySchema(many=True))
+class AppointmentHistory(MethodView):
+    @blp.response(200, AppointmentHistoryEntrySchema(many=True))
     @blp.paginate(PaginatedSelect)
     @error_responses(blp, 403, 404)
     def get(self, patient_id: int, appointment_id: int) -> Select[Any]:

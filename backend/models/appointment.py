@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.clock import now
@@ -75,6 +75,11 @@ class Appointment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # Bumped by every UPDATE, which matches only the version it read: of two people who
+    # cancel and reschedule at the same moment, the second finds nothing to change (409).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
     @property
     def is_booked(self) -> bool:

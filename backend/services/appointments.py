@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from backend.access import Action, Role, care_team_role, resolve
 from backend.clock import now
@@ -97,7 +98,7 @@ def edit(session: Session, appointment: Appointment, by: User, changes: dict[str
         before_status = appointment.status
         appointment.status = status
         _record(session, appointment, by, "status", {"status": before_status}, {"status": status})
-    _touch(appointment, by)
+    _save(session, appointment, by)
     replan_reminders(session, appointment)
 
 
@@ -121,11 +122,12 @@ def reschedule(
     appointment.start_at, appointment.end_at = start, end
     appointment.time_zone = after["time_zone"]
     _record(session, appointment, by, "rescheduled", before, after, reason)
-    _touch(appointment, by)
+    _save(session, appointment, by)
     replan_reminders(session, appointment)
 
 
 def cancel(session: Session, appointment: Appointment, by: User, reason: str | None) -> None:
+    """Cancel a booked appointment; it stays listed, as cancelled."""
     if not appointment.is_booked:
         label = appointment.status.replace("_", " ")
         raise AppointmentError(409, f"This appointment is already {label}.")
@@ -133,7 +135,7 @@ def cancel(session: Session, appointment: Appointment, by: User, reason: str | N
     _record(
         session, appointment, by, "cancelled", {"status": "booked"}, {"status": "cancelled"}, reason
     )
-    _touch(appointment, by)
+    _save(session, appointment, by)
     replan_reminders(session, appointment)
 
 
@@ -181,9 +183,15 @@ def _may_attend(session: Session, user_id: int, patient_id: int) -> bool:
     )
 
 
-def _touch(appointment: Appointment, by: User) -> None:
+def _save(session: Session, appointment: Appointment, by: User) -> None:
     appointment.updated_at = now()
     appointment.updated_by_user_id = by.id
+    try:
+        session.flush()
+    except StaleDataError:
+        raise AppointmentError(
+            409, "Someone changed this appointment at the same moment; reload it and retry."
+        ) from None
 
 
 def _record(

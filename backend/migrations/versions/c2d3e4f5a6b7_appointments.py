@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("created_at", backend.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_by_user_id", sa.Integer(), nullable=False),
         sa.Column("updated_at", backend.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint(
             "status IN ('booked', 'cancelled', 'completed', 'no_show')",
             name=op.f("ck_appointments_status"),
