@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.models import CaregiverGrant, CareTeam, Patient, User
+from backend.clock import now
+from backend.models import Appointment, CaregiverGrant, CareTeam, Medication, Patient, User
 from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
 from backend.services.careteams import add_member, add_team, enroll
 
@@ -26,7 +28,9 @@ def _profile(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def load_fixtures(db: Session, path: Path = DEFAULT_FIXTURES) -> dict[str, Any]:
+def load_fixtures(
+    db: Session, path: Path = DEFAULT_FIXTURES, *, care_data: bool = True
+) -> dict[str, Any]:
     """Returns {"users": {persona: User}, "patients": {key: Patient}, "teams": {name: CareTeam}}."""
     data = json.loads(path.read_text(encoding="utf-8"))
     teams: dict[str, CareTeam] = {}
@@ -72,7 +76,102 @@ def load_fixtures(db: Session, path: Path = DEFAULT_FIXTURES) -> dict[str, Any]:
     for e in data["enrollments"]:
         enroll(db, teams[e["team"]].id, patients[e["patient"]].id)
     db.flush()
+    if not care_data:  # just the people: tests build their own medicines and visits
+        return {"users": users, "patients": patients, "teams": teams}
+    _medications(db, data.get("medications", []), users, patients)
+    _appointments(db, data.get("appointments", []), users, patients)
+    _care_plans(db, data.get("care_plans", []), users, patients)
+    db.flush()
     return {"users": users, "patients": patients, "teams": teams}
+
+
+def _local_date(patient: Patient, in_days: int) -> date:
+    return (now().astimezone(ZoneInfo(patient.time_zone)) + timedelta(days=in_days)).date()
+
+
+def _medications(
+    db: Session, items: list[dict[str, Any]], users: dict[str, User], patients: dict[str, Patient]
+) -> None:
+    from backend.api.medications import MedicationSchema
+
+    for item in items:
+        patient = patients[item["patient"]]
+        if db.scalar(
+            select(Medication.id).where(
+                Medication.patient_id == patient.id, Medication.name == item["name"]
+            )
+        ):
+            continue
+        fields = {k: v for k, v in item.items() if k not in ("patient", "start_in_days")}
+        data = MedicationSchema().load(fields)  # the same checks as the API, timing included
+        data["start_date"] = _local_date(patient, item.get("start_in_days", 0))
+        creator = patient.user_id or patient.created_by_user_id
+        db.add(
+            Medication(
+                patient_id=patient.id,
+                created_by_user_id=creator,
+                home_time_zone=patient.time_zone,
+                **data,
+            )
+        )
+
+
+def _appointments(
+    db: Session, items: list[dict[str, Any]], users: dict[str, User], patients: dict[str, Patient]
+) -> None:
+    from backend.services.appointments import book
+
+    for item in items:
+        patient = patients[item["patient"]]
+        if db.scalar(
+            select(Appointment.id).where(
+                Appointment.patient_id == patient.id, Appointment.title == item["title"]
+            )
+        ):
+            continue
+        zone = ZoneInfo(patient.time_zone)
+        start = datetime.combine(
+            _local_date(patient, item["in_days"]), time.fromisoformat(item["at"]), tzinfo=zone
+        )
+        data: dict[str, Any] = {
+            k: item[k]
+            for k in (
+                "title",
+                "type",
+                "location",
+                "video_url",
+                "preparation_notes",
+                "transport_needed",
+            )
+            if k in item
+        }
+        data.update(start_at=start, end_at=start + timedelta(minutes=item["minutes"]))
+        if "attendee" in item:
+            data["attendee_user_id"] = users[item["attendee"]].id
+        book(db, patient, users[item["created_by"]], data)
+
+
+def _care_plans(
+    db: Session, items: list[dict[str, Any]], users: dict[str, User], patients: dict[str, Patient]
+) -> None:
+    from backend.api.careplans import CarePlanCreateSchema
+    from backend.services.careplans import active_plan, fill_responsible_names, start_plan
+
+    for item in items:
+        patient = patients[item["patient"]]
+        if active_plan(db, patient.id) is not None:
+            continue
+        body = {k: v for k, v in item.items() if k not in ("patient", "by")}
+        for goal in body.get("goals", []):
+            if "due_in_days" in goal:
+                goal["due_date"] = _local_date(patient, goal.pop("due_in_days")).isoformat()
+        for activity in body.get("activities", []):
+            persona = activity["responsible"].pop("persona", None)
+            if persona:
+                activity["responsible"]["user_id"] = users[persona].id
+        data = CarePlanCreateSchema().load(body)
+        data["activities"] = fill_responsible_names(db, data["activities"])
+        start_plan(db, patient.id, data, users[item["by"]].id)
 
 
 def _patient(db: Session, p: dict[str, Any], users: dict[str, User]) -> Patient:

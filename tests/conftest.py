@@ -148,7 +148,7 @@ class World:
 
 @pytest.fixture
 def world(ctx: Flask) -> World:
-    loaded = load_fixtures(db.session())
+    loaded = load_fixtures(db.session(), care_data=False)
     db.session.commit()
     return World(loaded["users"], loaded["patients"], loaded["teams"])
 

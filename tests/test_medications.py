@@ -320,3 +320,24 @@ def test_today_lists_the_days_appointments_and_open_activities(api: Api, world: 
     assert [a["description"] for a in day["activities"]] == ["Walk 20 minutes"]
     tomorrow = api.get("/me/today?date=2026-11-26", as_="ana").get_json()["patients"][0]
     assert [a["title"] for a in tomorrow["appointments"]] == ["Eye exam"]
+
+
+def test_the_demo_data_gives_a_today_view_worth_looking_at(ctx: Any, clock: Clock) -> None:
+    from backend.fixtures import load_fixtures
+
+    loaded = load_fixtures(db.session())
+    load_fixtures(db.session())  # twice: nothing doubles
+    db.session.commit()
+    api = Api(ctx.test_client(), ctx, None)
+    maria = loaded["users"]["maria"]
+    token = {"Authorization": f"Bearer {api.token(maria.firebase_uid)}"}
+    day = api.client.get("/me/today", headers=token).get_json()["patients"][0]
+    names = {d["name"] for d in day["doses"]}
+    assert {"Metformin", "Insulin glargine", "Lisinopril"} <= names
+    assert [p["name"] for p in day["prn"]] == ["Acetaminophen"]
+    assert [a["title"] for a in day["appointments"]] == ["Diabetes check-up (video)"]
+    assert len(day["activities"]) >= 2
+    ana = loaded["users"]["ana"]
+    token = {"Authorization": f"Bearer {api.token(ana.firebase_uid)}"}
+    ana_day = api.client.get("/me/today", headers=token).get_json()["patients"]
+    assert [p["display_name"] for p in ana_day] == ["María García"]

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, trimmed
+from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses, trimmed
 from backend.api.medications import get_medication
 from backend.auth import current_user
 from backend.errors import fail
@@ -87,6 +87,7 @@ class Doses(MethodView):
     @blp.arguments(DoseFilter, location="query")
     @blp.response(200, DoseSchema(many=True))
     @blp.paginate(PaginatedSelect)
+    @error_responses(blp, 403, 404)
     def get(self, filters: dict[str, Any], patient_id: int) -> Any:
         """The dose log, newest first"""
         authorize(current_user(), patient_id, Action.VIEW_MEDICATIONS)
@@ -102,6 +103,7 @@ class Doses(MethodView):
     @blp.arguments(DoseSchema)
     @blp.response(201, DoseSchema)
     @blp.alt_response(200, schema=DoseSchema, description="The same client_id was sent before")
+    @error_responses(blp, 403, 404, 409)
     def post(self, data: dict[str, Any], patient_id: int) -> Any:
         """Log a dose as taken, taken late or skipped (yourself or on the patient's behalf)"""
         access = authorize(current_user(), patient_id, Action.LOG_DOSES)
@@ -117,6 +119,7 @@ class Doses(MethodView):
 class DoseById(MethodView):
     @blp.arguments(CorrectionSchema)
     @blp.response(200, DoseSchema)
+    @error_responses(blp, 403, 404, 409)
     def patch(self, changes: dict[str, Any], patient_id: int, dose_id: int) -> DoseLog:
         """Correct a log (kept with its before and after)"""
         access = authorize(current_user(), patient_id, Action.LOG_DOSES)
@@ -128,6 +131,7 @@ class DoseById(MethodView):
             _fail(exc)
 
     @blp.response(204)
+    @error_responses(blp, 403, 404, 409)
     def delete(self, patient_id: int, dose_id: int) -> None:
         """Undo a mis-tap (by its author, within 10 minutes)"""
         access = authorize(current_user(), patient_id, Action.LOG_DOSES)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, trimmed
+from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses, trimmed
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
@@ -138,6 +138,7 @@ class Medications(MethodView):
     @blp.arguments(StatusFilter, location="query")
     @blp.response(200, MedicationSchema(many=True))
     @blp.paginate()
+    @error_responses(blp, 403, 404)
     def get(self, filters: dict[str, Any], patient_id: int, pagination_parameters: Any) -> Any:
         """The patient's medicines"""
         access = authorize(current_user(), patient_id, Action.VIEW_MEDICATIONS)
@@ -149,6 +150,7 @@ class Medications(MethodView):
 
     @blp.arguments(MedicationSchema)
     @blp.response(201, MedicationSchema)
+    @error_responses(blp, 403, 404)
     def post(self, data: dict[str, Any], patient_id: int) -> Medication:
         """Add a medicine with its schedule"""
         access = authorize(current_user(), patient_id, Action.MANAGE_MEDICATIONS)
@@ -170,6 +172,7 @@ class Medications(MethodView):
 @blp.route("/patients/<int:patient_id>/medications/<int:medication_id>")
 class MedicationById(MethodView):
     @blp.response(200, MedicationSchema)
+    @error_responses(blp, 403, 404)
     def get(self, patient_id: int, medication_id: int) -> Medication:
         """One medicine, with supply left and PRN availability"""
         access = authorize(current_user(), patient_id, Action.VIEW_MEDICATIONS)
@@ -177,6 +180,7 @@ class MedicationById(MethodView):
 
     @blp.arguments(MedicationSchema(partial=True))
     @blp.response(200, MedicationSchema)
+    @error_responses(blp, 403, 404)
     def patch(self, changes: dict[str, Any], patient_id: int, medication_id: int) -> Medication:
         """Change a medicine: dose, schedule, status (pause/stop), supply"""
         access = authorize(current_user(), patient_id, Action.MANAGE_MEDICATIONS)
@@ -203,6 +207,7 @@ class MedicationById(MethodView):
 class MedicationSchedule(MethodView):
     @blp.arguments(WindowArgs, location="query")
     @blp.response(200, OccurrenceSchema(many=True))
+    @error_responses(blp, 403, 404)
     def get(self, window: dict[str, Any], patient_id: int, medication_id: int) -> Any:
         """Scheduled doses in a window, in the patient's current zone"""
         access = authorize(current_user(), patient_id, Action.VIEW_MEDICATIONS)
