@@ -25,13 +25,18 @@ def test_unknown_routes_and_methods_answer_in_json(api: Api) -> None:
 
 def test_malformed_bodies_are_a_clean_4xx(api: Api, world: World) -> None:
     path = f"/patients/{world.maria}"
-    bad_json = api.patch(path, as_="maria", data="{not json",
-                         headers={"Content-Type": "application/json"})
+    bad_json = api.patch(
+        path, as_="maria", data="{not json", headers={"Content-Type": "application/json"}
+    )
     assert 400 <= bad_json.status_code < 500
     assert_error(bad_json, bad_json.status_code)
     assert_error(api.patch(path, as_="maria", json=["a", "list"]), 422)
-    big = api.patch(path, as_="maria", data="x" * (1024 * 1024 + 1),
-                    headers={"Content-Type": "application/json"})
+    big = api.patch(
+        path,
+        as_="maria",
+        data="x" * (1024 * 1024 + 1),
+        headers={"Content-Type": "application/json"},
+    )
     assert_error(big, 413)
 
 
@@ -81,6 +86,21 @@ def test_the_demo_prepares_everything_and_prints_a_curl_per_persona(tmp_path: Pa
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr  # loading twice adds nothing and fails nothing
     assert (tmp_path / "carecompanion.sqlite").exists()
-    prod = subprocess.run(cmd, env={**env, "CARECOMPANION_ENV": "production"},
-                          capture_output=True, text=True, timeout=120)
+    prod = subprocess.run(
+        cmd,
+        env={**env, "CARECOMPANION_ENV": "production"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert prod.returncode != 0
+
+
+def test_a_nul_character_anywhere_in_a_body_is_refused(api: Api, world: World) -> None:
+    r = api.patch(
+        f"/patients/{world.maria}", as_="maria", json={"communication_needs": "bad\u0000text"}
+    )
+    assert_error(r, 422)
+    assert api.get(f"/patients/{world.maria}", as_="maria").get_json()["communication_needs"] != (
+        "bad\u0000text"
+    )
