@@ -59,11 +59,41 @@ class Pattern(ma.validate.Regexp):
         return value
 
 
+def _not_json_type(field: ma.fields.Field, value: Any) -> str | None:
+    """What the spec's JSON Schema type refuses but marshmallow would coerce ("5", 5.5, "yes")."""
+    if value is None:
+        return None  # allow_none decides
+    if isinstance(field, ma.fields.Boolean):
+        return None if isinstance(value, bool) else "Not a valid boolean."
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(field, ma.fields.Integer):
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        return None if number and whole else "Not a valid integer."
+    if isinstance(field, ma.fields.Number):
+        return None if number else "Not a valid number."
+    return None
+
+
 class BaseSchema(ma.Schema):
-    """Unknown fields are an error, never silently dropped."""
+    """Unknown fields are an error, never silently dropped; JSON types are not coerced."""
 
     class Meta:
         unknown = ma.RAISE
+
+    @ma.pre_load
+    def _json_types(self, data: Any, **_: Any) -> Any:
+        # A JSON body arrives as a dict. Query strings arrive as webargs' MultiDictProxy, not a
+        # dict, and stay as they are: there "5" and "true" are how numbers and flags look.
+        if not isinstance(data, dict):
+            return data
+        errors = {}
+        for name, field in self.load_fields.items():
+            key = field.data_key or name
+            if key in data and (message := _not_json_type(field, data[key])):
+                errors[key] = [message]
+        if errors:
+            raise ma.ValidationError(errors)
+        return data
 
 
 @cache
@@ -158,6 +188,9 @@ class PaginatedSelect(Page):
     def paged(self) -> Select[Any]:
         p: PaginationParameters = self.page_params
         stmt: Select[Any] = self.collection
+        if p.first_item >= (p.item_count or 0):
+            # Past the last page. A huge page number would also overflow the OFFSET (a 500).
+            return stmt.limit(0)
         return stmt.offset(p.first_item).limit(p.page_size)
 
     @property
