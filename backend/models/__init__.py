@@ -15,6 +15,7 @@ from backend.models.medication import DoseLog, Medication
 from backend.models.patient import Patient
 from backend.models.user import User
 from notifications.devices import Device
+from notifications.outbox import Delivery, Reminder
 
 __all__ = [
     "ALL_PERMISSIONS",
@@ -26,6 +27,7 @@ __all__ = [
     "CareTeam",
     "CareTeamMember",
     "CaregiverGrant",
+    "Delivery",
     "Device",
     "DoseLog",
     "Enrollment",
@@ -35,6 +37,7 @@ __all__ = [
     "Patient",
     "Permission",
     "RedemptionAttempt",
+    "Reminder",
     "TeamRole",
     "User",
 ]
