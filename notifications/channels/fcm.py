@@ -18,6 +18,7 @@ which reschedules the row instead of holding a thread.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -166,8 +167,14 @@ class FcmChannel:
         results: list[Result] = []
         for start in range(0, len(pushes), MAX_BATCH):
             chunk = list(pushes[start : start + MAX_BATCH])
+            with warnings.catch_warnings():
+                # firebase-admin 7.7 deprecates Message.token for Message.fid (installation
+                # ids). Our clients register FCM registration tokens, which the v1 API
+                # still takes as "token"; moving to fids is a change in the apps first.
+                warnings.filterwarnings("ignore", "Message.token is deprecated")
+                messages = [build_message(p) for p in chunk]
             try:
-                batch = messaging.send_each([build_message(p) for p in chunk], app=self.app)
+                batch = messaging.send_each(messages, app=self.app)
             except exceptions.FirebaseError as error:  # the whole batch failed to go out
                 failure = classify(error)
                 results.extend(Result(p, error=failure) for p in chunk)
