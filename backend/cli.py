@@ -147,6 +147,45 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(coordinator)
 
+    @app.cli.command("worker")
+    @click.option(
+        "--channel",
+        "channel_name",
+        type=click.Choice(["fcm", "console"]),
+        default="fcm",
+        show_default=True,
+        help="console prints each push as the phone would show it (development).",
+    )
+    @click.option("--every", default=2.0, show_default=True, type=click.FloatRange(0.2, 60))
+    @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 500))
+    def worker(channel_name: str, every: float, batch_size: int) -> None:
+        """Run the reminder worker (dispatcher and lease reaper) until SIGTERM."""
+        import logging
+        from datetime import timedelta
+
+        from notifications.channels import Channel
+        from notifications.dispatch import DispatchConfig
+        from notifications.worker import run_worker
+
+        logging.basicConfig(level=_settings().log_level, format="%(asctime)s %(message)s")
+        channel: Channel
+        if channel_name == "console":
+            from notifications.channels.console import ConsoleChannel
+
+            channel = ConsoleChannel()
+        else:
+            from backend.firebase import firebase_app
+            from notifications.channels.fcm import FcmChannel
+
+            channel = FcmChannel(firebase_app(_settings()))
+        run_worker(
+            db.get_engine(),
+            channel,
+            config=DispatchConfig(batch_size=batch_size),
+            dispatch_every=timedelta(seconds=every),
+        )
+        click.echo("worker stopped")
+
 
 def _create_app_from_env() -> Flask:
     from backend.app import create_app

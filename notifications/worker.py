@@ -1,0 +1,98 @@
+"""The worker process: APScheduler running our short periodic jobs. All state is in the DB.
+
+One ``BlockingScheduler`` in a dedicated process (``carecompanion worker``), never inside
+gunicorn or the reloader. APScheduler's memory job store holds only the job definitions;
+reminders live in the outbox, so a restart loses nothing and two workers are safe (they
+coordinate through row claims).
+
+- dispatch, every few seconds: drain due reminders, batch after batch while full batches
+  keep coming;
+- reap, every 30 s: return claimed rows whose lease expired (a dead worker's) to pending.
+
+``coalesce=True`` and ``max_instances=1``: a slow run is never doubled up and missed runs
+collapse into one. SIGTERM (and Ctrl-C) stops after the batch in hand: the dispatch loop
+checks the stop flag between batches and the scheduler waits for the running job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from datetime import timedelta
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.engine import Engine
+
+from backend.clock import now
+from notifications.channels import Channel
+from notifications.dispatch import DispatchConfig, drain, expire_overdue, reap_expired_leases
+
+log = logging.getLogger(__name__)
+
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def build_scheduler(
+    engine: Engine,
+    channel: Channel,
+    *,
+    owner: str | None = None,
+    config: DispatchConfig | None = None,
+    dispatch_every: timedelta = timedelta(seconds=2),
+    reap_every: timedelta = timedelta(seconds=30),
+    stop: threading.Event | None = None,
+) -> BlockingScheduler:
+    owner = owner or worker_id()
+    config = config or DispatchConfig()
+    stopping = stop or threading.Event()
+
+    def dispatch() -> None:
+        result = drain(engine, channel, owner, config, should_stop=stopping.is_set)
+        if result.claimed or result.expired or result.leases_reaped:
+            log.info("dispatch %s", result)
+
+    def reap() -> None:
+        at = now()
+        reaped, expired = reap_expired_leases(engine, at), expire_overdue(engine, at)
+        if reaped or expired:
+            log.info("reaped %d leases, expired %d overdue reminders", reaped, expired)
+
+    scheduler = BlockingScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
+    every = dispatch_every.total_seconds()
+    scheduler.add_job(dispatch, "interval", seconds=every, id="dispatch", next_run_time=now())
+    scheduler.add_job(reap, "interval", seconds=reap_every.total_seconds(), id="reap")
+    return scheduler
+
+
+def run_worker(
+    engine: Engine,
+    channel: Channel,
+    *,
+    config: DispatchConfig | None = None,
+    dispatch_every: timedelta = timedelta(seconds=2),
+) -> None:
+    """Run until SIGTERM/SIGINT; the batch in hand is finished first."""
+    stop = threading.Event()
+    scheduler = build_scheduler(
+        engine, channel, config=config, dispatch_every=dispatch_every, stop=stop
+    )
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the batch in hand", signum)
+        stop.set()
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("worker started (channel %s)", channel.name)
+    scheduler.start()
+    log.info("worker stopped")
