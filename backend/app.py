@@ -23,7 +23,6 @@ from backend.models import AccessLogEntry
 API_TITLE = "care-companion"
 API_VERSION = "0.1.0"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-_NUL = re.compile(rb"\\u0000|\x00", re.IGNORECASE)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -147,9 +146,6 @@ def _register_hooks(app: Flask) -> None:
             return
         if (request.content_length or request.mimetype) and not request.is_json:
             fail(415, "Send the body as JSON (Content-Type: application/json).")
-        # PostgreSQL text cannot hold NUL; refuse it for every body rather than field by field.
-        if _NUL.search(request.get_data(cache=True)):
-            fail(422, "Text may not contain NUL characters (\\u0000).")
 
     @app.after_request
     def finish(response: Response) -> Response:

@@ -74,6 +74,16 @@ def _not_json_type(field: ma.fields.Field, value: Any) -> str | None:
     return None
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class BaseSchema(ma.Schema):
     """Unknown fields are an error, never silently dropped; JSON types are not coerced."""
 
@@ -91,6 +101,9 @@ class BaseSchema(ma.Schema):
             key = field.data_key or name
             if key in data and (message := _not_json_type(field, data[key])):
                 errors[key] = [message]
+            elif key in data and _has_nul(data[key]):
+                # PostgreSQL text cannot hold NUL: refuse it here, naming the field.
+                errors[key] = ["Text may not contain NUL characters."]
         if errors:
             raise ma.ValidationError(errors)
         return data
