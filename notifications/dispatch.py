@@ -168,7 +168,13 @@ def expire_overdue(engine: Engine, now: datetime) -> int:
     with write_transaction(engine) as conn:
         result = conn.execute(
             update(Reminder)
-            .where(Reminder.state == "pending", Reminder.not_after < now)
+            # Only rows already due: the (state, next_attempt_at) index bounds the scan
+            # to them, not to the whole planned horizon.
+            .where(
+                Reminder.state == "pending",
+                Reminder.next_attempt_at <= now,
+                Reminder.not_after < now,
+            )
             .values(state="expired", last_error="past not_after before it could be sent")
         )
         return result.rowcount or 0

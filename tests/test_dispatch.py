@@ -28,6 +28,7 @@ from notifications.dispatch import (
     record,
     register_relevance_check,
     unregister_relevance_check,
+    write_transaction,
 )
 from tests import dispatch_proc
 from tests.conftest import START, World
@@ -497,3 +498,24 @@ def test_dispatcher_processes_send_every_reminder_to_every_device_exactly_once(
     assert sum(t["lost_lease"] for t in totals) == 0
     assert all(t["claimed"] for t in totals)  # each process took a share
     _assert_each_exactly_once(fcm, n)
+
+
+def test_on_sqlite_a_claim_holds_the_write_lock_from_its_first_statement(
+    ctx: Flask, engine: Engine
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL claims with FOR UPDATE SKIP LOCKED")
+    import sqlite3
+
+    other = sqlite3.connect(engine.url.database or "", timeout=0)
+    try:
+        with write_transaction(engine) as conn:
+            conn.execute(select(func.count()).select_from(Reminder))  # a read, no write yet
+            # A deferred transaction would let another writer in here, then fail one of the
+            # two at its UPDATE; BEGIN IMMEDIATE already holds the lock.
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # released at commit
+        other.rollback()
+    finally:
+        other.close()
