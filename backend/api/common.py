@@ -24,14 +24,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
+
+
 class IdConverter(IntegerConverter):
     """``<int:...>`` in our routes. Ids are 32-bit like their columns, so a larger number is
     a 404 from routing rather than an overflow in the database driver (a 500)."""
 
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min", 1)
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
+
+
+def RecordId(**kwargs: Any) -> ma.fields.Integer:
+    """A record id in a body or query: out of range is a 422, not a database overflow."""
+    return ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 def error_responses(blp: Blueprint, *codes: int) -> Callable[[F], F]:

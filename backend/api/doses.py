@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses, trimmed
+from backend.api.common import (
+    BaseSchema,
+    Instant,
+    PaginatedSelect,
+    Pattern,
+    RecordId,
+    error_responses,
+    trimmed,
+)
 from backend.api.medications import get_medication
 from backend.auth import current_user
 from backend.errors import fail
@@ -25,10 +33,10 @@ REPORTED = ("taken", "taken_late", "skipped")
 
 class DoseSchema(BaseSchema):
     id = ma.fields.Integer(dump_only=True)
-    medication_id = ma.fields.Integer(required=True)
+    medication_id = RecordId(required=True)
     client_id = ma.fields.String(
         required=True,
-        validate=ma.validate.Regexp(r"^[A-Za-z0-9._:-]{8,100}$"),
+        validate=Pattern(r"^[A-Za-z0-9._:-]{8,100}$"),
         metadata={"description": "The phone's own id for this log; resending it is harmless"},
     )
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(REPORTED))
@@ -65,7 +73,7 @@ class CorrectionSchema(BaseSchema):
 
 
 class DoseFilter(BaseSchema):
-    medication_id = ma.fields.Integer()
+    medication_id = RecordId()
     from_ = Instant(data_key="from")
     to = Instant()
 
