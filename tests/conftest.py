@@ -25,6 +25,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from backend import db
 from backend.app import create_app
@@ -99,12 +100,20 @@ def app(engine: Engine) -> Iterator[Flask]:
 
 def _wipe(engine: Engine) -> None:
     tables = [t.name for t in Base.metadata.sorted_tables]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in reversed(tables):
-                conn.execute(text(f"DELETE FROM {name}"))
+    # A connection a previous test left to the pool's garbage collector (a thread or child
+    # process) can still hold a lock for a moment: retry a deadlock instead of failing setup.
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                else:
+                    for name in reversed(tables):
+                        conn.execute(text(f"DELETE FROM {name}"))
+            return
+        except OperationalError:
+            if attempt == 2:
+                raise
 
 
 @pytest.fixture
