@@ -16,6 +16,7 @@ from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
 from backend.models import ALL_PERMISSIONS, CaregiverGrant, Patient, User
+from notifications.planner import cancel_caregiver_alerts
 
 blp = Blueprint("caregivers", __name__, description="Caregiver access")
 
@@ -125,6 +126,7 @@ class CaregiverById(MethodView):
                 "You are this person's only managing caregiver; hand over first.",
             )
         grant.end(access.user.id, "left" if leaving else "revoked")
+        cancel_caregiver_alerts(db.session(), patient_id, grant.caregiver_user_id)
 
 
 def _sole_manager(grant: CaregiverGrant) -> bool:

@@ -15,7 +15,8 @@ from backend.api.patient_schemas import OwnPatientCreateSchema, PatientSchema, p
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import Patient, User
-from backend.models.profile import PROFILE_FIELDS
+from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
+from notifications.planner import replan_for_patient
 
 blp = Blueprint("me", __name__, url_prefix="/me", description="The signed-in user")
 
@@ -61,6 +62,9 @@ class Me(MethodView):
         own = db.session.scalar(select(Patient).where(Patient.user_id == user.id))
         if own is not None:
             own.copy_profile_from(user, [f for f in PROFILE_FIELDS if f in changes])
+            if any(f in changes for f in ("time_zone", *ROUTINE_FIELDS)):
+                db.session.flush()
+                replan_for_patient(db.session(), own.id)
         return user
 
 

@@ -22,6 +22,7 @@ from backend.models.medication import MEDICATION_STATUSES, TZ_POLICIES
 from backend.schedule import TimingError, parse_timing
 from backend.services.doses import live_logs
 from backend.services.medications import occurrences, prn_status, supply
+from notifications.planner import replan_for_medication
 
 blp = Blueprint("medications", __name__, description="Medications and schedules")
 
@@ -166,6 +167,7 @@ class Medications(MethodView):
         )
         db.session.add(med)
         db.session.flush()
+        replan_for_medication(db.session(), med.id)
         return medication_view(med, patient)
 
 
@@ -200,6 +202,8 @@ class MedicationById(MethodView):
                 errors={"json": {"timing": ["Required unless as_needed."]}},
             )
         med.updated_at = now()
+        db.session.flush()
+        replan_for_medication(db.session(), med.id)
         return medication_view(med, access.patient)
 
 

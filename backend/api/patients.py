@@ -18,7 +18,8 @@ from backend.api.patient_schemas import (
 )
 from backend.auth import current_user
 from backend.models import CaregiverGrant, Patient
-from backend.models.profile import PROFILE_FIELDS
+from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
+from notifications.planner import replan_for_patient
 
 blp = Blueprint("patients", __name__, url_prefix="/patients", description="Patients")
 
@@ -80,4 +81,7 @@ class PatientById(MethodView):
             access.user.copy_profile_from(
                 access.patient, [k for k in changes if k in PROFILE_FIELDS]
             )
+        if any(f in changes for f in ("time_zone", *ROUTINE_FIELDS)):
+            db.session.flush()
+            replan_for_patient(db.session(), patient_id)
         return access_view(access)

@@ -15,6 +15,7 @@ from backend.models.medication import DoseLog, Medication
 from backend.models.patient import Patient
 from backend.models.user import User
 from notifications.devices import Device
+from notifications.escalation import DoseAcknowledgement, EscalationChain
 from notifications.outbox import Delivery, Reminder
 
 __all__ = [
@@ -29,8 +30,10 @@ __all__ = [
     "CaregiverGrant",
     "Delivery",
     "Device",
+    "DoseAcknowledgement",
     "DoseLog",
     "Enrollment",
+    "EscalationChain",
     "Invitation",
     "Medication",
     "Organization",

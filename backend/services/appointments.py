@@ -16,6 +16,7 @@ from backend.access import Action, Role, care_team_role, resolve
 from backend.clock import now
 from backend.models import Appointment, AppointmentEvent, Patient, User
 from backend.models.appointment import when
+from notifications.planner import replan_for_appointment
 
 _CAREGIVER_ROLES = (Role.CAREGIVER, Role.MANAGING_CAREGIVER)
 # Where it takes place, by type: a place, or a video link (which may come later).
@@ -46,8 +47,9 @@ def replan_reminders(session: Session, appointment: Appointment) -> None:
     one reminder per lead time (to the patient and the attending caregiver) at
     ``start_at - lead``, keyed by appointment, lead and start so that planning again creates
     nothing twice; pending ones for an old start time, a dropped lead time or an appointment
-    no longer booked are cancelled. Until then nothing is planned, and nothing pretends to be.
+    no longer booked are cancelled.
     """
+    replan_for_appointment(session, appointment.id)
 
 
 def book(session: Session, patient: Patient, by: User, data: dict[str, Any]) -> Appointment:

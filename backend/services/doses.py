@@ -14,6 +14,7 @@ from backend.clock import now
 from backend.models import DoseLog, Medication, Patient, User
 from backend.schedule import Occurrence
 from backend.services.medications import occurrences, prn_status
+from notifications.relevance import on_dose_logged
 
 # A dose reported up to 2 h before or 8 h after a slot belongs to that slot (the nearest
 # open one); outside that it is an extra dose. 8 h covers "took the morning pill at lunch".
@@ -141,6 +142,8 @@ def log_dose(
         if replay is None:
             raise
         return replay, False
+    if log.slot_key is not None:
+        on_dose_logged(db, patient.id, med.id, log.slot_key)
     return log, True
 
 

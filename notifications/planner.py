@@ -1,0 +1,374 @@
+"""The planner: schedules, appointment lead times and supply into outbox rows, ahead of time.
+
+:func:`plan` covers a rolling horizon (default 48 h) for every patient, a batch of patients
+at a time with a fixed number of queries per batch (patients, medicines, chains, circle,
+dose logs, appointments, one multi-row INSERT), so it is linear in patients with no query
+per row. Every row has a dedupe key:
+
+- ``dose:{medication}:{slot}`` the dose reminder to the patient's own login;
+- ``dose:{medication}:{slot}:{step}:{user}`` each escalation step (follow-up, alerts);
+- ``appt:{appointment}:{lead}:{start}:{user}`` an appointment reminder;
+- ``refill:{medication}:{local date}`` at most one refill reminder a day.
+
+Planning twice creates nothing twice (``ON CONFLICT DO NOTHING``). The ``replan_*``
+functions run in the caller's transaction, with the change: they cancel the pending rows
+the change touches (reason ``replanned``) and plan again; a key planned again revives its
+cancelled row with the new times instead of being blocked by it. Rows cancelled for any
+other reason (dose logged, "I'm on it", access revoked) stay cancelled.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from backend.clock import now as clock_now
+from backend.models.appointment import Appointment
+from backend.models.medication import DoseLog, Medication
+from backend.models.patient import Patient
+from backend.services.medications import occurrences, supply
+from notifications.escalation import Circle, Step, chain_of, chains_for, circles
+from notifications.outbox import Reminder, cancel
+
+HORIZON = timedelta(hours=48)
+# How far back a re-plan looks for doses whose later steps are still ahead.
+LOOKBACK = timedelta(hours=24)
+BATCH = 500
+DOSE_KINDS = ("dose", "dose_followup", "missed_dose_alert")
+REPLANNED = "replanned"
+
+DOSE_LATE = timedelta(hours=2)
+DOSE_LATE_CRITICAL = timedelta(hours=1)
+FOLLOW_UP_LATE = timedelta(hours=1)
+ALERT_LATE = timedelta(hours=3)
+REFILL_LATE = timedelta(hours=20)
+
+
+def dose_key(medication_id: int, slot_key: str) -> str:
+    return f"dose:{medication_id}:{slot_key}"
+
+
+def _row(
+    key: str,
+    kind: str,
+    user_id: int,
+    patient_id: int,
+    due: datetime,
+    late: timedelta,
+    subject: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "dedupe_key": key,
+        "kind": kind,
+        "user_id": user_id,
+        "patient_id": patient_id,
+        "subject": subject,
+        "due_at": due,
+        "not_after": due + late,
+        "next_attempt_at": due,
+    }
+
+
+def _dose_rows(
+    med: Medication,
+    patient: Patient,
+    circle: Circle,
+    chain: Sequence[Step],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    logged: set[tuple[int, str]],
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for occ in occurrences(med, patient, start, end):
+        if (med.id, occ.slot_key) in logged:
+            continue
+        key = dose_key(med.id, occ.slot_key)
+        subject = {"medication_id": med.id, "slot_key": occ.slot_key, "dose_at": occ.at.isoformat()}
+        if circle.patient_user is not None and occ.at >= now:
+            late = DOSE_LATE_CRITICAL if med.time_critical else DOSE_LATE
+            rows.append(_row(key, "dose", circle.patient_user, patient.id, occ.at, late, subject))
+        for index, step in enumerate(chain, start=1):
+            due = occ.at + step.after
+            if due < now:
+                continue
+            kind = "dose_followup" if step.notify == "patient" else "missed_dose_alert"
+            late = FOLLOW_UP_LATE if kind == "dose_followup" else ALERT_LATE
+            step_subject = {**subject, "step": index, "target": step.notify}
+            for user_id in circle.recipients(step):
+                rows.append(
+                    _row(
+                        f"{key}:{index}:{user_id}",
+                        kind,
+                        user_id,
+                        patient.id,
+                        due,
+                        late,
+                        step_subject,
+                    )
+                )
+    return rows
+
+
+def _refill_row(med: Medication, patient: Patient, circle: Circle, now: datetime) -> list[Any]:
+    if med.refill_threshold_days is None or not supply(med, patient).needs_refill:
+        return []
+    local_day = now.astimezone(ZoneInfo(patient.time_zone)).date().isoformat()
+    recipients = [circle.patient_user] if circle.patient_user else sorted(circle.managing)
+    subject = {"medication_id": med.id, "date": local_day}
+    return [
+        _row(f"refill:{med.id}:{local_day}:{u}", "refill", u, patient.id, now, REFILL_LATE, subject)
+        for u in recipients
+    ]
+
+
+def _appointment_rows(
+    appt: Appointment, circle: Circle, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    if appt.status != "booked":
+        return []
+    users = [u for u in (circle.patient_user, appt.attendee_user_id) if u is not None]
+    stamp = int(appt.start_at.timestamp())
+    subject = {"appointment_id": appt.id, "start": appt.start_at.isoformat()}
+    rows = []
+    for lead in appt.reminder_lead_minutes or []:
+        due = appt.start_at - timedelta(minutes=lead)
+        if not start <= due < end:
+            continue
+        for user_id in dict.fromkeys(users):
+            key = f"appt:{appt.id}:{lead}:{stamp}:{user_id}"
+            rows.append(
+                _row(
+                    key,
+                    "appointment",
+                    user_id,
+                    appt.patient_id,
+                    due,
+                    appt.start_at - due,
+                    {**subject, "lead_minutes": lead},
+                )
+            )
+    return rows
+
+
+def _write(db: Session, rows: list[dict[str, Any]], now: datetime) -> Counter[str]:
+    """Insert the rows; a key seen before stays, unless its row was cancelled by a re-plan."""
+    created: Counter[str] = Counter()
+    if not rows:
+        return created
+    unique = list({r["dedupe_key"]: r for r in rows}.values())
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    for i in range(0, len(unique), 1000):
+        chunk = [
+            {**r, "state": "pending", "attempts": 0, "created_at": now}
+            for r in unique[i : i + 1000]
+        ]
+        stmt = dialect.insert(Reminder)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["dedupe_key"],
+            set_={
+                "state": "pending",
+                "cancelled_reason": None,
+                "due_at": stmt.excluded.due_at,
+                "not_after": stmt.excluded.not_after,
+                "next_attempt_at": stmt.excluded.next_attempt_at,
+                "subject": stmt.excluded.subject,
+                "attempts": 0,
+            },
+            where=(Reminder.state == "cancelled") & (Reminder.cancelled_reason == REPLANNED),
+        ).returning(Reminder.kind)
+        created.update(db.execute(stmt, chunk).scalars())
+    return created
+
+
+def plan(
+    db: Session,
+    now: datetime | None = None,
+    horizon: timedelta = HORIZON,
+    *,
+    patient_ids: Iterable[int] | None = None,
+    medication_ids: Iterable[int] | None = None,
+    appointment_ids: Iterable[int] | None = None,
+    lookback: timedelta = timedelta(0),
+) -> dict[str, int]:
+    """Plan [now, now + horizon) for everyone, or for the given patients / medicines /
+    appointments only. Returns the rows created (or revived) by kind, and ``patients``."""
+    at = now or clock_now()
+    start, end = at - lookback, at + horizon
+    totals: Counter[str] = Counter()
+    meds_only = list(medication_ids) if medication_ids is not None else None
+    appts_only = list(appointment_ids) if appointment_ids is not None else None
+    scope = _patient_scope(db, patient_ids, meds_only, appts_only)
+    last = 0
+    while True:
+        stmt = select(Patient).where(Patient.id > last).order_by(Patient.id).limit(BATCH)
+        if scope is not None:
+            stmt = stmt.where(Patient.id.in_(scope))
+        patients = list(db.scalars(stmt))
+        if not patients:
+            break
+        last = patients[-1].id
+        rows = _plan_batch(db, patients, at, start, end, meds_only, appts_only)
+        totals.update(_write(db, rows, at))
+        totals["patients"] += len(patients)
+    return dict(totals)
+
+
+def _patient_scope(
+    db: Session,
+    patient_ids: Iterable[int] | None,
+    meds: list[int] | None,
+    appts: list[int] | None,
+) -> list[int] | None:
+    if patient_ids is not None:
+        return list(patient_ids)
+    scope: set[int] = set()
+    if meds is not None:
+        scope |= set(db.scalars(select(Medication.patient_id).where(Medication.id.in_(meds))))
+    if appts is not None:
+        scope |= set(db.scalars(select(Appointment.patient_id).where(Appointment.id.in_(appts))))
+    return None if meds is None and appts is None else sorted(scope)
+
+
+def _plan_batch(
+    db: Session,
+    patients: list[Patient],
+    at: datetime,
+    start: datetime,
+    end: datetime,
+    meds_only: list[int] | None,
+    appts_only: list[int] | None,
+) -> list[dict[str, Any]]:
+    by_id = {p.id: p for p in patients}
+    circle = circles(db, patients, at)
+    rows: list[dict[str, Any]] = []
+    everything = meds_only is None and appts_only is None
+    if everything or meds_only:
+        med_stmt = select(Medication).where(
+            Medication.patient_id.in_(by_id), Medication.status == "active"
+        )
+        if meds_only is not None:
+            med_stmt = med_stmt.where(Medication.id.in_(meds_only))
+        meds = [m for m in db.scalars(med_stmt) if m.timing or m.refill_threshold_days]
+        chains = chains_for(db, by_id)
+        logged = _logged(db, [m.id for m in meds], start)
+        for med in meds:
+            patient = by_id[med.patient_id]
+            if med.timing:
+                chain = chain_of(chains, med)
+                rows += _dose_rows(med, patient, circle[patient.id], chain, start, end, at, logged)
+            rows += _refill_row(med, patient, circle[patient.id], at)
+    if everything or appts_only:
+        appt_stmt = select(Appointment).where(
+            Appointment.patient_id.in_(by_id),
+            Appointment.status == "booked",
+            Appointment.start_at > at,
+            Appointment.start_at <= end + timedelta(days=15),
+        )
+        if appts_only is not None:
+            appt_stmt = appt_stmt.where(Appointment.id.in_(appts_only))
+        for appt in db.scalars(appt_stmt):
+            rows += _appointment_rows(appt, circle[appt.patient_id], at, end)
+    return rows
+
+
+def _logged(db: Session, medication_ids: list[int], since: datetime) -> set[tuple[int, str]]:
+    """Slots already logged (live): nothing is planned for them."""
+    if not medication_ids:
+        return set()
+    found: set[tuple[int, str]] = set()
+    for i in range(0, len(medication_ids), 1000):
+        rows = db.execute(
+            select(DoseLog.medication_id, DoseLog.slot_key).where(
+                DoseLog.medication_id.in_(medication_ids[i : i + 1000]),
+                DoseLog.undone_at.is_(None),
+                DoseLog.slot_key.is_not(None),
+                DoseLog.scheduled_at >= since - timedelta(hours=2),
+            )
+        )
+        found |= {(m, s) for m, s in rows if s is not None}
+    return found
+
+
+# -- re-planning after a change, in the change's transaction -----------------------------
+
+
+def replan_for_patient(db: Session, patient_id: int, now: datetime | None = None) -> int:
+    """Zone, routine or escalation chain changed: every pending reminder of the patient."""
+    at = now or clock_now()
+    cancelled = cancel(
+        db,
+        reason=REPLANNED,
+        patient_id=patient_id,
+        kinds=(*DOSE_KINDS, "appointment", "refill"),
+        due_from=at,
+    )
+    plan(db, at, patient_ids=[patient_id], lookback=LOOKBACK)
+    return cancelled
+
+
+def replan_for_medication(db: Session, medication_id: int, now: datetime | None = None) -> int:
+    at = now or clock_now()
+    patient_id = db.scalar(select(Medication.patient_id).where(Medication.id == medication_id))
+    if patient_id is None:
+        return 0
+    cancelled = cancel(
+        db,
+        reason=REPLANNED,
+        patient_id=patient_id,
+        kinds=(*DOSE_KINDS, "refill"),
+        subject={"medication_id": medication_id},
+        due_from=at,
+    )
+    plan(db, at, medication_ids=[medication_id], lookback=LOOKBACK)
+    return cancelled
+
+
+def replan_for_appointment(db: Session, appointment_id: int, now: datetime | None = None) -> int:
+    at = now or clock_now()
+    patient_id = db.scalar(select(Appointment.patient_id).where(Appointment.id == appointment_id))
+    if patient_id is None:
+        return 0
+    cancelled = cancel(
+        db,
+        reason=REPLANNED,
+        patient_id=patient_id,
+        kinds=("appointment",),
+        subject={"appointment_id": appointment_id},
+        due_from=at,
+    )
+    plan(db, at, appointment_ids=[appointment_id])
+    return cancelled
+
+
+def cancel_caregiver_alerts(db: Session, patient_id: int, user_id: int) -> int:
+    """A grant ended: nothing more goes to that caregiver about that patient."""
+    return cancel(db, reason="access_revoked", patient_id=patient_id, user_id=user_id)
+
+
+def pending_by_slot(db: Session, reminder: Reminder) -> list[Reminder]:
+    """The still-pending reminders of the same dose as ``reminder``."""
+    subject = reminder.subject or {}
+    if "slot_key" not in subject or reminder.patient_id is None:
+        return []
+    prefix = dose_key(int(subject["medication_id"]), str(subject["slot_key"]))
+    candidates = db.scalars(
+        select(Reminder).where(
+            Reminder.patient_id == reminder.patient_id,
+            Reminder.state == "pending",
+            Reminder.kind.in_(DOSE_KINDS),
+        )
+    )
+    grouped: dict[str, list[Reminder]] = defaultdict(list)
+    for row in candidates:
+        s = row.subject or {}
+        if "slot_key" in s:
+            grouped[dose_key(int(s["medication_id"]), str(s["slot_key"]))].append(row)
+    return grouped.get(prefix, [])
