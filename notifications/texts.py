@@ -148,9 +148,9 @@ def _context(reminder: Reminder) -> _Context:
         ctx = _Context()
         ctx.covered.add(reminder.id)
         return ctx
-    ctx = db.info.get("notifications.texts")
-    if not isinstance(ctx, _Context):
-        ctx = db.info["notifications.texts"] = _Context()
+    found = db.info.get("notifications.texts")
+    ctx = found if isinstance(found, _Context) else _Context()
+    db.info["notifications.texts"] = ctx
     if reminder.id not in ctx.covered:
         # Everything the dispatcher loaded in this session: the whole batch at once.
         batch = [obj for obj in db.identity_map.values() if isinstance(obj, Reminder)]

@@ -7,7 +7,11 @@ coordinate through row claims).
 
 - dispatch, every few seconds: drain due reminders, batch after batch while full batches
   keep coming;
-- reap, every 30 s: return claimed rows whose lease expired (a dead worker's) to pending.
+- reap, every 30 s: return claimed rows whose lease expired (a dead worker's) to pending;
+- device_health, every 15 min: people whose phones cannot receive pushes; their caregivers
+  are alerted once per episode (``notifications.device_health``).
+
+The pushes' texts come from ``notifications.texts`` (localized, lock-screen safe).
 
 ``coalesce=True`` and ``max_instances=1``: a slow run is never doubled up and missed runs
 collapse into one. SIGTERM (and Ctrl-C) stops after the batch in hand: the dispatch loop
@@ -27,10 +31,20 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from backend.clock import now
 from notifications.channels import Channel
-from notifications.dispatch import DispatchConfig, drain, expire_overdue, reap_expired_leases
+from notifications.device_health import check_device_health
+from notifications.dispatch import (
+    DispatchConfig,
+    drain,
+    expire_overdue,
+    reap_expired_leases,
+    set_renderer,
+    write_transaction,
+)
+from notifications.texts import render
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +63,10 @@ def build_scheduler(
     config: DispatchConfig | None = None,
     dispatch_every: timedelta = timedelta(seconds=2),
     reap_every: timedelta = timedelta(seconds=30),
+    device_health_every: timedelta = timedelta(minutes=15),
     stop: threading.Event | None = None,
 ) -> BlockingScheduler:
+    set_renderer(render)
     owner = owner or worker_id()
     config = config or DispatchConfig()
     stopping = stop or threading.Event()
@@ -66,10 +82,24 @@ def build_scheduler(
         if reaped or expired:
             log.info("reaped %d leases, expired %d overdue reminders", reaped, expired)
 
+    def device_health() -> None:
+        with write_transaction(engine) as conn, Session(bind=conn) as db:
+            counts = check_device_health(db, now())
+            db.flush()
+        if counts["alerts"] or counts["resolved"]:
+            log.info("device health %s", counts)
+
     scheduler = BlockingScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
     every = dispatch_every.total_seconds()
     scheduler.add_job(dispatch, "interval", seconds=every, id="dispatch", next_run_time=now())
     scheduler.add_job(reap, "interval", seconds=reap_every.total_seconds(), id="reap")
+    scheduler.add_job(
+        device_health,
+        "interval",
+        seconds=device_health_every.total_seconds(),
+        id="device_health",
+        next_run_time=now() + timedelta(seconds=30),
+    )
     return scheduler
 
 

@@ -13,7 +13,9 @@ from backend.api.appointments import ZonedInstant
 from backend.api.careplans import CarePlanActivitySchema
 from backend.api.common import BaseSchema, Instant
 from backend.auth import current_user
+from backend.clock import now
 from backend.services.today import PatientDay, build_today
+from notifications.device_health import PROBLEMS, reach_of
 
 blp = Blueprint("today", __name__, url_prefix="/me/today", description="The today view")
 
@@ -95,7 +97,22 @@ class PatientDaySchema(ma.Schema):
     )
 
 
+class ReachSchema(ma.Schema):
+    ok = ma.fields.Boolean(metadata={"description": "Reminders can reach one of your phones"})
+    problem = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.OneOf(PROBLEMS),
+        metadata={
+            "description": "Why not: no_device (the app is not signed in on any phone), "
+            "tokens_rejected (push refused the phones: open the app again), "
+            "notifications_off (turned off on every phone), not_seen (no phone opened the "
+            "app for 7 days). null when ok"
+        },
+    )
+
+
 class TodaySchema(ma.Schema):
+    reminders_reach_you = ma.fields.Nested(ReachSchema)
     patients = ma.fields.List(ma.fields.Nested(PatientDaySchema))
 
 
@@ -124,5 +141,7 @@ class Today(MethodView):
     @blp.response(200, TodaySchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Your day and the day of each person you care for, in their own zones"""
-        days = build_today(db.session(), current_user(), args.get("date"))
-        return {"patients": [_view(d) for d in days]}
+        user = current_user()
+        days = build_today(db.session(), user, args.get("date"))
+        reach = reach_of(db.session(), user.id, now())
+        return {"reminders_reach_you": reach.as_json(), "patients": [_view(d) for d in days]}

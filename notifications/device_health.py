@@ -1,0 +1,186 @@
+"""Device health: noticing when a person's reminders cannot reach them, and saying so once.
+
+A reminder app's worst failure is the silent one. For every person who should receive
+reminders -- patients with their own login, caregivers holding receive_missed_dose_alerts,
+and the managing caregivers of managed patients -- :func:`reach_of` classifies their devices:
+
+- ``no_device``: no active device and none was ever rejected (never signed in, or signed out);
+- ``tokens_rejected``: no active device, and FCM rejected the tokens (the dispatcher
+  deactivated them with FCM's error code as ``deactivated_reason``);
+- ``notifications_off``: active devices, every one of them reports notifications turned off;
+- ``not_seen``: devices that could receive, none seen (app opened) for 7 days.
+
+The person sees the problem in their today view (``reminders_reach_you``). When a *patient's*
+reminders cannot reach them, every caregiver holding receive_missed_dose_alerts gets ONE
+``device_health`` reminder per problem episode ("María's phone is not receiving
+reminders"), not one per check. The episode is remembered in the outbox itself: its rows
+carry ``subject.episode`` (when the problem was first seen) in their dedupe key, so later
+checks of the same episode enqueue nothing; a check that finds the patient reachable again
+stamps ``subject.resolved_at`` on the episode's rows and cancels any still pending, so the
+next problem is a new episode and alerts again. (If old rows are pruned while the phone is
+still unreachable, the caregivers are reminded once more: acceptable, arguably useful.)
+
+:func:`check_device_health` is the worker's periodic job (every 15 minutes); it runs in the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from backend.models import CaregiverGrant, Patient, Permission
+from notifications.devices import Device
+from notifications.outbox import Reminder, cancel, enqueue
+
+NOT_SEEN_AFTER = timedelta(days=7)
+# A device-health alert is not urgent, but stale after a day (the next check re-evaluates).
+ALERT_LATENESS = timedelta(hours=24)
+PROBLEMS = ("no_device", "tokens_rejected", "notifications_off", "not_seen")
+KIND = "device_health"
+
+
+@dataclass(frozen=True)
+class Reach:
+    ok: bool
+    problem: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "problem": self.problem}
+
+
+OK = Reach(True, None)
+
+
+def _devices_query() -> Any:
+    reachable = Device.active.is_(True) & Device.notifications_enabled.is_(True)
+    return select(
+        Device.user_id,
+        func.count(Device.id).filter(Device.active.is_(True)),
+        func.count(Device.id).filter(
+            Device.active.is_(False), Device.deactivated_reason.is_not(None)
+        ),
+        func.count(Device.id).filter(reachable),
+        func.max(Device.last_seen_at).filter(reachable),
+    ).group_by(Device.user_id)
+
+
+def _classify(row: Any, now: datetime) -> Reach:
+    if row is None:
+        return Reach(False, "no_device")
+    _, active, rejected, reachable, last_seen = row
+    if reachable:
+        if last_seen is not None and last_seen < now - NOT_SEEN_AFTER:
+            return Reach(False, "not_seen")
+        return OK
+    if active:
+        return Reach(False, "notifications_off")
+    if rejected:
+        return Reach(False, "tokens_rejected")
+    return Reach(False, "no_device")
+
+
+def reach_of(db: Session, user_id: int, now: datetime) -> Reach:
+    """Can pushes reach this person? One query (the today view)."""
+    row = db.execute(_devices_query().where(Device.user_id == user_id)).first()
+    return _classify(row, now)
+
+
+def reach_of_all(db: Session, user_ids: set[int], now: datetime) -> dict[int, Reach]:
+    """The same for many people, in one query over the devices table."""
+    rows = {row[0]: row for row in db.execute(_devices_query()) if row[0] in user_ids}
+    return {uid: _classify(rows.get(uid), now) for uid in user_ids}
+
+
+def _episode_stamp(now: datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def check_device_health(db: Session, now: datetime) -> dict[str, int]:
+    """Classify everyone who should receive reminders; alert caregivers once per episode.
+
+    Returns counts: ``checked`` people, ``unreachable`` among them, ``alerts`` enqueued,
+    ``resolved`` episodes closed.
+    """
+    counts = {"checked": 0, "unreachable": 0, "alerts": 0, "resolved": 0}
+    own: dict[int, int] = {
+        pid: uid
+        for pid, uid in db.execute(
+            select(Patient.id, Patient.user_id).where(Patient.user_id.is_not(None))
+        )
+        if uid is not None
+    }
+    alerted: dict[int, set[int]] = defaultdict(set)
+    people: set[int] = set(own.values())
+    grants = db.execute(
+        select(
+            CaregiverGrant.patient_id,
+            CaregiverGrant.caregiver_user_id,
+            CaregiverGrant.permissions,
+            CaregiverGrant.is_managing,
+        ).where(CaregiverGrant.active_clause(now))
+    )
+    for patient_id, caregiver_id, permissions, managing in grants:
+        if Permission.RECEIVE_MISSED_DOSE_ALERTS.value in (permissions or []):
+            alerted[patient_id].add(caregiver_id)
+            people.add(caregiver_id)
+        elif managing and patient_id not in own:
+            people.add(caregiver_id)  # a managed patient's reminders go to them
+    reach = reach_of_all(db, people, now)
+    counts["checked"] = len(reach)
+    counts["unreachable"] = sum(1 for r in reach.values() if not r.ok)
+
+    # Open episodes: the device_health rows not yet stamped resolved, per patient.
+    episodes: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for rid, patient_id, subject in db.execute(
+        select(Reminder.id, Reminder.patient_id, Reminder.subject).where(
+            Reminder.kind == KIND, Reminder.patient_id.is_not(None)
+        )
+    ):
+        if not (subject or {}).get("resolved_at"):
+            episodes[patient_id].append((rid, dict(subject or {})))
+
+    for patient_id, user_id in own.items():
+        state = reach[user_id]
+        open_rows = episodes.get(patient_id, [])
+        if state.ok:
+            if open_rows:
+                _resolve(db, patient_id, open_rows, now)
+                counts["resolved"] += 1
+            continue
+        episode = next(
+            (s["episode"] for _, s in open_rows if isinstance(s.get("episode"), str)),
+            _episode_stamp(now),
+        )
+        for caregiver_id in sorted(alerted.get(patient_id, ())):
+            row = enqueue(
+                db,
+                dedupe_key=f"{KIND}:{patient_id}:{episode}:{caregiver_id}",
+                kind=KIND,
+                user_id=caregiver_id,
+                patient_id=patient_id,
+                due_at=now,
+                not_after=now + ALERT_LATENESS,
+                subject={"problem": state.problem, "episode": episode},
+            )
+            counts["alerts"] += row is not None
+    return counts
+
+
+def _resolve(
+    db: Session, patient_id: int, rows: list[tuple[int, dict[str, Any]]], now: datetime
+) -> None:
+    stamp = now.isoformat()
+    for rid, subject in rows:
+        db.execute(
+            update(Reminder)
+            .where(Reminder.id == rid)
+            .values(subject={**subject, "resolved_at": stamp})
+            .execution_options(synchronize_session=False)
+        )
+    cancel(db, reason="device health restored", patient_id=patient_id, kinds=[KIND])
