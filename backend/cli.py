@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,34 @@ def register_commands(app: Flask) -> None:
             dispatch_every=timedelta(seconds=every),
         )
         click.echo("worker stopped")
+
+    stats = AppGroup("stats", help="Operational numbers.")
+
+    @stats.command("reminders")
+    @click.option("--since", help="ISO date or time (UTC if no offset); default: 24 h ago.")
+    @click.option("--until", help="ISO date or time (UTC if no offset); default: now.")
+    def stats_reminders(since: str | None, until: str | None) -> None:
+        """Lateness (p50/p95/max), states, failure and open rates of reminders due in a period."""
+        from datetime import timedelta
+
+        from backend.clock import now
+        from notifications.stats import format_stats, reminder_stats
+
+        end = _instant(until, "--until") if until else now()
+        start = _instant(since, "--since") if since else end - timedelta(hours=24)
+        if start >= end:
+            raise click.BadParameter("must be before --until", param_hint="--since")
+        click.echo(format_stats(reminder_stats(db.session(), start, end)))
+
+    app.cli.add_command(stats)
+
+
+def _instant(value: str, hint: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date or time: {value!r}", param_hint=hint) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _create_app_from_env() -> Flask:
