@@ -110,6 +110,7 @@ def _register_blueprints(api: CareApi) -> None:
         me,
         medications,
         patients,
+        reminders,
         today,
     )
 
@@ -127,6 +128,7 @@ def _register_blueprints(api: CareApi) -> None:
         medications,
         doses,
         today,
+        reminders,
     ):
         api.register_blueprint(module.blp)
 

@@ -43,7 +43,6 @@ def dose_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
     med_ids = {m for m, _ in slots}
     status = dict(
         db.execute(select(Medication.id, Medication.status).where(Medication.id.in_(med_ids)))
-        .tuples()
         .all()
     )
     logged = set(
@@ -53,7 +52,6 @@ def dose_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
                 DoseLog.undone_at.is_(None),
             )
         )
-        .tuples()
         .all()
     )
     acked = set(
@@ -64,7 +62,6 @@ def dose_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
                 )
             )
         )
-        .tuples()
         .all()
     )
     reasons: dict[int, str] = {}
@@ -86,7 +83,6 @@ def refill_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str
     ids = {int(r.subject["medication_id"]) for r in reminders if "medication_id" in r.subject}
     status = dict(
         db.execute(select(Medication.id, Medication.status).where(Medication.id.in_(ids)))
-        .tuples()
         .all()
     )
     return {

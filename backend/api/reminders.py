@@ -1,0 +1,298 @@
+"""Escalation chains (``/patients/{id}/escalation``) and the phone's answers to a push:
+"I'm on it" on an alert, snooze, opened (``/me/...``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from backend import db
+from backend.access import Action, authorize
+from backend.api.common import BaseSchema, Instant, RecordId, error_responses
+from backend.auth import current_user
+from backend.clock import now
+from backend.errors import fail
+from backend.models import Medication, User
+from notifications.escalation import (
+    MAX_AFTER_MINUTES,
+    MAX_STEPS,
+    TARGETS,
+    DoseAcknowledgement,
+    EscalationChain,
+    Step,
+    circles,
+    default_chain,
+)
+from notifications.outbox import Reminder, enqueue
+from notifications.planner import pending_by_slot, replan_for_patient
+from notifications.relevance import on_acknowledged
+
+blp = Blueprint("reminders", __name__, description="Reminders and escalation")
+
+SNOOZABLE = ("dose", "dose_followup", "refill")
+
+
+class StepSchema(BaseSchema):
+    after_minutes = ma.fields.Integer(
+        required=True,
+        validate=ma.validate.Range(min=1, max=MAX_AFTER_MINUTES),
+        metadata={"description": "Minutes after the dose's time"},
+    )
+    notify = ma.fields.String(required=True, validate=ma.validate.OneOf(TARGETS))
+    user_id = RecordId(
+        allow_none=True, metadata={"description": "The caregiver, when notify is 'caregiver'"}
+    )
+
+    @ma.validates_schema
+    def _caregiver_named(self, data: dict[str, Any], **_: Any) -> None:
+        if (data.get("notify") == "caregiver") != (data.get("user_id") is not None):
+            message = "Name a user_id exactly when notify is 'caregiver'."
+            raise ma.ValidationError(message, "user_id")
+
+
+class ChainUpdateSchema(BaseSchema):
+    medication_id = RecordId(
+        allow_none=True, metadata={"description": "One medicine's override; none: the patient's"}
+    )
+    steps = ma.fields.List(
+        ma.fields.Nested(StepSchema),
+        required=True,
+        allow_none=True,
+        validate=ma.validate.Length(max=MAX_STEPS),
+        metadata={"description": "In order; null goes back to the default"},
+    )
+
+    @ma.validates_schema  # after the steps themselves are valid (skip_on_field_errors)
+    def _ascending(self, data: dict[str, Any], **_: Any) -> None:
+        minutes = [s["after_minutes"] for s in data.get("steps") or []]
+        if minutes != sorted(set(minutes)):
+            message = "Steps go in order, each later than the one before."
+            raise ma.ValidationError(message, "steps")
+
+
+class OverrideSchema(BaseSchema):
+    medication_id = ma.fields.Integer(required=True)
+    steps = ma.fields.List(ma.fields.Nested(StepSchema), required=True)
+
+
+class ChainSchema(BaseSchema):
+    steps = ma.fields.List(ma.fields.Nested(StepSchema), required=True)
+    is_default = ma.fields.Boolean(required=True)
+    overrides = ma.fields.List(ma.fields.Nested(OverrideSchema), required=True)
+
+
+class SnoozeSchema(BaseSchema):
+    minutes = ma.fields.Integer(required=True, validate=ma.validate.Range(min=5, max=60))
+
+
+class ReminderSchema(BaseSchema):
+    id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True)
+    patient_id = ma.fields.Integer(allow_none=True)
+    state = ma.fields.String(required=True)
+    due_at = Instant(required=True)
+    sent_at = Instant(allow_none=True)
+    opened_at = Instant(allow_none=True)
+    subject = ma.fields.Dict(required=True)
+    acknowledged_by_user_id = ma.fields.Integer(allow_none=True)
+    acknowledged_by_name = ma.fields.String(allow_none=True)
+    acknowledged_at = Instant(allow_none=True)
+
+
+def _chain_view(patient_id: int) -> dict[str, Any]:
+    rows = list(
+        db.session.scalars(
+            select(EscalationChain)
+            .where(EscalationChain.patient_id == patient_id)
+            .order_by(EscalationChain.id)
+        )
+    )
+    own = next((c for c in rows if c.medication_id is None), None)
+    default = [s.as_json() for s in default_chain(Medication(time_critical=False))]
+    return {
+        "steps": own.steps if own else default,
+        "is_default": own is None,
+        "overrides": [
+            {"medication_id": c.medication_id, "steps": c.steps}
+            for c in rows
+            if c.medication_id is not None
+        ],
+    }
+
+
+@blp.route("/patients/<int:patient_id>/escalation")
+class Escalation(MethodView):
+    @blp.response(200, ChainSchema)
+    @error_responses(blp, 403, 404)
+    def get(self, patient_id: int) -> dict[str, Any]:
+        """Who is told, after how long, when a dose is not logged"""
+        authorize(current_user(), patient_id, Action.VIEW_PATIENT)
+        return _chain_view(patient_id)
+
+    @blp.arguments(ChainUpdateSchema)
+    @blp.response(200, ChainSchema)
+    @error_responses(blp, 403, 404)
+    def put(self, data: dict[str, Any], patient_id: int) -> dict[str, Any]:
+        """Set the chain (the patient or managing caregiver), or one medicine's override"""
+        access = authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
+        med_id = data.get("medication_id")
+        if med_id is not None:
+            med = db.session.get(Medication, med_id)
+            if med is None or med.patient_id != patient_id:
+                fail(404, "No such medication.")
+        steps = data["steps"]
+        holders = circles(db.session(), [access.patient], now())[patient_id].alert_holders
+        named = [s["user_id"] for s in steps or [] if s["notify"] == "caregiver"]
+        if any(u not in holders for u in named):
+            message = "Not a caregiver of this patient who receives missed-dose alerts."
+            fail(422, message, errors={"json": {"steps": [message]}})
+        chain = db.session.scalar(
+            select(EscalationChain).where(
+                EscalationChain.patient_id == patient_id,
+                EscalationChain.medication_id.is_(None)
+                if med_id is None
+                else EscalationChain.medication_id == med_id,
+            )
+        )
+        if steps is None:
+            if chain is not None:
+                db.session.delete(chain)
+        else:
+            clean = [
+                Step(timedelta(minutes=s["after_minutes"]), s["notify"], s.get("user_id"))
+                for s in steps
+            ]
+            if chain is None:
+                chain = EscalationChain(
+                    patient_id=patient_id, medication_id=med_id, updated_by_user_id=access.user.id
+                )
+                db.session.add(chain)
+            chain.steps = [s.as_json() for s in clean]
+            chain.updated_by_user_id = access.user.id
+            chain.updated_at = now()
+        db.session.flush()
+        replan_for_patient(db.session(), patient_id)
+        return _chain_view(patient_id)
+
+
+def _own(reminder_id: int, what: str = "reminder") -> Reminder:
+    user = current_user()
+    reminder = db.session.get(Reminder, reminder_id)
+    if reminder is None or reminder.user_id != user.id:
+        fail(404, f"No such {what}.")
+    if reminder.patient_id is not None:
+        authorize(user, reminder.patient_id, Action.VIEW_PATIENT)
+    return reminder
+
+
+def _view(reminder: Reminder) -> dict[str, Any]:
+    subject = reminder.subject or {}
+    ack = None
+    if "slot_key" in subject:
+        ack = db.session.scalar(
+            select(DoseAcknowledgement).where(
+                DoseAcknowledgement.medication_id == int(subject["medication_id"]),
+                DoseAcknowledgement.slot_key == str(subject["slot_key"]),
+            )
+        )
+    by = db.session.get(User, ack.user_id) if ack else None
+    return {
+        "id": reminder.id,
+        "kind": reminder.kind,
+        "patient_id": reminder.patient_id,
+        "state": reminder.state,
+        "due_at": reminder.due_at,
+        "sent_at": reminder.sent_at,
+        "opened_at": reminder.opened_at,
+        "subject": subject,
+        "acknowledged_by_user_id": ack.user_id if ack else None,
+        "acknowledged_by_name": by.name if by else None,
+        "acknowledged_at": ack.at if ack else None,
+    }
+
+
+@blp.route("/me/alerts/<int:reminder_id>/acknowledge")
+class Acknowledge(MethodView):
+    @blp.response(200, ReminderSchema)
+    @error_responses(blp, 404)
+    def post(self, reminder_id: int) -> dict[str, Any]:
+        """ "I'm on it": the later steps for that dose stop; others see who took it"""
+        reminder = _own(reminder_id, "alert")
+        if reminder.kind != "missed_dose_alert":
+            fail(404, "No such alert.")
+        subject = reminder.subject
+        ack = DoseAcknowledgement(
+            patient_id=reminder.patient_id,
+            medication_id=int(subject["medication_id"]),
+            slot_key=str(subject["slot_key"]),
+            user_id=reminder.user_id,
+            reminder_id=reminder.id,
+            at=now(),
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(ack)
+        except IntegrityError:
+            pass  # someone else was first: the view shows who
+        on_acknowledged(db.session(), reminder)
+        return _view(reminder)
+
+
+@blp.route("/me/reminders/<int:reminder_id>/snooze")
+class Snooze(MethodView):
+    @blp.arguments(SnoozeSchema)
+    @blp.response(200, ReminderSchema)
+    @error_responses(blp, 404, 409)
+    def post(self, data: dict[str, Any], reminder_id: int) -> dict[str, Any]:
+        """Remind me again in N minutes (5-60); its follow-ups move with it"""
+        reminder = _own(reminder_id)
+        if reminder.kind not in SNOOZABLE:
+            fail(409, "This reminder cannot be snoozed.")
+        if reminder.state not in ("pending", "sent"):
+            fail(409, f"This reminder is {reminder.state}; it cannot be snoozed.")
+        at = now()
+        new_due = at + timedelta(minutes=data["minutes"])
+        delta = new_due - reminder.due_at
+        later = [r for r in pending_by_slot(db.session(), reminder) if r.due_at > reminder.due_at]
+        for row in later:
+            row.due_at += delta
+            row.next_attempt_at = row.due_at
+            row.not_after += delta
+        if reminder.state == "pending":
+            reminder.due_at, reminder.next_attempt_at = new_due, new_due
+            reminder.not_after += delta
+            target = reminder
+        else:
+            again = enqueue(
+                db.session(),
+                dedupe_key=f"{reminder.dedupe_key}:snooze:{int(new_due.timestamp())}"[:200],
+                kind=reminder.kind,
+                user_id=reminder.user_id,
+                patient_id=reminder.patient_id,
+                subject=reminder.subject,
+                due_at=new_due,
+                not_after=new_due + (reminder.not_after - reminder.due_at),
+            )
+            if again is None:
+                fail(409, "Already snoozed to that time.")
+            target = again
+        db.session.flush()
+        return _view(target)
+
+
+@blp.route("/me/reminders/<int:reminder_id>/opened")
+class Opened(MethodView):
+    @blp.response(200, ReminderSchema)
+    @error_responses(blp, 404)
+    def post(self, reminder_id: int) -> dict[str, Any]:
+        """The app reports that the push was opened (its timeline records the first time)"""
+        reminder = _own(reminder_id)
+        if reminder.opened_at is None:
+            reminder.opened_at = now()
+        return _view(reminder)

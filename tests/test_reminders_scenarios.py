@@ -1,0 +1,367 @@
+"""Reminder scenarios end to end: planner -> outbox -> dispatcher -> real firebase-admin ->
+local FCM, with escalation to caregivers. SQLite and (TEST_DATABASE_URL) PostgreSQL; the
+injected clock moves time, nothing sleeps.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from backend import db
+from backend.models import CaregiverGrant, Medication, Patient
+from notifications import Reminder, register_device
+from notifications.channels.fcm import FcmChannel
+from notifications.dispatch import dispatch_once
+from notifications.planner import plan
+from notifications.relevance import register
+from tests.conftest import START, Api, Clock, World
+from tests.fcmserver import FcmServer, local_fcm_app
+
+NOON = START + timedelta(hours=2)  # 12:00 in New York, Maria's zone
+DAILY_NOON = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["12:00:00"]}}
+
+
+@pytest.fixture(scope="module")
+def fcm_server() -> Iterator[FcmServer]:
+    server = FcmServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def channel(fcm_server: FcmServer) -> FcmChannel:
+    return FcmChannel(local_fcm_app(fcm_server.fcm_url_template))
+
+
+@pytest.fixture
+def fcm(fcm_server: FcmServer) -> FcmServer:
+    fcm_server.reset()
+    return fcm_server
+
+
+@pytest.fixture
+def people(api: Api, world: World) -> World:
+    register()
+    session = db.session()
+    for who in ("maria", "ana", "priya", "david"):
+        register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
+    patient = session.get(Patient, world.maria)
+    assert patient is not None
+    patient.time_zone = "America/New_York"
+    session.commit()
+    return world
+
+
+def add_med(api: Api, world: World, timing: dict[str, Any] = DAILY_NOON, **extra: Any) -> int:
+    # One dose in the planning horizon: today's, at noon.
+    body = {
+        "name": "Lisinopril",
+        "timing": timing,
+        "start_date": "2026-01-01",
+        "end_date": "2026-11-25",
+        **extra,
+    }
+    r = api.post(f"/patients/{world.maria}/medications", as_="maria", json=body)
+    assert r.status_code == 201, r.get_json()
+    return int(r.get_json()["id"])
+
+
+def run_until(engine: Engine, channel: FcmChannel, clock: Clock, until: datetime) -> None:
+    """Dispatch every minute from the clock's time to ``until`` (inclusive)."""
+    db.session.commit()
+    while clock.at <= until:
+        while dispatch_once(engine, channel, "w1", clock.at).claimed:
+            pass
+        clock.advance(minutes=1)
+    db.session.expire_all()
+
+
+def pushes(fcm: FcmServer) -> list[tuple[str, str]]:
+    return [(m["token"], m["data"]["kind"]) for m in fcm.received]
+
+
+def rows(**where: Any) -> list[Reminder]:
+    db.session.expire_all()
+    stmt = select(Reminder).order_by(Reminder.due_at, Reminder.id)
+    for key, value in where.items():
+        stmt = stmt.where(getattr(Reminder, key) == value)
+    return list(db.session.scalars(stmt))
+
+
+def log_dose(api: Api, world: World, med_id: int, at: datetime, who: str = "maria") -> None:
+    body = {
+        "medication_id": med_id,
+        "client_id": f"c-{int(at.timestamp())}-{who}",
+        "status": "taken",
+        "taken_at": at.isoformat(),
+    }
+    r = api.post(f"/patients/{world.maria}/doses", as_=who, json=body)
+    assert r.status_code == 201, r.get_json()
+
+
+def test_reminder_then_follow_up_then_caregiver_alert_then_missed(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    add_med(api, people)
+    run_until(engine, channel, clock, NOON - timedelta(minutes=1))
+    assert fcm.received == []
+    run_until(engine, channel, clock, NOON)
+    assert pushes(fcm) == [("maria-phone", "dose")]
+    run_until(engine, channel, clock, NOON + timedelta(minutes=30))
+    assert pushes(fcm)[1:] == [("maria-phone", "dose_followup")]
+    run_until(engine, channel, clock, NOON + timedelta(minutes=60))
+    assert pushes(fcm)[2:] == [("ana-phone", "missed_dose_alert")]
+    assert all(n == 1 for n in fcm.tags().values())
+    clock.at = NOON + timedelta(hours=4, minutes=5)
+    r = api.get("/me/today", as_="maria")
+    assert r.status_code == 200, r.get_json()
+    day = r.get_json()["patients"][0]
+    assert [d["status"] for d in day["doses"] if d["local_time"] == "12:00"] == ["missed"]
+
+
+def test_a_dose_logged_between_reminder_and_follow_up_cancels_the_rest(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    med = add_med(api, people)
+    run_until(engine, channel, clock, NOON + timedelta(minutes=10))
+    assert pushes(fcm) == [("maria-phone", "dose")]
+    log_dose(api, people, med, clock.at)
+    # At once, in the same transaction as the log: nothing left pending for that slot.
+    later = rows(kind="dose_followup") + rows(kind="missed_dose_alert")
+    assert later
+    assert {(r.state, r.cancelled_reason) for r in later} == {("cancelled", "dose_logged")}
+    run_until(engine, channel, clock, NOON + timedelta(hours=3))
+    assert pushes(fcm) == [("maria-phone", "dose")]
+
+
+def test_a_dose_logged_early_sends_nothing(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    med = add_med(api, people)
+    clock.at = NOON - timedelta(minutes=90)  # inside the matching window
+    log_dose(api, people, med, clock.at)
+    run_until(engine, channel, clock, NOON + timedelta(hours=3))
+    assert fcm.received == []
+
+
+def test_custom_chain_ana_on_it_at_25_minutes_the_care_team_hears_nothing(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    ana = people.users["ana"].id
+    chain = {
+        "steps": [
+            {"after_minutes": 20, "notify": "caregiver", "user_id": ana},
+            {"after_minutes": 45, "notify": "care_team"},
+        ]
+    }
+    r = api.put(f"/patients/{people.maria}/escalation", as_="maria", json=chain)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["is_default"] is False
+    add_med(api, people)
+    run_until(engine, channel, clock, NOON + timedelta(minutes=25))
+    assert pushes(fcm) == [("maria-phone", "dose"), ("ana-phone", "missed_dose_alert")]
+    alert = int(fcm.to("ana-phone")[0]["data"]["reminder_id"])
+    # Someone else's alert is not there for you.
+    assert api.post(f"/me/alerts/{alert}/acknowledge", as_="maria").status_code == 404
+    r = api.post(f"/me/alerts/{alert}/acknowledge", as_="ana")
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["acknowledged_by_user_id"] == ana
+    assert r.get_json()["acknowledged_by_name"]
+    run_until(engine, channel, clock, NOON + timedelta(hours=2))
+    assert fcm.to("priya-phone") == []
+    team = rows(user_id=people.users["priya"].id)
+    assert [(t.state, t.cancelled_reason) for t in team] == [("cancelled", "acknowledged")]
+
+
+def test_a_caregiver_revoked_after_planning_gets_nothing(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    add_med(api, people)
+    grant = db.session.scalar(
+        select(CaregiverGrant).where(CaregiverGrant.caregiver_user_id == people.users["ana"].id)
+    )
+    assert grant is not None
+    assert [r.state for r in rows(user_id=people.users["ana"].id)] == ["pending"]
+    r = api.delete(f"/patients/{people.maria}/caregivers/{grant.id}", as_="maria")
+    assert r.status_code == 204
+    assert [r.cancelled_reason for r in rows(user_id=people.users["ana"].id)] == ["access_revoked"]
+    run_until(engine, channel, clock, NOON + timedelta(hours=2))
+    assert fcm.to("ana-phone") == []
+
+
+def test_a_lapsed_grant_is_caught_at_dispatch(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    add_med(api, people)
+    grant = db.session.scalar(
+        select(CaregiverGrant).where(CaregiverGrant.caregiver_user_id == people.users["ana"].id)
+    )
+    assert grant is not None
+    grant.ends_at = NOON + timedelta(minutes=30)  # lapses by itself, no request involved
+    run_until(engine, channel, clock, NOON + timedelta(hours=2))
+    assert fcm.to("ana-phone") == []
+    assert [r.cancelled_reason for r in rows(user_id=people.users["ana"].id)] == ["access_revoked"]
+
+
+def test_planning_twice_creates_nothing_twice(
+    ctx: Flask, people: World, api: Api, clock: Clock
+) -> None:
+    add_med(api, people)
+    add_med(api, people, timing={"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}})
+    before = db.session.scalar(select(func.count()).select_from(Reminder))
+    first = plan(db.session(), clock.at)
+    again = plan(db.session(), clock.at)
+    later = plan(db.session(), clock.at + timedelta(minutes=5))
+    db.session.commit()
+    assert first == {"patients": 2} and again == {"patients": 2}  # the hook planned already
+    assert set(later) == {"patients"}
+    assert db.session.scalar(select(func.count()).select_from(Reminder)) == before
+    assert before and len({r.dedupe_key for r in rows()}) == before
+
+
+def _dst_med(world: World, at: str) -> Medication:
+    timing = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": [at]}}
+    med = Medication(
+        patient_id=world.maria,
+        name="Night pill",
+        start_date=date(2026, 1, 1),
+        timing=timing,
+        home_time_zone="America/New_York",
+        created_by_user_id=world.users["maria"].id,
+    )
+    db.session.add(med)
+    db.session.flush()
+    return med
+
+
+@pytest.mark.parametrize(
+    ("start", "local", "expected"),
+    [
+        # Fall back, 1 Nov 2026: 01:30 happens twice; the first one fires, once.
+        (
+            datetime(2026, 10, 31, 12, 0, tzinfo=UTC),
+            "01:30:00",
+            [datetime(2026, 11, 1, 5, 30, tzinfo=UTC), datetime(2026, 11, 2, 6, 30, tzinfo=UTC)],
+        ),
+        # Spring forward, 8 Mar 2026: 02:30 does not exist; it is 03:30 EDT, once.
+        (
+            datetime(2026, 3, 7, 12, 0, tzinfo=UTC),
+            "02:30:00",
+            [datetime(2026, 3, 8, 7, 30, tzinfo=UTC), datetime(2026, 3, 9, 6, 30, tzinfo=UTC)],
+        ),
+    ],
+)
+def test_dst_night_in_new_york_no_doubled_and_no_missing_reminders(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    clock: Clock,
+    start: datetime,
+    local: str,
+    expected: list[datetime],
+) -> None:
+    clock.at = start
+    _dst_med(people, local)
+    db.session.commit()
+    # The worker plans every few minutes through the night and dispatches in between.
+    end = start + timedelta(hours=44)
+    while clock.at <= end:
+        plan(db.session(), clock.at)
+        db.session.commit()
+        while dispatch_once(engine, channel, "w1", clock.at).claimed:
+            pass
+        clock.advance(minutes=5)
+    doses = rows(kind="dose")
+    assert [r.due_at for r in doses if r.due_at <= end] == expected
+    assert Counter(m["data"]["kind"] for m in fcm.to("maria-phone"))["dose"] == 2
+    assert all(n == 1 for n in fcm.tags().values())
+
+
+def test_an_appointment_rescheduled_cancels_the_old_reminders_and_plans_new_ones(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    first = START + timedelta(hours=30)
+    body = {
+        "title": "Check-up",
+        "type": "in_person",
+        "location": "Riverside Clinic",
+        "start": first.isoformat(),
+        "end": (first + timedelta(minutes=30)).isoformat(),
+    }
+    r = api.post(f"/patients/{people.maria}/appointments", as_="maria", json=body)
+    assert r.status_code == 201, r.get_json()
+    appt = r.get_json()["id"]
+    old = rows(kind="appointment")
+    assert [x.due_at for x in old] == [first - timedelta(days=1), first - timedelta(hours=2)]
+    moved = START + timedelta(hours=40)
+    r = api.post(
+        f"/patients/{people.maria}/appointments/{appt}/reschedule",
+        as_="maria",
+        json={"start": moved.isoformat(), "end": (moved + timedelta(hours=1)).isoformat()},
+    )
+    assert r.status_code == 200, r.get_json()
+    after = rows(kind="appointment")
+    assert {(x.due_at, x.state) for x in after} == {
+        (first - timedelta(days=1), "cancelled"),
+        (first - timedelta(hours=2), "cancelled"),
+        (moved - timedelta(days=1), "pending"),
+        (moved - timedelta(hours=2), "pending"),
+    }
+    run_until(engine, channel, clock, moved - timedelta(days=1))
+    assert pushes(fcm) == [("maria-phone", "appointment")]
+    r = api.post(f"/patients/{people.maria}/appointments/{appt}/cancel", as_="maria", json={})
+    assert r.status_code == 200, r.get_json()
+    run_until(engine, channel, clock, moved)
+    assert pushes(fcm) == [("maria-phone", "appointment")]
