@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -272,8 +273,78 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     if not no_serve:
         from werkzeug.serving import run_simple
 
-        # Not app.run(): Flask ignores it under its own CLI. No reloader: one process.
-        run_simple(host, port, app, use_reloader=False, threaded=True)
+        # The worker runs here, in the demo process only (never under gunicorn): its
+        # console channel prints each push as the phone would show it, beside the API log.
+        stop_worker = _start_demo_worker(app)
+        try:
+            # Not app.run(): Flask ignores it under its own CLI. No reloader: one process.
+            run_simple(host, port, app, use_reloader=False, threaded=True)
+        finally:
+            stop_worker()
+
+
+DEMO_PHONES = ("maria", "ana", "david")
+
+
+def _start_demo_worker(app: Flask) -> Callable[[], None]:
+    """Give the demo people a console "phone" each and run the worker in a thread.
+
+    Returns the function that stops it (the batch in hand is finished first).
+    """
+    import logging
+    import threading
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from backend.models import User
+    from notifications.channels.console import ConsoleChannel
+    from notifications.devices import register_device
+    from notifications.dispatch import set_renderer
+    from notifications.texts import render
+    from notifications.worker import build_scheduler
+
+    people = _personas()
+    with app.app_context():
+        session = db.session()
+        legend = []
+        for persona in DEMO_PHONES:
+            user = session.scalar(select(User).where(User.firebase_uid == people[persona]["uid"]))
+            if user is None:
+                continue
+            device, _ = register_device(
+                session, user.id, f"demo-console-{persona}", f"demo-console-{persona}", "android"
+            )
+            legend.append(f"device {device.id} = {user.name}'s phone")
+        session.commit()
+        engine = db.get_engine()
+    click.echo("Reminders print below as each phone would show them: " + ", ".join(legend) + ".\n")
+
+    # The pushes, not the scheduler's every-second chatter.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    set_renderer(render)
+    stop = threading.Event()
+    scheduler = build_scheduler(
+        engine, ConsoleChannel(), stop=stop, dispatch_every=timedelta(seconds=1)
+    )
+
+    def run() -> None:
+        with app.app_context():
+            if not stop.is_set():
+                scheduler.start()
+
+    thread = threading.Thread(target=run, name="demo-worker", daemon=True)
+    thread.start()
+
+    def stop_worker() -> None:
+        stop.set()
+        while thread.is_alive():  # also when it had not quite started yet
+            if scheduler.running:
+                scheduler.shutdown(wait=True)
+            thread.join(timeout=0.05)
+        set_renderer(None)
+
+    return stop_worker
 
 
 def _demo_path(persona: str, loaded: dict[str, Any]) -> str:

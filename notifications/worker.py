@@ -8,6 +8,8 @@ coordinate through row claims).
 - dispatch, every few seconds: drain due reminders, batch after batch while full batches
   keep coming;
 - reap, every 30 s: return claimed rows whose lease expired (a dead worker's) to pending;
+- plan, every 5 min: the planner's rolling 48 h horizon (idempotent: two workers planning
+  at once create each row once), with the relevance checks installed for the dispatcher;
 - device_health, every 15 min: people whose phones cannot receive pushes; their caregivers
   are alerted once per episode (``notifications.device_health``).
 
@@ -44,6 +46,8 @@ from notifications.dispatch import (
     set_renderer,
     write_transaction,
 )
+from notifications.planner import run_planner
+from notifications.relevance import register as register_relevance_checks
 from notifications.texts import render
 
 log = logging.getLogger(__name__)
@@ -64,9 +68,10 @@ def build_scheduler(
     dispatch_every: timedelta = timedelta(seconds=2),
     reap_every: timedelta = timedelta(seconds=30),
     device_health_every: timedelta = timedelta(minutes=15),
+    plan_every: timedelta = timedelta(minutes=5),
     stop: threading.Event | None = None,
 ) -> BlockingScheduler:
-    set_renderer(render)
+    register_relevance_checks()
     owner = owner or worker_id()
     config = config or DispatchConfig()
     stopping = stop or threading.Event()
@@ -89,10 +94,18 @@ def build_scheduler(
         if counts["alerts"] or counts["resolved"]:
             log.info("device health %s", counts)
 
+    def plan() -> None:
+        counts = run_planner(engine)
+        if set(counts) - {"patients"}:
+            log.info("planned %s", counts)
+
     scheduler = BlockingScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
     every = dispatch_every.total_seconds()
     scheduler.add_job(dispatch, "interval", seconds=every, id="dispatch", next_run_time=now())
     scheduler.add_job(reap, "interval", seconds=reap_every.total_seconds(), id="reap")
+    scheduler.add_job(
+        plan, "interval", seconds=plan_every.total_seconds(), id="plan", next_run_time=now()
+    )
     scheduler.add_job(
         device_health,
         "interval",
@@ -111,6 +124,7 @@ def run_worker(
     dispatch_every: timedelta = timedelta(seconds=2),
 ) -> None:
     """Run until SIGTERM/SIGINT; the batch in hand is finished first."""
+    set_renderer(render)
     stop = threading.Event()
     scheduler = build_scheduler(
         engine, channel, config=config, dispatch_every=dispatch_every, stop=stop

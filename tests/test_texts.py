@@ -317,3 +317,70 @@ def test_the_dispatcher_sends_the_rendered_texts(
     shown = out.getvalue()
     assert "Es hora de tomar su medicamento." in shown
     assert "María has not logged a scheduled dose." in shown
+
+
+# -- the demo ------------------------------------------------------------------------------
+
+
+def test_the_demo_runs_a_console_worker_that_stops_with_it(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process, with the server replaced: a due dose for María shows on her console phone
+    in Spanish while the "server" runs, and the worker thread is gone when it returns."""
+    import threading
+    import time
+
+    from click.testing import CliRunner
+    from werkzeug import serving
+
+    from backend.cli import cli
+    from backend.clock import now
+    from backend.models import Patient
+    from notifications import dispatch
+
+    for var in ("DATABASE_URL", "TEST_DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CARECOMPANION_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("CARECOMPANION_ENV", "development")
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
+    states: list[str] = []
+
+    def serve(host: str, port: int, app: Flask, **_: Any) -> None:
+        assert any(t.name == "demo-worker" for t in threading.enumerate())
+        with app.app_context():
+            session = db.session()
+            maria = session.scalars(select(User).where(User.firebase_uid.like("%maria%"))).one()
+            patient = session.scalars(select(Patient).where(Patient.user_id == maria.id)).one()
+            row = enqueue(
+                session,
+                dedupe_key="demo:dose",
+                kind="dose",
+                user_id=maria.id,
+                patient_id=patient.id,
+                due_at=now(),
+                not_after=now() + timedelta(hours=2),
+            )
+            session.commit()
+            assert row is not None
+            deadline = time.monotonic() + 30  # waiting on the worker thread, not on a clock
+            while time.monotonic() < deadline:
+                session.expire_all()
+                state = session.get_one(Reminder, row.id).state
+                if state != "pending":
+                    break
+                time.sleep(0.05)
+            states.append(state)
+            session.close()
+
+    monkeypatch.setattr(serving, "run_simple", serve)
+    try:
+        result = CliRunner().invoke(cli, ["demo"], catch_exceptions=False)
+    finally:
+        db.init_engine(engine)
+    assert result.exit_code == 0, result.output
+    assert states == ["sent"]
+    assert len([line for line in result.output.splitlines() if line.startswith("curl ")]) == 6
+    assert "Reminders print below as each phone would show them" in result.output
+    assert "Es hora de tomar su medicamento." in result.output
+    assert not any(t.name == "demo-worker" for t in threading.enumerate())
+    assert dispatch._renderer is dispatch.default_render
