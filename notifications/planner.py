@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from backend.clock import now as clock_now
@@ -372,3 +373,9 @@ def pending_by_slot(db: Session, reminder: Reminder) -> list[Reminder]:
         if "slot_key" in s:
             grouped[dose_key(int(s["medication_id"]), str(s["slot_key"]))].append(row)
     return grouped.get(prefix, [])
+
+
+def run_planner(engine: Engine, at: datetime | None = None) -> dict[str, int]:
+    """One planner run in its own transaction (the worker's job, every few minutes)."""
+    with Session(bind=engine) as session, session.begin():
+        return plan(session, at or clock_now())
