@@ -10,8 +10,11 @@ from tests.conftest import Api, World
 
 
 def test_a_code_redeemed_twice_at_once_is_granted_once(ctx: Flask, api: Api, world: World) -> None:
-    r = api.post(f"/patients/{world.maria}/invitations", as_="maria",
-                 json={"relationship": "friend", "permissions": ["view_medications"]})
+    r = api.post(
+        f"/patients/{world.maria}/invitations",
+        as_="maria",
+        json={"relationship": "friend", "permissions": ["view_medications"]},
+    )
     code = r.get_json()["code"]
     barrier = threading.Barrier(4)
     results: dict[str, int] = {}
@@ -20,8 +23,7 @@ def test_a_code_redeemed_twice_at_once_is_granted_once(ctx: Flask, api: Api, wor
         client = Api(ctx.test_client(), ctx, world)
         token_headers = {"Authorization": f"Bearer {client.token(who)}"}
         barrier.wait()
-        resp = client.client.post("/invitations/redeem", json={"code": code},
-                                  headers=token_headers)
+        resp = client.client.post("/invitations/redeem", json={"code": code}, headers=token_headers)
         results[who] = resp.status_code
 
     threads = [threading.Thread(target=attempt, args=(w,)) for w in ("p1", "p2", "p3", "p4")]
