@@ -22,7 +22,7 @@ from backend.clock import now
 from backend.models.appointment import Appointment
 from backend.models.medication import DoseLog, Medication
 from backend.models.patient import Patient
-from notifications.dispatch import register_relevance_check
+from notifications.dispatch import register_relevance_check, unregister_relevance_check
 from notifications.escalation import DoseAcknowledgement, circles
 from notifications.outbox import Reminder, cancel
 from notifications.planner import DOSE_KINDS
@@ -42,8 +42,7 @@ def dose_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
         return {}
     med_ids = {m for m, _ in slots}
     status = dict(
-        db.execute(select(Medication.id, Medication.status).where(Medication.id.in_(med_ids)))
-        .all()
+        db.execute(select(Medication.id, Medication.status).where(Medication.id.in_(med_ids))).all()
     )
     logged = set(
         db.execute(
@@ -51,8 +50,7 @@ def dose_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
                 tuple_(DoseLog.medication_id, DoseLog.slot_key).in_(list(slots)),
                 DoseLog.undone_at.is_(None),
             )
-        )
-        .all()
+        ).all()
     )
     acked = set(
         db.execute(
@@ -61,8 +59,7 @@ def dose_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
                     list(slots)
                 )
             )
-        )
-        .all()
+        ).all()
     )
     reasons: dict[int, str] = {}
     for r in reminders:
@@ -82,8 +79,7 @@ def dose_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
 def refill_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
     ids = {int(r.subject["medication_id"]) for r in reminders if "medication_id" in r.subject}
     status = dict(
-        db.execute(select(Medication.id, Medication.status).where(Medication.id.in_(ids)))
-        .all()
+        db.execute(select(Medication.id, Medication.status).where(Medication.id.in_(ids))).all()
     )
     return {
         r.id: f"medication_{status.get(int(r.subject['medication_id']), 'stopped')}"
@@ -128,6 +124,15 @@ def register() -> None:
     register_relevance_check("refill", refill_check)
     register_relevance_check("appointment", appointment_check)
     register_relevance_check("*", recipient_check)
+
+
+def unregister() -> None:
+    """Remove the checks (tests that exercise the bare dispatcher)."""
+    for kind in DOSE_KINDS:
+        unregister_relevance_check(kind, dose_check)
+    unregister_relevance_check("refill", refill_check)
+    unregister_relevance_check("appointment", appointment_check)
+    unregister_relevance_check("*", recipient_check)
 
 
 def on_dose_logged(db: Session, patient_id: int, medication_id: int, slot_key: str) -> int:

@@ -16,6 +16,7 @@ from backend import db
 from backend.models import CaregiverGrant, Medication, Patient
 from notifications import Reminder
 from notifications.planner import plan
+from notifications.relevance import unregister
 from notifications.worker import build_scheduler
 from tests.conftest import START, Api, Clock, World, assert_error
 from tests.test_reminders_scenarios import DAILY_NOON, NOON, add_med, rows
@@ -181,6 +182,9 @@ def test_the_worker_plans_every_few_minutes(engine: Engine) -> None:
         def send(self, pushes: Any) -> list[Any]:
             return []
 
-    scheduler = build_scheduler(engine, Quiet())  # type: ignore[arg-type]
+    try:
+        scheduler = build_scheduler(engine, Quiet())  # type: ignore[arg-type]
+    finally:
+        unregister()  # build_scheduler installs the relevance checks, process-wide
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert jobs["plan"].trigger.interval == timedelta(minutes=5)

@@ -21,7 +21,7 @@ from notifications import Reminder, register_device
 from notifications.channels.fcm import FcmChannel
 from notifications.dispatch import dispatch_once
 from notifications.planner import plan
-from notifications.relevance import register
+from notifications.relevance import register, unregister
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer, local_fcm_app
 
@@ -48,8 +48,15 @@ def fcm(fcm_server: FcmServer) -> FcmServer:
 
 
 @pytest.fixture
-def people(api: Api, world: World) -> World:
+def checks() -> Iterator[None]:
+    """The relevance checks, as the worker installs them; removed after the test."""
     register()
+    yield
+    unregister()
+
+
+@pytest.fixture
+def people(api: Api, world: World, checks: None) -> World:
     session = db.session()
     for who in ("maria", "ana", "priya", "david"):
         register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
