@@ -42,9 +42,8 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -56,19 +55,11 @@ from backend.db import make_engine
 from backend.devtokens import emulator_token
 from backend.fixtures import load_fixtures
 from backend.migrate import upgrade
-from backend.models import (
-    AccessLogEntry,
-    CaregiverGrant,
-    CareTeamMember,
-    Enrollment,
-    Patient,
-    User,
-)
+from backend.models import AccessLogEntry, CaregiverGrant, CareTeamMember, Enrollment
 from backend.services.careteams import add_team
+from benchmarks._seed import PG_URL, add_patients, add_users, insert_many, throwaway_schema
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 EMULATOR = "127.0.0.1:9099"  # never contacted: emulator-mode verification is local
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 PERMISSIONS = ["log_doses", "view_appointments", "view_care_plan", "view_medications"]
 ACTIONS = ["view_patient", "view_medications", "view_care_plan", "view_appointments"]
 
@@ -86,21 +77,8 @@ def fresh_engine(kind: str, pg_url: str) -> Iterator[Engine]:
             finally:
                 engine.dispose()
         return
-    host = urlsplit(pg_url.replace("+psycopg", "")).hostname
-    if host not in LOCAL_HOSTS:
-        raise SystemExit(f"refusing to benchmark against a non-local database host: {host}")
-    schema = f"cc_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
+    with throwaway_schema(pg_url) as (engine, _schema):
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @dataclass
@@ -124,44 +102,15 @@ def load_bulk(engine: Engine, patients: int, log_rows: int) -> Bulk:
     db.session.remove()
 
     with engine.begin() as conn:
-
-        def add_users(prefix: str, count: int) -> list[int]:
-            rows = [
-                {
-                    "firebase_uid": f"{prefix}-{i:05d}",
-                    "email": f"{prefix}-{i:05d}@example.org",
-                    "display_name": f"{prefix.title()} {i:05d}",
-                    "created_at": now,
-                    # Signed in recently, so a request is a pure read (no last-seen update).
-                    "last_seen_at": now,
-                }
-                for i in range(count)
-            ]
-            stmt = insert(User).returning(User.id, sort_by_parameter_order=True)
-            return list(conn.scalars(stmt, rows))
-
-        coordinator_id = add_users("bench-coordinator", 1)[0]
-        patient_users = add_users("bench-patient", patients)
-        caregiver_users = add_users("bench-caregiver", patients)
+        coordinator_id = add_users(conn, "bench-coordinator", 1, now)[0]
+        patient_users = add_users(conn, "bench-patient", patients, now)
+        caregiver_users = add_users(conn, "bench-caregiver", patients, now)
         conn.execute(
             insert(CareTeamMember),
             [{"care_team_id": team.id, "user_id": coordinator_id, "role": "care_coordinator"}],
         )
-        stmt = insert(Patient).returning(Patient.id, sort_by_parameter_order=True)
-        patient_ids = list(
-            conn.scalars(
-                stmt,
-                [
-                    {
-                        "user_id": uid,
-                        "created_by_user_id": uid,
-                        "display_name": f"Patient {i:05d} {rng.choice('ABCDEFGH')}",
-                        "created_at": now,
-                    }
-                    for i, uid in enumerate(patient_users)
-                ],
-            )
-        )
+        names = [f"Patient {i:05d} {rng.choice('ABCDEFGH')}" for i in range(patients)]
+        patient_ids = add_patients(conn, patient_users, names, now)
         conn.execute(
             insert(CaregiverGrant),
             [
@@ -189,8 +138,7 @@ def load_bulk(engine: Engine, patients: int, log_rows: int) -> Bulk:
         for _ in range(log_rows - maria_share):
             k = rng.randrange(patients)
             log.append(_log_row(rng, now, patient_ids[k], caregiver_users[k]))
-        for start in range(0, len(log), 5000):
-            conn.execute(insert(AccessLogEntry), log[start : start + 5000])
+        insert_many(conn, AccessLogEntry, log)
         if engine.dialect.name == "postgresql":
             conn.execute(text("ANALYZE"))  # what autovacuum does shortly after a bulk load
 

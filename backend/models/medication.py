@@ -55,6 +55,8 @@ class DoseLog(Base):
         # The phone's own id for the log: sending it again returns the same record.
         UniqueConstraint("patient_id", "client_id"),
         Index("ix_dose_logs_medication_taken", "medication_id", "taken_at"),
+        # With the one above, a window on taken_at OR scheduled_at is two index range scans.
+        Index("ix_dose_logs_medication_scheduled", "medication_id", "scheduled_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -344,10 +344,15 @@ def _dosing_days(timing: Timing, origin: date, first: date, last: date) -> Itera
     cycle = step if unit == "d" else 7 * step
     cycles = max(0, (start - origin).days // cycle - 1)
     base = origin + timedelta(days=cycle * cycles)
+    rules = [
+        rrule(DAILY, interval=cycle, dtstart=_as_dt(base + timedelta(days=day_offset)), until=until)
+        for day_offset in timing.day_offsets
+    ]
+    if len(rules) == 1:  # the usual case: one dosing day per cycle, no set to merge
+        return (dt.date() for dt in rules[0] if dt.date() >= start)
     merged = rruleset()  # lazy and in order, so a `count` can stop early
-    for day_offset in timing.day_offsets:
-        dtstart = _as_dt(base + timedelta(days=day_offset))
-        merged.rrule(rrule(DAILY, interval=cycle, dtstart=dtstart, until=until))
+    for rule in rules:
+        merged.rrule(rule)
     return (dt.date() for dt in merged if dt.date() >= start)
 
 
@@ -505,15 +510,16 @@ def _expand_calendar(
     first = lo.astimezone(frame.tz).date() - timedelta(days=max_m // _DAY + 2)
     last = hi.astimezone(frame.tz).date() + timedelta(days=-(min_m // _DAY) + 2)
 
+    offsets = [(timedelta(minutes=s.minutes, seconds=s.seconds), s.suffix) for s in slots]
     candidates: list[tuple[datetime, int, str]] = []
     taken = 0
     for day in _dosing_days(timing, frame.origin_date, first, last):
         midnight = _as_dt(day)
-        for order, s in enumerate(slots):
-            wall = midnight + timedelta(minutes=s.minutes, seconds=s.seconds)
-            at = resolve_local(wall, frame.tz)
+        iso = day.isoformat()
+        for order, (offset, suffix) in enumerate(offsets):
+            at = resolve_local(midnight + offset, frame.tz)
             if _in_frame(at, frame) and at < hi:
-                candidates.append((at, order, f"{day.isoformat()}{s.suffix}"))
+                candidates.append((at, order, f"{iso}{suffix}"))
                 taken += 1
         if limit is not None and taken >= limit + len(slots) * (spread_days + 2):
             break  # later dosing days cannot come before the first `limit` occurrences

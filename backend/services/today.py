@@ -138,6 +138,7 @@ def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
         d.doses, d.prn, d.extra_doses = [], [], []
     for med in meds:
         d = by_patient[med.patient_id]
+        fields = _med_fields(med)
         med_logs = logs.get(med.id, [])
         by_slot = {log.slot_key: log for log in med_logs if log.slot_key}
         for occ in occurrences(med, d.access.patient, d.start, d.end):
@@ -145,7 +146,7 @@ def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
             assert d.doses is not None
             d.doses.append(
                 {
-                    **_med_fields(med),
+                    **fields,
                     "slot_key": occ.slot_key,
                     "local_time": occ.local_time,
                     "at": occ.at,
@@ -159,7 +160,7 @@ def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
                 assert d.extra_doses is not None
                 d.extra_doses.append(
                     {
-                        **_med_fields(med),
+                        **fields,
                         "log_id": log.id,
                         "taken_at": log.taken_at,
                         "status": log.status,
@@ -169,7 +170,7 @@ def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
         if med.as_needed:
             status = prn_status(med, med_logs, at)
             assert d.prn is not None
-            d.prn.append({**_med_fields(med), **status.__dict__})
+            d.prn.append({**fields, **status.__dict__})
     for d in days:
         assert d.doses is not None
         d.doses.sort(key=lambda x: (x["at"], x["name"]))
@@ -192,8 +193,12 @@ def _logs(
         return {}
     earliest = min(min(d.start for d in days), at - timedelta(hours=24)) - MATCH_LATE
     latest = max(max(d.end for d in days), at) + MATCH_LATE
+    # The window is on taken_at OR scheduled_at: two index range scans combined (both
+    # columns are indexed with medication_id), however long the history. A bitmap scan
+    # returns rows in table order, so the order (oldest first, as before) is explicit.
     rows = db.scalars(
-        select(DoseLog).where(
+        select(DoseLog)
+        .where(
             DoseLog.medication_id.in_([m.id for m in meds]),
             DoseLog.undone_at.is_(None),
             or_(
@@ -201,6 +206,7 @@ def _logs(
                 and_(DoseLog.scheduled_at >= earliest, DoseLog.scheduled_at < latest),
             ),
         )
+        .order_by(DoseLog.taken_at, DoseLog.id)
     )
     out: dict[int, list[DoseLog]] = {}
     for log in rows:
