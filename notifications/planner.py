@@ -15,13 +15,31 @@ functions run in the caller's transaction, with the change: they cancel the pend
 the change touches (reason ``replanned``) and plan again; a key planned again revives its
 cancelled row with the new times instead of being blocked by it. Rows cancelled for any
 other reason (dose logged, "I'm on it", access revoked) stay cancelled.
+
+Quiet hours. A recipient's ``quiet_hours_start`` / ``quiet_hours_end`` are wall-clock times
+in *their own* ``time_zone`` (not the patient's), the interval is ``[start, end)`` and may
+wrap midnight (22:00-07:00); equal bounds mean no quiet hours. Non-urgent kinds
+(:data:`QUIET_KINDS`: appointment, refill, summary, device_health) due inside the quiet
+period get ``due_at`` (and ``next_attempt_at``) moved to the end of that period; their
+``not_after`` stays. If the moved time is at or past ``not_after`` the reminder would only be
+sent uselessly (an appointment reminder after the appointment started), so it is not planned
+at all. Two lead-time reminders of one appointment moved onto the same instant become one.
+Dose kinds never wait: a dose reminder is due when the patient (or their care plan) said
+the dose is due -- the 23:00 bedtime pill is wanted at 23:00 -- and its follow-up and
+missed-dose alerts are part of the escalation chain the patient chose, so quiet hours do not
+hold back a time-critical medicine's reminder or a missed-dose alert for it. A refill
+reminder is keyed by the patient-local date of its (moved) due time, so a reminder
+planned at 23:00 and moved to 07:00 is the same row the 07:00 run would plan. Quiet hours are
+read when a row is planned; changing them re-plans that user's pending reminders
+(:func:`replan_for_user`). :func:`quiet_until` is the rule, for other enqueuers too.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +52,7 @@ from backend.clock import now as clock_now
 from backend.models.appointment import Appointment
 from backend.models.medication import DoseLog, Medication
 from backend.models.patient import Patient
+from backend.models.user import User
 from backend.services.medications import occurrences, supply
 from notifications.escalation import Circle, Step, chain_of, chains_for, circles
 from notifications.outbox import Reminder, cancel
@@ -43,6 +62,8 @@ HORIZON = timedelta(hours=48)
 LOOKBACK = timedelta(hours=24)
 BATCH = 500
 DOSE_KINDS = ("dose", "dose_followup", "missed_dose_alert")
+# Non-urgent: these wait for the end of the recipient's quiet hours (see the docstring).
+QUIET_KINDS = ("appointment", "refill", "summary", "device_health")
 REPLANNED = "replanned"
 
 DOSE_LATE = timedelta(hours=2)
@@ -50,6 +71,89 @@ DOSE_LATE_CRITICAL = timedelta(hours=1)
 FOLLOW_UP_LATE = timedelta(hours=1)
 ALERT_LATE = timedelta(hours=3)
 REFILL_LATE = timedelta(hours=20)
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    zone: ZoneInfo
+    start: time
+    end: time
+
+
+def quiet_until(due: datetime, quiet: QuietHours | None) -> datetime | None:
+    """The end of the quiet period ``due`` falls in, or None if it falls in none."""
+    if quiet is None or quiet.start == quiet.end:
+        return None
+    local = due.astimezone(quiet.zone)
+    t = local.time().replace(tzinfo=None)
+    if quiet.start < quiet.end:
+        inside, next_day = quiet.start <= t < quiet.end, False
+    else:  # wraps midnight: [start, 24:00) + [00:00, end)
+        inside, next_day = t >= quiet.start or t < quiet.end, t >= quiet.start
+    if not inside:
+        return None
+    day = local.date() + timedelta(days=1 if next_day else 0)
+    # A wall time in a DST gap resolves (fold=0) to the instant one offset earlier, still
+    # after ``due``; the max() guards the impossible anyway.
+    end = datetime.combine(day, quiet.end, tzinfo=quiet.zone).astimezone(due.tzinfo)
+    return max(end, due)
+
+
+def quiet_hours_of(db: Session, user_ids: Iterable[int]) -> dict[int, QuietHours]:
+    """The quiet hours of those users who set them (one query)."""
+    ids = sorted(set(user_ids))
+    found: dict[int, QuietHours] = {}
+    for i in range(0, len(ids), 1000):
+        for uid, zone, start, end in db.execute(
+            select(User.id, User.time_zone, User.quiet_hours_start, User.quiet_hours_end).where(
+                User.id.in_(ids[i : i + 1000]),
+                User.quiet_hours_start.is_not(None),
+            )
+        ):
+            if start is not None and end is not None:
+                found[uid] = QuietHours(ZoneInfo(zone or "UTC"), start, end)
+    return found
+
+
+def apply_quiet_hours(
+    db: Session, rows: list[dict[str, Any]], zones: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Move non-urgent rows out of their recipient's quiet hours; drop the ones it makes
+    useless (moved to or past ``not_after``) and the doubles it makes."""
+    users = {r["user_id"] for r in rows if r["kind"] in QUIET_KINDS}
+    if not users:
+        return rows
+    quiet = quiet_hours_of(db, users)
+    if not quiet:
+        return rows
+    out: list[dict[str, Any]] = []
+    seen_appt: set[tuple[int, int, datetime]] = set()
+    for row in rows:
+        if row["kind"] in QUIET_KINDS:
+            moved = quiet_until(row["due_at"], quiet.get(row["user_id"]))
+            if moved is not None:
+                if moved >= row["not_after"]:
+                    continue
+                row = {**row, "due_at": moved, "next_attempt_at": moved}
+                if row["kind"] == "refill":
+                    row = _rekey_refill(row, ZoneInfo(zones.get(row["patient_id"]) or "UTC"))
+            if row["kind"] == "appointment":
+                spot = (int(row["subject"]["appointment_id"]), row["user_id"], row["due_at"])
+                if spot in seen_appt:
+                    continue
+                seen_appt.add(spot)
+        out.append(row)
+    return out
+
+
+def _rekey_refill(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    day = row["due_at"].astimezone(zone).date().isoformat()
+    med = row["subject"]["medication_id"]
+    return {
+        **row,
+        "dedupe_key": f"refill:{med}:{day}:{row['user_id']}",
+        "subject": {**row["subject"], "date": day},
+    }
 
 
 def dose_key(medication_id: int, slot_key: str) -> str:
@@ -278,7 +382,7 @@ def _plan_batch(
             appt_stmt = appt_stmt.where(Appointment.id.in_(appts_only))
         for appt in db.scalars(appt_stmt):
             rows += _appointment_rows(appt, circle[appt.patient_id], at, end)
-    return rows
+    return apply_quiet_hours(db, rows, {p.id: p.time_zone for p in patients})
 
 
 def _logged(db: Session, medication_ids: list[int], since: datetime) -> set[tuple[int, str]]:
@@ -314,6 +418,25 @@ def replan_for_patient(db: Session, patient_id: int, now: datetime | None = None
     )
     plan(db, at, patient_ids=[patient_id], lookback=LOOKBACK)
     return cancelled
+
+
+def replan_for_user(db: Session, user_id: int, now: datetime | None = None) -> int:
+    """A user's quiet hours changed: re-plan every patient they have pending reminders of
+    (and their own patient record)."""
+    at = now or clock_now()
+    patient_ids = set(
+        db.scalars(
+            select(Reminder.patient_id).where(
+                Reminder.user_id == user_id,
+                Reminder.state.in_(("pending", "cancelled")),
+                Reminder.kind.in_(QUIET_KINDS),
+                Reminder.due_at >= at - LOOKBACK,
+                Reminder.patient_id.is_not(None),
+            )
+        )
+    )
+    patient_ids |= set(db.scalars(select(Patient.id).where(Patient.user_id == user_id)))
+    return sum(replan_for_patient(db, pid, at) for pid in sorted(p for p in patient_ids if p))
 
 
 def replan_for_medication(db: Session, medication_id: int, now: datetime | None = None) -> int:

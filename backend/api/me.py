@@ -16,7 +16,7 @@ from backend.auth import current_user
 from backend.errors import fail
 from backend.models import Patient, User
 from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
-from notifications.planner import replan_for_patient
+from notifications.planner import replan_for_patient, replan_for_user
 
 blp = Blueprint("me", __name__, url_prefix="/me", description="The signed-in user")
 
@@ -62,9 +62,16 @@ class Me(MethodView):
         own = db.session.scalar(select(Patient).where(Patient.user_id == user.id))
         if own is not None:
             own.copy_profile_from(user, [f for f in PROFILE_FIELDS if f in changes])
-            if any(f in changes for f in ("time_zone", *ROUTINE_FIELDS)):
-                db.session.flush()
-                replan_for_patient(db.session(), own.id)
+        quiet = {"quiet_hours_start", "quiet_hours_end"} & changes.keys() or (
+            "time_zone" in changes and user.quiet_hours_start is not None
+        )
+        if quiet:
+            # Quiet hours are the recipient's: every patient they hear about (own included).
+            db.session.flush()
+            replan_for_user(db.session(), user.id)
+        elif own is not None and any(f in changes for f in ("time_zone", *ROUTINE_FIELDS)):
+            db.session.flush()
+            replan_for_patient(db.session(), own.id)
         return user
 
 
