@@ -1,7 +1,7 @@
 """Appointment rules: booking, edits, outcomes, reschedule and cancel, each with its history row.
 
 Every change goes through this module, so every change leaves a history row and reaches
-:func:`replan_reminders`, the one place reminders will follow appointments (issue 5).
+:func:`replan_reminders`, the one place reminders follow appointments.
 """
 
 from __future__ import annotations
@@ -42,12 +42,11 @@ def _invalid(errors: dict[str, list[str]]) -> AppointmentError:
 def replan_reminders(session: Session, appointment: Appointment) -> None:
     """THE hook for appointment reminders; called after every change to an appointment.
 
-    Reminders come with issue 5 (``notifications/``). This is where they will be planned
-    from the appointment's current state, not from the change: for a booked appointment,
-    one reminder per lead time (to the patient and the attending caregiver) at
-    ``start_at - lead``, keyed by appointment, lead and start so that planning again creates
-    nothing twice; pending ones for an old start time, a dropped lead time or an appointment
-    no longer booked are cancelled.
+    The planner (``notifications/planner.py``) plans from the appointment's current state,
+    not from the change: for a booked appointment, one reminder per lead time (to the
+    patient and the attending caregiver) at ``start_at - lead``, keyed by appointment, lead
+    and start so that planning again creates nothing twice; pending ones for an old start
+    time, a dropped lead time or an appointment no longer booked are cancelled.
     """
     replan_for_appointment(session, appointment.id)
 
