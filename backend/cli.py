@@ -161,7 +161,7 @@ def register_commands(app: Flask) -> None:
     @click.option("--every", default=2.0, show_default=True, type=click.FloatRange(0.2, 60))
     @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 500))
     def worker(channel_name: str, every: float, batch_size: int) -> None:
-        """Run the reminder worker (planner, dispatcher, lease reaper, device health) until SIGTERM."""
+        """Run the reminder worker: planner, dispatcher, lease reaper, device health."""
         import logging
         from datetime import timedelta
 
