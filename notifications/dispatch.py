@@ -199,17 +199,22 @@ def reap_expired_leases(engine: Engine, now: datetime) -> int:
 
 def claim_due(engine: Engine, owner: str, now: datetime, limit: int, lease: timedelta) -> list[int]:
     """Claim up to ``limit`` due pending reminders for ``owner``; returns their ids."""
+    # A MATERIALIZED CTE, not a plain IN (subquery): PostgreSQL may run an uncorrelated
+    # subquery again for each outer row (a semi-join rescan), and each rescan's SKIP LOCKED
+    # skips the rows this very UPDATE has just claimed and locks the next ``limit`` -- one
+    # claim took every due row. The CTE is evaluated once, so at most ``limit`` rows.
     due = (
         select(Reminder.id)
         .where(Reminder.state == "pending", Reminder.next_attempt_at <= now)
         .order_by(Reminder.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing
-        .scalar_subquery()
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     stmt = (
         update(Reminder)
-        .where(Reminder.id.in_(due), Reminder.state == "pending")
+        .where(Reminder.id.in_(select(due.c.id)), Reminder.state == "pending")
         .values(
             state="claimed",
             lease_owner=owner,

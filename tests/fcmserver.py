@@ -100,6 +100,9 @@ class FcmServer:
     received: list[dict[str, Any]] = field(default_factory=list)  # accepted messages
     attempts: Counter[str] = field(default_factory=Counter)  # every POST, by token
     outage: Answer | None = None  # when set, every request gets this answer
+    # When set, each message is accepted (recorded) and its answer held until the event is
+    # set: a client killed meanwhile is "FCM accepted, the sender never heard back".
+    stall: threading.Event | None = None
     _scripts: dict[str, deque[Answer]] = field(default_factory=dict)
     _sticky: dict[str, Answer] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -127,6 +130,9 @@ class FcmServer:
             self._scripts.clear()
             self._sticky.clear()
             self.outage = None
+            if self.stall is not None:
+                self.stall.set()
+            self.stall = None
 
     def _answer_for(self, token: str) -> Answer | None:
         with self._lock:
@@ -185,19 +191,25 @@ class FcmServer:
                     owner._next_id += 1
                     name = f"projects/{match.group(1)}/messages/{owner._next_id}"
                     owner.received.append(message)
+                    gate = owner.stall
+                if gate is not None:
+                    gate.wait(timeout=30)
                 self._reply(200, {"name": name})
 
             def _reply(
                 self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
             ) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json; charset=UTF-8")
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client died waiting (crash tests)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -7,7 +7,10 @@ Runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL. Time is the injected 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -394,6 +397,22 @@ def test_a_crashed_dispatchers_lease_is_reaped_and_another_sends_it(
     assert (row.state, row.attempts) == ("sent", 2)  # the crash counted as an attempt
 
 
+def test_a_claim_takes_at_most_its_limit(ctx: Flask, engine: Engine, maria: dict[str, Any]) -> None:
+    """Regression: on PostgreSQL ``id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`` was
+    re-run per outer row, each run skipping the rows just claimed -- one claim took all."""
+    _many_due(maria, 300)
+    first = claim_due(engine, "a", START, 100, timedelta(minutes=10))
+    second = claim_due(engine, "b", START, 100, timedelta(minutes=10))
+    assert len(first) == len(second) == 100 and not set(first) & set(second)
+    db.session.expire_all()
+    owners = dict(
+        db.session.execute(
+            select(Reminder.lease_owner, func.count()).group_by(Reminder.lease_owner)
+        ).all()
+    )
+    assert owners == {"a": 100, "b": 100, None: 100}
+
+
 def test_a_dispatcher_that_lost_its_lease_writes_nothing(
     ctx: Flask, engine: Engine, channel: FcmChannel, fcm: FcmServer, maria: dict[str, Any]
 ) -> None:
@@ -519,3 +538,86 @@ def test_on_sqlite_a_claim_holds_the_write_lock_from_its_first_statement(
         other.rollback()
     finally:
         other.close()
+
+
+def _wait_for(condition: Any, timeout_s: float, what: str) -> None:
+    """Process coordination (not waiting for time): poll a condition, briefly."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def test_a_dispatcher_process_killed_mid_batch_loses_nothing(
+    ctx: Flask, engine: Engine, channel: FcmChannel, fcm: FcmServer, maria: dict[str, Any]
+) -> None:
+    """A dispatcher process is SIGKILLed inside ``send_each``: FCM has accepted part of its
+    batch, nothing of the batch is recorded. Its rows stay claimed until the lease runs out
+    (no one else touches them meanwhile), then another dispatcher takes them over and sends
+    them. None is lost.
+
+    A (reminder, device) may arrive twice, and only this way: it is in the killed batch and
+    FCM accepted it before the kill -- the one documented window (notifications/dispatch.py:
+    accepted by FCM, not yet recorded). The repeat carries the same Android tag / APNs
+    collapse id ``reminder-N`` as the first, so the phone replaces the notification instead
+    of showing it twice. Rows outside the killed batch arrive exactly once.
+    """
+    n, batch = 300, 100
+    _many_due(maria, n)
+    lease = timedelta(minutes=10)  # what dispatch_proc uses
+    fcm.stall = threading.Event()
+    url = engine.url.render_as_string(hide_password=False)
+    spawn = multiprocessing.get_context("spawn")
+    victim = spawn.Process(
+        target=dispatch_proc.run,
+        args=(url, _schema(engine), fcm.fcm_url_template, "victim", START, batch),
+    )
+    victim.start()
+    try:
+        # Inside send_each: FCM has accepted some of the batch and holds its answers.
+        _wait_for(lambda: len(fcm.received) >= 10, 15, "the victim to reach FCM")
+        os.kill(victim.pid or 0, signal.SIGKILL)
+        victim.join(timeout=5)
+        assert victim.exitcode == -signal.SIGKILL
+    finally:
+        if victim.is_alive():
+            victim.kill()
+        fcm.stall.set()
+        fcm.stall = None
+    accepted_before_kill = fcm.tags()
+    db.session.expire_all()
+    killed = set(
+        db.session.scalars(
+            select(Reminder.id).where(Reminder.state == "claimed", Reminder.lease_owner == "victim")
+        )
+    )
+    assert len(killed) == batch
+    assert {int(tag.split("-")[1]) for tag, _ in accepted_before_kill} <= killed
+
+    # Before the lease runs out, the survivor sends everything else but not the victim's.
+    before = START + lease / 2
+    while dispatch_once(engine, channel, "survivor", before).claimed:
+        pass
+    db.session.expire_all()
+    assert len(list(db.session.scalars(select(Reminder.id).where(Reminder.state == "sent")))) == (
+        n - batch
+    )
+    # After it, the victim's rows are reaped and taken over.
+    after = START + lease + timedelta(seconds=1)
+    reaped = dispatch_once(engine, channel, "survivor", after)
+    assert reaped.leases_reaped == batch
+    while dispatch_once(engine, channel, "survivor", after).claimed:
+        pass
+
+    tags = fcm.tags()
+    assert len(tags) == 2 * n, f"lost: {2 * n - len(tags)}"
+    assert max(tags.values()) <= 2
+    twice = {key for key, count in tags.items() if count == 2}
+    assert twice == set(accepted_before_kill)  # only the documented window
+    states = dict(
+        db.session.execute(select(Reminder.state, func.count()).group_by(Reminder.state)).all()
+    )
+    assert states == {"sent": n}
+    attempts = dict(db.session.execute(select(Reminder.id, Reminder.attempts)).all())
+    assert {i for i, a in attempts.items() if a == 2} == killed
