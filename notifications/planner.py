@@ -36,6 +36,7 @@ read when a row is planned; changing them re-plans that user's pending reminders
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,8 +44,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -263,29 +264,71 @@ def _appointment_rows(
     return rows
 
 
+# PostgreSQL: one statement per chunk whose rows come as one JSON array, unpacked server-side.
+# Compiled once and cached (a multi-row VALUES is compiled again for every chunk, which
+# cost more than the database's work), and a chunk can be large.
+_PG_WRITE = text(
+    """
+    INSERT INTO reminders (dedupe_key, kind, user_id, patient_id, subject, due_at, not_after,
+                           next_attempt_at, state, attempts, created_at)
+    SELECT t.k, t.kd, t.u, t.p, t.s, t.d, t.na, t.d, 'pending', 0, :now
+    FROM json_to_recordset(CAST(:rows AS json))
+         AS t(k text, kd text, u integer, p integer, s json, d timestamptz, na timestamptz)
+    ON CONFLICT (dedupe_key) DO UPDATE SET
+        state = 'pending', cancelled_reason = NULL, due_at = EXCLUDED.due_at,
+        not_after = EXCLUDED.not_after, next_attempt_at = EXCLUDED.next_attempt_at,
+        subject = EXCLUDED.subject, attempts = 0
+    WHERE reminders.state = 'cancelled' AND reminders.cancelled_reason = :replanned
+    RETURNING kind
+    """.strip()
+)
+PG_CHUNK = 10_000
+
+
 def _write(db: Session, rows: list[dict[str, Any]], now: datetime) -> Counter[str]:
     """Insert the rows; a key seen before stays, unless its row was cancelled by a re-plan."""
     created: Counter[str] = Counter()
     if not rows:
         return created
     unique = list({r["dedupe_key"]: r for r in rows}.values())
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    # One multi-row VALUES statement per chunk (an executemany of an upsert with RETURNING
-    # would run row by row); 500 rows x 11 columns stays under both databases' limits.
+    if db.get_bind().dialect.name == "postgresql":
+        for i in range(0, len(unique), PG_CHUNK):
+            chunk = unique[i : i + PG_CHUNK]
+            # One JSON document per chunk: psycopg's text arrays escape each element with
+            # a regex, json.dumps is C.
+            payload = json.dumps(
+                [
+                    {
+                        "k": r["dedupe_key"],
+                        "kd": r["kind"],
+                        "u": r["user_id"],
+                        "p": r["patient_id"],
+                        "s": r["subject"],
+                        "d": r["due_at"].isoformat(),
+                        "na": r["not_after"].isoformat(),
+                    }
+                    for r in chunk
+                ]
+            )
+            params = {"now": now, "replanned": REPLANNED, "rows": payload}
+            created.update(db.execute(_PG_WRITE, params).scalars())
+        return created
+    # SQLite: one multi-row VALUES statement per chunk (an executemany of an upsert with
+    # RETURNING would run row by row); 500 rows x 11 columns stays under its limit.
     for i in range(0, len(unique), 500):
         chunk = [
             {**r, "state": "pending", "attempts": 0, "created_at": now} for r in unique[i : i + 500]
         ]
-        stmt = dialect.insert(Reminder).values(chunk)
-        stmt = stmt.on_conflict_do_update(
+        insert = sqlite.insert(Reminder).values(chunk)
+        stmt = insert.on_conflict_do_update(
             index_elements=["dedupe_key"],
             set_={
                 "state": "pending",
                 "cancelled_reason": None,
-                "due_at": stmt.excluded.due_at,
-                "not_after": stmt.excluded.not_after,
-                "next_attempt_at": stmt.excluded.next_attempt_at,
-                "subject": stmt.excluded.subject,
+                "due_at": insert.excluded.due_at,
+                "not_after": insert.excluded.not_after,
+                "next_attempt_at": insert.excluded.next_attempt_at,
+                "subject": insert.excluded.subject,
                 "attempts": 0,
             },
             where=(Reminder.state == "cancelled") & (Reminder.cancelled_reason == REPLANNED),
