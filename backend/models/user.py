@@ -24,6 +24,9 @@ class User(ProfileMixin, Base):
     quiet_hours_end: Mapped[time | None] = mapped_column(Time)
     # Lock-screen privacy: medication names only when the person opted in.
     show_details_on_lock_screen: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Opt-in "you have N things today" push, at this local time (None: the wake time).
+    morning_summary: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    morning_summary_time: Mapped[time | None] = mapped_column(Time)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
