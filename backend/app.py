@@ -151,12 +151,12 @@ def _register_hooks(app: Flask) -> None:
 
     @app.after_request
     def finish(response: Response) -> Response:
-        # Success commits the request's work; any error leaves nothing changed.
-        if response.status_code < 400:
-            db.session.commit()
-        else:
+        # Success commits the request's work with its access-log rows in one transaction;
+        # an error leaves nothing changed but the access-log rows, committed on their own.
+        if response.status_code >= 400:
             db.session.rollback()
         _write_access_log(response.status_code)
+        db.session.commit()
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
 
@@ -185,4 +185,3 @@ def _write_access_log(status: int) -> None:
     ]
     # One multi-row statement, however many patients the request touched.
     db.session.execute(insert(AccessLogEntry), rows)
-    db.session.commit()
