@@ -367,6 +367,10 @@ def plan(
         rows = _plan_batch(db, patients, at, start, end, meds_only, appts_only)
         totals.update(_write(db, rows, at))
         totals["patients"] += len(patients)
+    if scope is None:  # a full run: the opt-in morning summaries too (notifications.summary)
+        from notifications.summary import plan_summaries
+
+        totals.update(plan_summaries(db, at, at + horizon))
     return dict(totals)
 
 
