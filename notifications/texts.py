@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, object_session
 
 from backend.models import Appointment, Medication, Patient, User
 from notifications.outbox import Reminder
+from notifications.summary import count_for
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "messages"
@@ -296,7 +297,7 @@ def render(reminder: Reminder, user: User) -> tuple[str, str, dict[str, str]]:
         if isinstance(problem, str) and problem in _PROBLEM:
             body = f"{body} {_(_PROBLEM[problem])}"
     elif kind == "summary":
-        count = _int(subject.get("count"))
+        count = count_for(reminder)  # counted now, for the whole batch (notifications.summary)
         title = _(T_TODAY)
         if count is None:
             body = _(_SUMMARY_NONE)

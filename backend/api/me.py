@@ -17,6 +17,17 @@ from backend.errors import fail
 from backend.models import Patient, User
 from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
 from notifications.planner import replan_for_patient, replan_for_user
+from notifications.summary import replan_summaries
+
+# What the morning summary's time depends on (notifications.summary).
+SUMMARY_FIELDS = {
+    "morning_summary",
+    "morning_summary_time",
+    "time_zone",
+    "wake_time",
+    "quiet_hours_start",
+    "quiet_hours_end",
+}
 
 blp = Blueprint("me", __name__, url_prefix="/me", description="The signed-in user")
 
@@ -29,6 +40,13 @@ class MeSchema(ProfileFields):
     quiet_hours_start = LocalTime(allow_none=True)
     quiet_hours_end = LocalTime(allow_none=True)
     show_details_on_lock_screen = ma.fields.Boolean()
+    morning_summary = ma.fields.Boolean(
+        metadata={"description": "Opt in to a daily 'you have N things today' push."}
+    )
+    morning_summary_time = LocalTime(
+        allow_none=True,
+        metadata={"description": "Local time of the morning summary; null: your wake time."},
+    )
     patient_id = ma.fields.Method(
         "_patient_id", dump_only=True, allow_none=True, metadata={"type": "integer"}
     )
@@ -65,6 +83,9 @@ class Me(MethodView):
         quiet = {"quiet_hours_start", "quiet_hours_end"} & changes.keys() or (
             "time_zone" in changes and user.quiet_hours_start is not None
         )
+        if SUMMARY_FIELDS & changes.keys():
+            db.session.flush()
+            replan_summaries(db.session(), user.id)
         if quiet:
             # Quiet hours are the recipient's: every patient they hear about (own included).
             db.session.flush()
