@@ -124,10 +124,10 @@ def count_things(db: Session, wanted: Iterable[tuple[int, date]]) -> dict[tuple[
     for grant, patient in grants:
         patients[patient.id] = patient
         perms = set(grant.permissions or [])
-        meds = grant.is_managing or Permission.VIEW_MEDICATIONS.value in perms
-        appts = grant.is_managing or Permission.VIEW_APPOINTMENTS.value in perms
+        sees_meds = grant.is_managing or Permission.VIEW_MEDICATIONS.value in perms
+        sees_appts = grant.is_managing or Permission.VIEW_APPOINTMENTS.value in perms
         old = reach.setdefault(patient.id, {}).get(grant.caregiver_user_id, (False, False))
-        reach[patient.id][grant.caregiver_user_id] = (old[0] or meds, old[1] or appts)
+        reach[patient.id][grant.caregiver_user_id] = (old[0] or sees_meds, old[1] or sees_appts)
     days_of: dict[int, set[date]] = {}
     for user_id, day in pairs:
         days_of.setdefault(user_id, set()).add(day)

@@ -29,7 +29,12 @@ from tests.fcmserver import FcmServer, local_fcm_app
 
 NY = ZoneInfo("America/New_York")
 TWICE_A_DAY = {
-    "repeat": {"frequency": 2, "period": 1, "periodUnit": "d", "timeOfDay": ["08:00:00", "20:00:00"]}
+    "repeat": {
+        "frequency": 2,
+        "period": 1,
+        "periodUnit": "d",
+        "timeOfDay": ["08:00:00", "20:00:00"],
+    }
 }
 
 
@@ -67,9 +72,7 @@ def people(api: Api, world: World) -> Iterator[World]:
     chen.time_zone = "America/New_York"
     session.commit()
     for who in ("maria", "david"):
-        r = api.patch(
-            "/me", as_=who, json={"time_zone": "America/New_York", "wake_time": "07:00"}
-        )
+        r = api.patch("/me", as_=who, json={"time_zone": "America/New_York", "wake_time": "07:00"})
         assert r.status_code == 200, r.get_json()
     yield world
     set_renderer(None)
@@ -112,9 +115,7 @@ def send_at(engine: Engine, channel: FcmChannel, at: datetime) -> None:
 
 
 def bodies(fcm: FcmServer, token: str) -> list[str]:
-    return [
-        m["notification"]["body"] for m in fcm.to(token) if m["data"]["kind"] == "summary"
-    ]
+    return [m["notification"]["body"] for m in fcm.to(token) if m["data"]["kind"] == "summary"]
 
 
 def opt_in(api: Api, who: str, **extra: Any) -> dict[str, Any]:
