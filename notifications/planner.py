@@ -44,7 +44,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import Integer, cast, null, select, text, union_all
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -182,6 +182,51 @@ def _row(
     }
 
 
+# One expansion per distinct schedule within a run: (timing, routine, zone, policy, home zone,
+# dates) -> (slot key, instant, ISO instant) of each occurrence in the window. Thousands of
+# medicines share a few timings, routines and zones, and occurrences() is a pure function of
+# exactly these fields (for a given window).
+_ExpansionKey = tuple[Any, ...]
+_Slots = list[tuple[str, datetime, str]]
+
+
+def _expansion_key(med: Medication, patient: Patient) -> _ExpansionKey:
+    # repr of a JSON value: equal reprs mean equal values (a differing repr only misses).
+    return (
+        repr(med.timing),
+        med.status,
+        patient.wake_time,
+        patient.breakfast_time,
+        patient.lunch_time,
+        patient.dinner_time,
+        patient.bed_time,
+        patient.time_zone,
+        med.tz_policy,
+        med.home_time_zone,
+        med.start_date,
+        med.end_date,
+    )
+
+
+def _slots(
+    med: Medication,
+    patient: Patient,
+    start: datetime,
+    end: datetime,
+    cache: dict[_ExpansionKey, _Slots] | None,
+) -> _Slots:
+    if cache is None:
+        return [(o.slot_key, o.at, o.at.isoformat()) for o in occurrences(med, patient, start, end)]
+    key = _expansion_key(med, patient)
+    found = cache.get(key)
+    if found is None:
+        found = [
+            (o.slot_key, o.at, o.at.isoformat()) for o in occurrences(med, patient, start, end)
+        ]
+        cache[key] = found
+    return found
+
+
 def _dose_rows(
     med: Medication,
     patient: Patient,
@@ -191,35 +236,44 @@ def _dose_rows(
     end: datetime,
     now: datetime,
     logged: set[tuple[int, str]],
+    cache: dict[_ExpansionKey, _Slots] | None = None,
+    skip: frozenset[str] | set[str] = frozenset(),
 ) -> list[dict[str, Any]]:
+    """The dose rows of ``med``; keys in ``skip`` (rows that exist and that writing again
+    would leave as they are) are not built."""
     rows: list[dict[str, Any]] = []
-    for occ in occurrences(med, patient, start, end):
-        if (med.id, occ.slot_key) in logged:
+    med_id, patient_id, patient_user = med.id, patient.id, circle.patient_user
+    late = DOSE_LATE_CRITICAL if med.time_critical else DOSE_LATE
+    steps = [
+        (
+            index,
+            step.after,
+            "dose_followup" if step.notify == "patient" else "missed_dose_alert",
+            FOLLOW_UP_LATE if step.notify == "patient" else ALERT_LATE,
+            step.notify,
+            circle.recipients(step),
+        )
+        for index, step in enumerate(chain, start=1)
+    ]
+    for slot_key, at, at_iso in _slots(med, patient, start, end, cache):
+        if (med_id, slot_key) in logged:
             continue
-        key = dose_key(med.id, occ.slot_key)
-        subject = {"medication_id": med.id, "slot_key": occ.slot_key, "dose_at": occ.at.isoformat()}
-        if circle.patient_user is not None and occ.at >= now:
-            late = DOSE_LATE_CRITICAL if med.time_critical else DOSE_LATE
-            rows.append(_row(key, "dose", circle.patient_user, patient.id, occ.at, late, subject))
-        for index, step in enumerate(chain, start=1):
-            due = occ.at + step.after
+        key = dose_key(med_id, slot_key)
+        subject = {"medication_id": med_id, "slot_key": slot_key, "dose_at": at_iso}
+        if patient_user is not None and at >= now and key not in skip:
+            rows.append(_row(key, "dose", patient_user, patient_id, at, late, subject))
+        for index, after, kind, step_late, notify, users in steps:
+            due = at + after
             if due < now:
                 continue
-            kind = "dose_followup" if step.notify == "patient" else "missed_dose_alert"
-            late = FOLLOW_UP_LATE if kind == "dose_followup" else ALERT_LATE
-            step_subject = {**subject, "step": index, "target": step.notify}
-            for user_id in circle.recipients(step):
-                rows.append(
-                    _row(
-                        f"{key}:{index}:{user_id}",
-                        kind,
-                        user_id,
-                        patient.id,
-                        due,
-                        late,
-                        step_subject,
-                    )
-                )
+            step_subject: dict[str, Any] | None = None
+            for user_id in users:
+                step_key = f"{key}:{index}:{user_id}"
+                if step_key in skip:
+                    continue
+                if step_subject is None:
+                    step_subject = {**subject, "step": index, "target": notify}
+                rows.append(_row(step_key, kind, user_id, patient_id, due, step_late, step_subject))
     return rows
 
 
@@ -285,12 +339,20 @@ _PG_WRITE = text(
 PG_CHUNK = 10_000
 
 
-def _write(db: Session, rows: list[dict[str, Any]], now: datetime) -> Counter[str]:
-    """Insert the rows; a key seen before stays, unless its row was cancelled by a re-plan."""
+def _write(
+    db: Session,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    skip: frozenset[str] | set[str] = frozenset(),
+) -> Counter[str]:
+    """Insert the rows; a key seen before stays, unless its row was cancelled by a re-plan.
+    Keys in ``skip`` are known to stay (see :func:`_existing`) and are not sent."""
     created: Counter[str] = Counter()
     if not rows:
         return created
-    unique = list({r["dedupe_key"]: r for r in rows}.values())
+    unique = [r for k, r in {r["dedupe_key"]: r for r in rows}.items() if k not in skip]
+    if not unique:
+        return created
     if db.get_bind().dialect.name == "postgresql":
         for i in range(0, len(unique), PG_CHUNK):
             chunk = unique[i : i + PG_CHUNK]
@@ -355,6 +417,7 @@ def plan(
     meds_only = list(medication_ids) if medication_ids is not None else None
     appts_only = list(appointment_ids) if appointment_ids is not None else None
     scope = _patient_scope(db, patient_ids, meds_only, appts_only)
+    cache: dict[_ExpansionKey, _Slots] = {}
     last = 0
     while True:
         stmt = select(Patient).where(Patient.id > last).order_by(Patient.id).limit(BATCH)
@@ -364,8 +427,9 @@ def plan(
         if not patients:
             break
         last = patients[-1].id
-        rows = _plan_batch(db, patients, at, start, end, meds_only, appts_only)
-        totals.update(_write(db, rows, at))
+        skip: set[str] = set()
+        rows = _plan_batch(db, patients, at, start, end, meds_only, appts_only, cache, skip)
+        totals.update(_write(db, rows, at, skip))
         totals["patients"] += len(patients)
     if scope is None:  # a full run: the opt-in morning summaries too (notifications.summary)
         from notifications.summary import plan_summaries
@@ -398,7 +462,10 @@ def _plan_batch(
     end: datetime,
     meds_only: list[int] | None,
     appts_only: list[int] | None,
+    cache: dict[_ExpansionKey, _Slots] | None = None,
+    skip: set[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """The rows of the batch; ``skip`` (if given) receives the keys :func:`_done` found."""
     by_id = {p.id: p for p in patients}
     circle = circles(db, patients, at)
     rows: list[dict[str, Any]] = []
@@ -411,12 +478,18 @@ def _plan_batch(
             med_stmt = med_stmt.where(Medication.id.in_(meds_only))
         meds = [m for m in db.scalars(med_stmt) if m.timing or m.refill_threshold_days]
         chains = chains_for(db, by_id)
-        logged = _logged(db, [m.id for m in meds], start)
+        logged, existing = _done(db, [m.id for m in meds], list(by_id), start)
+        if skip is not None:
+            skip |= existing
+        else:
+            existing = set()
         for med in meds:
             patient = by_id[med.patient_id]
             if med.timing:
                 chain = chain_of(chains, med)
-                rows += _dose_rows(med, patient, circle[patient.id], chain, start, end, at, logged)
+                rows += _dose_rows(
+                    med, patient, circle[patient.id], chain, start, end, at, logged, cache, existing
+                )
             rows += _refill_row(med, patient, circle[patient.id], at)
     if everything or appts_only:
         appt_stmt = select(Appointment).where(
@@ -432,22 +505,52 @@ def _plan_batch(
     return apply_quiet_hours(db, rows, {p.id: p.time_zone for p in patients})
 
 
-def _logged(db: Session, medication_ids: list[int], since: datetime) -> set[tuple[int, str]]:
-    """Slots already logged (live): nothing is planned for them."""
+def _done(
+    db: Session, medication_ids: list[int], patient_ids: list[int], since: datetime
+) -> tuple[set[tuple[int, str]], set[str]]:
+    """What is done already, in one query per 1,000 medicines / patients:
+
+    - the slots already logged (live): nothing is planned for them;
+    - the keys of the patients' rows due from a day before ``since`` that writing again would
+      leave as they are (all but those cancelled by a re-plan): they are neither built nor
+      sent, so a second run costs little. Only a shortcut: a key missed here is sent, and
+      the upsert keeps its row.
+    """
+    logged: set[tuple[int, str]] = set()
+    existing: set[str] = set()
     if not medication_ids:
-        return set()
-    found: set[tuple[int, str]] = set()
-    for i in range(0, len(medication_ids), 1000):
-        rows = db.execute(
-            select(DoseLog.medication_id, DoseLog.slot_key).where(
-                DoseLog.medication_id.in_(medication_ids[i : i + 1000]),
-                DoseLog.undone_at.is_(None),
-                DoseLog.slot_key.is_not(None),
-                DoseLog.scheduled_at >= since - timedelta(hours=2),
+        return logged, existing
+    for i in range(0, max(len(medication_ids), len(patient_ids)), 1000):
+        meds, patients = medication_ids[i : i + 1000], patient_ids[i : i + 1000]
+        parts = []
+        if meds:
+            parts.append(
+                select(DoseLog.medication_id, DoseLog.slot_key).where(
+                    DoseLog.medication_id.in_(meds),
+                    DoseLog.undone_at.is_(None),
+                    DoseLog.slot_key.is_not(None),
+                    DoseLog.scheduled_at >= since - timedelta(hours=2),
+                )
             )
-        )
-        found |= {(m, s) for m, s in rows if s is not None}
-    return found
+        if patients:
+            parts.append(
+                select(cast(null(), Integer), Reminder.dedupe_key).where(
+                    Reminder.patient_id.in_(patients),
+                    Reminder.due_at >= since - LOOKBACK,
+                    (Reminder.state != "cancelled")
+                    | Reminder.cancelled_reason.is_(None)
+                    | (Reminder.cancelled_reason != REPLANNED),
+                )
+            )
+        stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+        for med_id, key in db.execute(stmt):
+            if key is None:
+                continue
+            if med_id is None:
+                existing.add(key)
+            else:
+                logged.add((med_id, key))
+    return logged, existing
 
 
 # -- re-planning after a change, in the change's transaction -----------------------------
