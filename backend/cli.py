@@ -301,6 +301,7 @@ def _start_demo_worker(app: Flask) -> Callable[[], None]:
     from notifications.channels.console import ConsoleChannel
     from notifications.devices import register_device
     from notifications.dispatch import set_renderer
+    from notifications.relevance import unregister as unregister_relevance_checks
     from notifications.texts import render
     from notifications.worker import build_scheduler
 
@@ -343,6 +344,7 @@ def _start_demo_worker(app: Flask) -> Callable[[], None]:
                 scheduler.shutdown(wait=True)
             thread.join(timeout=0.05)
         set_renderer(None)
+        unregister_relevance_checks()  # build_scheduler installed them process-wide
 
     return stop_worker
 
