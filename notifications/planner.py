@@ -354,6 +354,14 @@ def _write(
     if not unique:
         return created
     if db.get_bind().dialect.name == "postgresql":
+        iso: dict[datetime, str] = {}  # rows share few instants: format each once
+
+        def stamp(at: datetime) -> str:
+            found = iso.get(at)
+            if found is None:
+                found = iso[at] = at.isoformat()
+            return found
+
         for i in range(0, len(unique), PG_CHUNK):
             chunk = unique[i : i + PG_CHUNK]
             # One JSON document per chunk: psycopg's text arrays escape each element with
@@ -366,8 +374,8 @@ def _write(
                         "u": r["user_id"],
                         "p": r["patient_id"],
                         "s": r["subject"],
-                        "d": r["due_at"].isoformat(),
-                        "na": r["not_after"].isoformat(),
+                        "d": stamp(r["due_at"]),
+                        "na": stamp(r["not_after"]),
                     }
                     for r in chunk
                 ]
