@@ -12,6 +12,7 @@ from backend.models.caregiving import (
 from backend.models.careplan import CarePlan, CarePlanRevision
 from backend.models.careteam import CareTeam, CareTeamMember, Enrollment, Organization, TeamRole
 from backend.models.medication import DoseLog, Medication
+from backend.models.message import Message, MessageThread, ThreadRead
 from backend.models.patient import Patient
 from backend.models.user import User
 from notifications.devices import Device
@@ -36,11 +37,14 @@ __all__ = [
     "EscalationChain",
     "Invitation",
     "Medication",
+    "Message",
+    "MessageThread",
     "Organization",
     "Patient",
     "Permission",
     "RedemptionAttempt",
     "Reminder",
     "TeamRole",
+    "ThreadRead",
     "User",
 ]
