@@ -277,8 +277,37 @@ def _dose_rows(
     return rows
 
 
-def _refill_row(med: Medication, patient: Patient, circle: Circle, now: datetime) -> list[Any]:
-    if med.refill_threshold_days is None or not supply(med, patient).needs_refill:
+def _needs_refill(
+    med: Medication, patient: Patient, cache: dict[tuple[Any, ...], bool] | None
+) -> bool:
+    """``supply(med, patient).needs_refill``, once per distinct input within a run."""
+    if cache is None:
+        return supply(med, patient).needs_refill
+    key = (
+        repr(med.timing),
+        med.quantity_on_hand,
+        med.dose_amount,
+        med.refill_threshold_days,
+        patient.wake_time,
+        patient.breakfast_time,
+        patient.lunch_time,
+        patient.dinner_time,
+        patient.bed_time,
+    )
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = supply(med, patient).needs_refill
+    return found
+
+
+def _refill_row(
+    med: Medication,
+    patient: Patient,
+    circle: Circle,
+    now: datetime,
+    cache: dict[tuple[Any, ...], bool] | None = None,
+) -> list[Any]:
+    if med.refill_threshold_days is None or not _needs_refill(med, patient, cache):
         return []
     local_day = now.astimezone(ZoneInfo(patient.time_zone)).date().isoformat()
     recipients = [circle.patient_user] if circle.patient_user else sorted(circle.managing)
@@ -426,6 +455,7 @@ def plan(
     appts_only = list(appointment_ids) if appointment_ids is not None else None
     scope = _patient_scope(db, patient_ids, meds_only, appts_only)
     cache: dict[_ExpansionKey, _Slots] = {}
+    refills: dict[tuple[Any, ...], bool] = {}
     last = 0
     while True:
         stmt = select(Patient).where(Patient.id > last).order_by(Patient.id).limit(BATCH)
@@ -436,7 +466,9 @@ def plan(
             break
         last = patients[-1].id
         skip: set[str] = set()
-        rows = _plan_batch(db, patients, at, start, end, meds_only, appts_only, cache, skip)
+        rows = _plan_batch(
+            db, patients, at, start, end, meds_only, appts_only, cache, skip, refills
+        )
         totals.update(_write(db, rows, at, skip))
         totals["patients"] += len(patients)
     if scope is None:  # a full run: the opt-in morning summaries too (notifications.summary)
@@ -472,6 +504,7 @@ def _plan_batch(
     appts_only: list[int] | None,
     cache: dict[_ExpansionKey, _Slots] | None = None,
     skip: set[str] | None = None,
+    refills: dict[tuple[Any, ...], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of the batch; ``skip`` (if given) receives the keys :func:`_done` found."""
     by_id = {p.id: p for p in patients}
@@ -498,7 +531,7 @@ def _plan_batch(
                 rows += _dose_rows(
                     med, patient, circle[patient.id], chain, start, end, at, logged, cache, existing
                 )
-            rows += _refill_row(med, patient, circle[patient.id], at)
+            rows += _refill_row(med, patient, circle[patient.id], at, refills)
     if everything or appts_only:
         appt_stmt = select(Appointment).where(
             Appointment.patient_id.in_(by_id),
