@@ -11,6 +11,7 @@ from backend.models.caregiving import (
 )
 from backend.models.careplan import CarePlan, CarePlanRevision
 from backend.models.careteam import CareTeam, CareTeamMember, Enrollment, Organization, TeamRole
+from backend.models.checkin import CheckinResponse, CheckinTemplate
 from backend.models.medication import DoseLog, Medication
 from backend.models.message import Message, MessageThread, ThreadRead
 from backend.models.patient import Patient
@@ -29,6 +30,8 @@ __all__ = [
     "CareTeam",
     "CareTeamMember",
     "CaregiverGrant",
+    "CheckinResponse",
+    "CheckinTemplate",
     "Delivery",
     "Device",
     "DoseAcknowledgement",
