@@ -576,6 +576,9 @@ def _done(
         if patients:
             parts.append(
                 select(cast(null(), Integer), Reminder.dedupe_key).where(
+                    # The range as well: PostgreSQL estimates it (and takes the index) even
+                    # with stale statistics, which it does not for a long IN list.
+                    Reminder.patient_id.between(min(patients), max(patients)),
                     Reminder.patient_id.in_(patients),
                     Reminder.due_at >= since - LOOKBACK,
                     (Reminder.state != "cancelled")
