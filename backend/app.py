@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
 def _register_blueprints(api: CareApi) -> None:
     from backend.api import (
         access_log,
+        adherence,
         appointments,
         caregivers,
         careplans,
@@ -129,6 +130,7 @@ def _register_blueprints(api: CareApi) -> None:
         doses,
         today,
         reminders,
+        adherence,
     ):
         api.register_blueprint(module.blp)
 

@@ -1,0 +1,142 @@
+"""Adherence: per patient and medicine, and a care team's panel summary (worst first).
+
+Definitions (settled doses, late counted as taken and apart, the day-level PDC that is not
+the pharmacy-claims PDC, PRN excluded) are in backend/services/adherence.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from backend import db
+from backend.access import Action, authorize, team_membership
+from backend.api.common import BaseSchema, Instant, error_responses
+from backend.auth import current_user
+from backend.clock import now
+from backend.errors import fail
+from backend.models import Enrollment, Patient
+from backend.services.adherence import PERIODS, PatientAdherence, Tally, adherence
+
+blp = Blueprint("adherence", __name__, description="Medication adherence")
+
+
+class PeriodArgs(BaseSchema):
+    days = ma.fields.Integer(
+        load_default=30,
+        validate=ma.validate.OneOf(PERIODS),
+        metadata={"description": "The last 7, 30 or 90 local days, today included"},
+    )
+
+
+class TallySchema(ma.Schema):
+    scheduled = ma.fields.Integer(
+        metadata={"description": "Due doses that are logged or past the 4 h missed mark"}
+    )
+    taken = ma.fields.Integer()
+    late = ma.fields.Integer(metadata={"description": "Of taken, how many were late"})
+    skipped = ma.fields.Integer()
+    missed = ma.fields.Integer()
+    pending = ma.fields.Integer(metadata={"description": "Due, not logged, not yet missed"})
+    days_with_doses = ma.fields.Integer()
+    days_covered = ma.fields.Integer()
+    dose_adherence = ma.fields.Float(allow_none=True, metadata={"description": "taken / scheduled"})
+    pdc = ma.fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "Day-level proportion of days covered (not the claims PDC): days "
+            "with every scheduled dose taken / days with a scheduled dose"
+        },
+    )
+
+
+class MedicationAdherenceSchema(TallySchema):
+    medication_id = ma.fields.Integer()
+    name = ma.fields.String()
+    strength = ma.fields.String(allow_none=True)
+
+
+class PatientAdherenceSchema(ma.Schema):
+    patient_id = ma.fields.Integer()
+    days = ma.fields.Integer()
+    start = Instant()
+    end = Instant()
+    overall = ma.fields.Nested(TallySchema)
+    medications = ma.fields.List(ma.fields.Nested(MedicationAdherenceSchema))
+
+
+class PanelAdherenceSchema(TallySchema):
+    patient_id = ma.fields.Integer()
+    display_name = ma.fields.String()
+
+
+def _med_view(tally: Tally, med: Any) -> dict[str, Any]:
+    return {"medication_id": med.id, "name": med.name, "strength": med.strength, **tally.as_dict()}
+
+
+def _patient_view(result: PatientAdherence, days: int) -> dict[str, Any]:
+    return {
+        "patient_id": result.patient.id,
+        "days": days,
+        "start": result.start,
+        "end": result.end,
+        "overall": result.overall.as_dict(),
+        "medications": [_med_view(t, m) for m, t in result.medications],
+    }
+
+
+def _worst_first(row: dict[str, Any]) -> tuple[Any, ...]:
+    # nothing to measure sorts last; then lowest adherence, lowest PDC, most missed
+    dose, pdc = row["dose_adherence"], row["pdc"]
+    return (dose is None, dose or 0.0, pdc or 0.0, -row["missed"], row["display_name"], row["id"])
+
+
+@blp.route("/patients/<int:patient_id>/adherence")
+class PatientAdherenceView(MethodView):
+    @blp.arguments(PeriodArgs, location="query")
+    @blp.response(200, PatientAdherenceSchema)
+    @error_responses(blp, 403, 404)
+    def get(self, args: dict[str, Any], patient_id: int) -> dict[str, Any]:
+        """Dose adherence and day-level PDC, per medicine and overall"""
+        access = authorize(current_user(), patient_id, Action.VIEW_MEDICATIONS)
+        days: int = args["days"]
+        (result,) = adherence(db.session(), [access.patient], days, now())
+        return _patient_view(result, days)
+
+
+@blp.route("/care-teams/<int:team_id>/adherence")
+class PanelAdherence(MethodView):
+    @blp.arguments(PeriodArgs, location="query")
+    @blp.response(200, PanelAdherenceSchema(many=True))
+    @blp.paginate()
+    @error_responses(blp, 404)
+    def get(
+        self, args: dict[str, Any], team_id: int, pagination_parameters: Any
+    ) -> list[dict[str, Any]]:
+        """Adherence of each patient on one of your teams, worst first"""
+        if team_membership(current_user(), team_id) is None:
+            fail(404, "No such care team.")
+        patients = list(
+            db.session.scalars(
+                select(Patient)
+                .join(Enrollment, Enrollment.patient_id == Patient.id)
+                .where(Enrollment.care_team_id == team_id, Enrollment.ended_at.is_(None))
+            )
+        )
+        rows = [
+            {
+                "id": r.patient.id,
+                "patient_id": r.patient.id,
+                "display_name": r.patient.display_name,
+                **r.overall.as_dict(),
+            }
+            for r in adherence(db.session(), patients, args["days"], now())
+        ]
+        rows.sort(key=_worst_first)
+        pagination_parameters.item_count = len(rows)
+        first = pagination_parameters.first_item
+        return rows[first : first + pagination_parameters.page_size]

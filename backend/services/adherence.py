@@ -1,0 +1,202 @@
+"""Adherence over the last 7, 30 or 90 days: dose-level adherence and a day-level PDC.
+
+Definitions (all in the patient's current zone, for the ``days`` local calendar days ending
+today, today included up to now):
+
+* **Scheduled** doses are the occurrences of the medicine's schedule (FHIR Timing) that are
+  *settled*: already logged (taken or skipped), or unlogged and more than ``MISSED_AFTER``
+  (4 h, as on the today view) past their time. A dose still inside that window with no log
+  yet is ``pending`` and counted nowhere else; future doses are not counted at all.
+* **Taken**: a live (not undone) "taken" log matched to the slot. **Late** is the part of
+  taken that was late (still counted as taken). **Skipped**: a live "skipped" log.
+  **Missed**: scheduled and not logged at all.
+* **Dose adherence** = taken / scheduled (``None`` when nothing is scheduled).
+* **PDC** here is the *day-level* "proportion of days covered" of a reminder app, **not** the
+  pharmacy-claims PDC (days' supply dispensed / days in the period): days on which every
+  scheduled dose was taken / days with at least one scheduled dose. Per patient, a day is
+  covered when every scheduled dose of every medicine that day was taken.
+* As-needed (PRN) medicines are excluded, as are extra doses (logs with no slot). Only
+  active medicines count: a paused or stopped medicine has no schedule to measure against
+  (the schedule engine expands active medicines only).
+
+Queries: one for the medicines and one for the logs, whatever the number of patients; each
+distinct schedule (timing, routine, zone, policy, dates) is expanded once per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.models import DoseLog, Medication, Patient
+from backend.services.medications import occurrences
+from backend.services.today import MISSED_AFTER, local_day
+
+PERIODS = (7, 30, 90)
+# A log's scheduled_at is the slot's instant when it was logged; travel can move the slot's
+# instant since, so the log window is wider than the dose window (slots match by key).
+_LOG_SLACK = timedelta(days=2)
+
+
+@dataclass
+class Tally:
+    scheduled: int = 0
+    taken: int = 0
+    late: int = 0
+    skipped: int = 0
+    pending: int = 0
+    # local date -> covered so far (every settled dose that day taken)
+    days: dict[date, bool] = field(default_factory=dict)
+
+    @property
+    def missed(self) -> int:
+        return self.scheduled - self.taken - self.skipped
+
+    @property
+    def dose_adherence(self) -> float | None:
+        return round(self.taken / self.scheduled, 4) if self.scheduled else None
+
+    @property
+    def days_with_doses(self) -> int:
+        return len(self.days)
+
+    @property
+    def days_covered(self) -> int:
+        return sum(1 for covered in self.days.values() if covered)
+
+    @property
+    def pdc(self) -> float | None:
+        return round(self.days_covered / len(self.days), 4) if self.days else None
+
+    def add(self, day: date, status: str | None, late: bool) -> None:
+        self.scheduled += 1
+        if status == "taken":
+            self.taken += 1
+            self.late += int(late)
+        elif status == "skipped":
+            self.skipped += 1
+        self.days[day] = self.days.get(day, True) and status == "taken"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scheduled": self.scheduled,
+            "taken": self.taken,
+            "late": self.late,
+            "skipped": self.skipped,
+            "missed": self.missed,
+            "pending": self.pending,
+            "days_with_doses": self.days_with_doses,
+            "days_covered": self.days_covered,
+            "dose_adherence": self.dose_adherence,
+            "pdc": self.pdc,
+        }
+
+
+@dataclass
+class PatientAdherence:
+    patient: Patient
+    start: datetime
+    end: datetime
+    overall: Tally
+    medications: list[tuple[Medication, Tally]]
+
+
+def window(patient: Patient, days: int, at: datetime) -> tuple[datetime, datetime]:
+    """[local midnight ``days - 1`` days before today, now) in the patient's zone."""
+    today = at.astimezone(ZoneInfo(patient.time_zone)).date()
+    start, _ = local_day(today - timedelta(days=days - 1), patient.time_zone)
+    return start, at
+
+
+def _key(med: Medication, patient: Patient) -> tuple[Any, ...]:
+    # occurrences() is a pure function of these fields for a given window (which depends on
+    # the zone only, for one ``at``); repr of a JSON value: equal reprs mean equal values.
+    return (
+        repr(med.timing),
+        med.status,
+        patient.wake_time,
+        patient.breakfast_time,
+        patient.lunch_time,
+        patient.dinner_time,
+        patient.bed_time,
+        patient.time_zone,
+        med.tz_policy,
+        med.home_time_zone,
+        med.start_date,
+        med.end_date,
+    )
+
+
+def adherence(
+    db: Session, patients: Sequence[Patient], days: int, at: datetime
+) -> list[PatientAdherence]:
+    """Adherence of each patient (in the given order) and of each of their scheduled medicines."""
+    if not patients:
+        return []
+    windows = {p.id: window(p, days, at) for p in patients}
+    meds = list(
+        db.scalars(
+            select(Medication)
+            .where(
+                Medication.patient_id.in_(windows),
+                Medication.status == "active",
+                Medication.as_needed.is_(False),
+            )
+            .order_by(Medication.name, Medication.id)
+        )
+    )
+    logged = _logs(db, meds, min(s for s, _ in windows.values()) - _LOG_SLACK, at + _LOG_SLACK)
+    by_id = {p.id: p for p in patients}
+    results = {
+        p.id: PatientAdherence(p, *windows[p.id], overall=Tally(), medications=[]) for p in patients
+    }
+    expanded: dict[tuple[Any, ...], list[tuple[date, str, datetime]]] = {}
+    for med in meds:
+        if not med.timing:  # JSON null: no schedule (the query cannot tell it from SQL NULL)
+            continue
+        patient = by_id[med.patient_id]
+        result = results[patient.id]
+        key = _key(med, patient)
+        slots = expanded.get(key)
+        if slots is None:
+            slots = [
+                (o.local_date, o.slot_key, o.at)
+                for o in occurrences(med, patient, result.start, result.end)
+            ]
+            expanded[key] = slots
+        tally = Tally()
+        for day, slot_key, when in slots:
+            log = logged.get((med.id, slot_key))
+            if log is None and when + MISSED_AFTER > at:
+                tally.pending += 1
+                result.overall.pending += 1
+                continue
+            status, late = log if log is not None else (None, False)
+            tally.add(day, status, late)
+            result.overall.add(day, status, late)
+        result.medications.append((med, tally))
+    return [results[p.id] for p in patients]
+
+
+def _logs(
+    db: Session, meds: list[Medication], start: datetime, end: datetime
+) -> dict[tuple[int, str], tuple[str, bool]]:
+    """(medication id, slot key) -> (status, late) of the live logs answering a slot."""
+    if not meds:
+        return {}
+    rows = db.execute(
+        select(DoseLog.medication_id, DoseLog.slot_key, DoseLog.status, DoseLog.late).where(
+            DoseLog.medication_id.in_([m.id for m in meds]),
+            DoseLog.undone_at.is_(None),
+            DoseLog.slot_key.is_not(None),
+            DoseLog.scheduled_at >= start,
+            DoseLog.scheduled_at < end,
+        )
+    )
+    return {(mid, key or ""): (status, bool(late)) for mid, key, status, late in rows}
