@@ -104,6 +104,7 @@ def _register_blueprints(api: CareApi) -> None:
         caregivers,
         careplans,
         careteams,
+        checkins,
         devices,
         doses,
         health,
@@ -131,6 +132,7 @@ def _register_blueprints(api: CareApi) -> None:
         today,
         reminders,
         adherence,
+        checkins,
     ):
         api.register_blueprint(module.blp)
 
