@@ -111,6 +111,7 @@ def _register_blueprints(api: CareApi) -> None:
         invitations,
         me,
         medications,
+        messages,
         patients,
         reminders,
         today,
@@ -133,6 +134,7 @@ def _register_blueprints(api: CareApi) -> None:
         reminders,
         adherence,
         checkins,
+        messages,
     ):
         api.register_blueprint(module.blp)
 

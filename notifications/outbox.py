@@ -45,6 +45,7 @@ KINDS = (
     "refill",
     "device_health",
     "summary",
+    "message",
 )
 STATES = ("pending", "claimed", "sent", "cancelled", "expired", "failed")
 FINAL_STATES = ("sent", "cancelled", "expired", "failed")

@@ -218,6 +218,7 @@ T_REFILL = N_("Refill reminder")
 T_NOTIFICATIONS = N_("Notifications")
 T_TODAY = N_("Today")
 T_DEFAULT = N_("Reminder")
+T_MESSAGE = N_("New message")
 
 # (own, with medication) / (about someone, with medication), per kind.
 _DOSE = {
@@ -267,6 +268,11 @@ _PROBLEM = {
 }
 _SUMMARY_NONE = N_("Open the app to see today's plan.")
 _DEFAULT = N_("Open the app for details.")
+# A message push never carries the thread's subject or text, whatever the lock-screen setting.
+_MESSAGE = {
+    "patient": N_("New message from your care team"),
+    "care_team": N_("New message from a patient"),
+}
 
 
 def render(reminder: Reminder, user: User) -> tuple[str, str, dict[str, str]]:
@@ -307,6 +313,10 @@ def render(reminder: Reminder, user: User) -> tuple[str, str, dict[str, str]]:
                 "You have %(num)d things planned today.",
                 count,
             ) % {"num": count}
+    elif kind == "message":
+        audience = subject.get("audience")
+        title = _(T_MESSAGE)
+        body = _(_MESSAGE[audience if audience == "care_team" else "patient"])
     else:
         title, body = _(T_DEFAULT), _(_DEFAULT)
     return title, body, {"lang": facts.lang}
