@@ -276,6 +276,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         # The worker runs here, in the demo process only (never under gunicorn): its
         # console channel prints each push as the phone would show it, beside the API log.
         stop_worker = _start_demo_worker(app)
+        _demo_walkthrough(app)
         try:
             # Not app.run(): Flask ignores it under its own CLI. No reloader: one process.
             run_simple(host, port, app, use_reloader=False, threaded=True)
@@ -284,6 +285,71 @@ def demo(host: str, port: int, no_serve: bool) -> None:
 
 
 DEMO_PHONES = ("maria", "ana", "david")
+
+
+def _demo_walkthrough(app: Flask) -> None:
+    """Compress one escalation into a minute so the console shows it at once: María's
+    reminder for her next Metformin dose now, the follow-up in 30 s, Ana's missed-dose alert
+    in 60 s. Real outbox rows for a real slot, under ``demo:`` keys (the planner's own rows
+    for that dose keep their true times); logging the dose through the API cancels the rest.
+    """
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from backend.clock import now
+    from backend.models import Medication, Patient, User
+    from backend.services.medications import occurrences
+    from notifications import enqueue
+
+    people = _personas()
+    with app.app_context():
+        session = db.session()
+        maria = session.scalar(select(User).where(User.firebase_uid == people["maria"]["uid"]))
+        ana = session.scalar(select(User).where(User.firebase_uid == people["ana"]["uid"]))
+        patient = session.scalar(
+            select(Patient).where(Patient.user_id == (maria.id if maria else 0))
+        )
+        med = session.scalar(
+            select(Medication).where(
+                Medication.patient_id == (patient.id if patient else 0),
+                Medication.name == "Metformin",
+            )
+        )
+        if maria is None or ana is None or patient is None or med is None:
+            return
+        at = now()
+        upcoming = occurrences(med, patient, at, at + timedelta(days=2))
+        if not upcoming:
+            return
+        slot = upcoming[0]
+        subject = {
+            "medication_id": med.id,
+            "slot_key": slot.slot_key,
+            "dose_at": slot.at.isoformat(),
+        }
+        steps = [
+            ("dose", maria.id, 0, subject),
+            ("dose_followup", maria.id, 30, {**subject, "step": 1, "target": "patient"}),
+            ("missed_dose_alert", ana.id, 60, {**subject, "step": 2, "target": "caregivers"}),
+        ]
+        for kind, user_id, after_s, subj in steps:
+            due = at + timedelta(seconds=after_s)
+            enqueue(
+                session,
+                dedupe_key=f"demo:{kind}:{med.id}:{slot.slot_key}:{at:%Y%m%dT%H%M}",
+                kind=kind,
+                user_id=user_id,
+                patient_id=patient.id,
+                due_at=due,
+                not_after=due + timedelta(minutes=10),
+                subject=subj,
+            )
+        session.commit()
+    click.echo(
+        "Demo walkthrough: María's reminder for her next Metformin dose now, the follow-up in "
+        "30 s and Ana's missed-dose alert in 60 s (compressed from 30 and 60 minutes).\n"
+    )
 
 
 def _start_demo_worker(app: Flask) -> Callable[[], None]:
