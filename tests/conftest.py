@@ -36,6 +36,8 @@ from backend.devtokens import emulator_token
 from backend.fixtures import load_fixtures
 from backend.migrate import upgrade
 from backend.models import Patient, User
+from notifications.channels.fcm import FcmChannel
+from tests.fcmserver import FcmServer, local_fcm_app
 
 EMULATOR = "127.0.0.1:9099"
 START = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -202,6 +204,26 @@ class Api:
 @pytest.fixture
 def api(ctx: Flask, world: World) -> Api:
     return Api(ctx.test_client(), ctx, world)
+
+
+@pytest.fixture(scope="session")
+def fcm_server() -> Iterator[FcmServer]:
+    """The local FCM-v1 server; the real firebase-admin client talks to it."""
+    server = FcmServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def channel(fcm_server: FcmServer) -> FcmChannel:
+    return FcmChannel(local_fcm_app(fcm_server.fcm_url_template))
+
+
+@pytest.fixture
+def fcm(fcm_server: FcmServer) -> FcmServer:
+    """The server with what it recorded and scripted cleared for this test."""
+    fcm_server.reset()
+    return fcm_server
 
 
 def assert_error(response: Any, code: int) -> dict[str, Any]:

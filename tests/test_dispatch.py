@@ -12,7 +12,6 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,27 +36,9 @@ from notifications.dispatch import (
 )
 from tests import dispatch_proc
 from tests.conftest import START, World
-from tests.fcmserver import Answer, FcmServer, local_fcm_app
+from tests.fcmserver import Answer, FcmServer
 
 # -- wiring ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def fcm_server() -> Iterator[FcmServer]:
-    server = FcmServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fcm(fcm_server: FcmServer) -> FcmServer:
-    fcm_server.reset()
-    return fcm_server
-
-
-@pytest.fixture(scope="session")
-def channel(fcm_server: FcmServer) -> FcmChannel:
-    return FcmChannel(local_fcm_app(fcm_server.fcm_url_template))
 
 
 @pytest.fixture
@@ -590,7 +571,7 @@ def _wait_for(condition: Any, timeout_s: float, what: str) -> None:
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+        time.sleep(0.01)  # sleep-ok: polling another process, not waiting for time
 
 
 def test_a_dispatcher_process_killed_mid_batch_loses_nothing(

@@ -24,7 +24,7 @@ from notifications.dispatch import dispatch_once
 from notifications.planner import QuietHours, plan, quiet_until
 from notifications.relevance import register, unregister
 from tests.conftest import START, Api, Clock, World
-from tests.fcmserver import FcmServer, local_fcm_app
+from tests.fcmserver import FcmServer
 
 NY = ZoneInfo("America/New_York")
 
@@ -70,24 +70,6 @@ def test_quiet_hours_within_a_day_and_none() -> None:
 
 
 # -- end to end ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fcm_server() -> Iterator[FcmServer]:
-    server = FcmServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def channel(fcm_server: FcmServer) -> FcmChannel:
-    return FcmChannel(local_fcm_app(fcm_server.fcm_url_template))
-
-
-@pytest.fixture
-def fcm(fcm_server: FcmServer) -> FcmServer:
-    fcm_server.reset()
-    return fcm_server
 
 
 @pytest.fixture

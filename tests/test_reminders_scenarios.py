@@ -23,28 +23,10 @@ from notifications.dispatch import dispatch_once
 from notifications.planner import plan
 from notifications.relevance import register, unregister
 from tests.conftest import START, Api, Clock, World
-from tests.fcmserver import FcmServer, local_fcm_app
+from tests.fcmserver import FcmServer
 
 NOON = START + timedelta(hours=2)  # 12:00 in New York, Maria's zone
 DAILY_NOON = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["12:00:00"]}}
-
-
-@pytest.fixture(scope="module")
-def fcm_server() -> Iterator[FcmServer]:
-    server = FcmServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def channel(fcm_server: FcmServer) -> FcmChannel:
-    return FcmChannel(local_fcm_app(fcm_server.fcm_url_template))
-
-
-@pytest.fixture
-def fcm(fcm_server: FcmServer) -> FcmServer:
-    fcm_server.reset()
-    return fcm_server
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from notifications.planner import plan
 from notifications.relevance import register, unregister
 from notifications.texts import render
 from tests.conftest import START, Api, Clock, World
-from tests.fcmserver import FcmServer, local_fcm_app
+from tests.fcmserver import FcmServer
 
 NY = ZoneInfo("America/New_York")
 TWICE_A_DAY = {
@@ -40,24 +40,6 @@ TWICE_A_DAY = {
 
 def ny(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=NY).astimezone(UTC)
-
-
-@pytest.fixture(scope="module")
-def fcm_server() -> Iterator[FcmServer]:
-    server = FcmServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def channel(fcm_server: FcmServer) -> FcmChannel:
-    return FcmChannel(local_fcm_app(fcm_server.fcm_url_template))
-
-
-@pytest.fixture
-def fcm(fcm_server: FcmServer) -> FcmServer:
-    fcm_server.reset()
-    return fcm_server
 
 
 @pytest.fixture

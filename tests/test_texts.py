@@ -368,7 +368,7 @@ def test_the_demo_runs_a_console_worker_that_stops_with_it(
                 state = session.get_one(Reminder, row.id).state
                 if state not in ("pending", "claimed"):
                     break
-                time.sleep(0.05)
+                time.sleep(0.05)  # sleep-ok: polling the worker thread
             states.append(state)
             session.close()
 

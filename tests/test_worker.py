@@ -68,7 +68,7 @@ def test_the_worker_sends_due_reminders_and_stops_cleanly_on_sigterm(tmp_path: P
         state = "pending"
         deadline = time.monotonic() + 30  # waiting on another process, not on our clock
         while state != "sent" and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
+            time.sleep(0.1)  # sleep-ok: polling the worker process
             with engine.connect() as conn:
                 state = conn.execute(select(Reminder.state)).scalar_one()
         assert state == "sent"
