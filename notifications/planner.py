@@ -54,7 +54,7 @@ from backend.models.appointment import Appointment
 from backend.models.medication import DoseLog, Medication
 from backend.models.patient import Patient
 from backend.models.user import User
-from backend.services.medications import occurrences, supply
+from backend.services.medications import expansion_key, occurrences, supply
 from notifications.escalation import Circle, Step, chain_of, chains_for, circles
 from notifications.outbox import Reminder, cancel
 
@@ -190,24 +190,6 @@ _ExpansionKey = tuple[Any, ...]
 _Slots = list[tuple[str, datetime, str]]
 
 
-def _expansion_key(med: Medication, patient: Patient) -> _ExpansionKey:
-    # repr of a JSON value: equal reprs mean equal values (a differing repr only misses).
-    return (
-        repr(med.timing),
-        med.status,
-        patient.wake_time,
-        patient.breakfast_time,
-        patient.lunch_time,
-        patient.dinner_time,
-        patient.bed_time,
-        patient.time_zone,
-        med.tz_policy,
-        med.home_time_zone,
-        med.start_date,
-        med.end_date,
-    )
-
-
 def _slots(
     med: Medication,
     patient: Patient,
@@ -217,7 +199,7 @@ def _slots(
 ) -> _Slots:
     if cache is None:
         return [(o.slot_key, o.at, o.at.isoformat()) for o in occurrences(med, patient, start, end)]
-    key = _expansion_key(med, patient)
+    key = expansion_key(med, patient)
     found = cache.get(key)
     if found is None:
         found = [

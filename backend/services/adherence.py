@@ -35,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.models import DoseLog, Medication, Patient
-from backend.services.medications import occurrences
+from backend.services.medications import expansion_key, occurrences
 from backend.services.today import MISSED_AFTER, local_day
 
 PERIODS = (7, 30, 90)
@@ -114,25 +114,6 @@ def window(patient: Patient, days: int, at: datetime) -> tuple[datetime, datetim
     return start, at
 
 
-def _key(med: Medication, patient: Patient) -> tuple[Any, ...]:
-    # occurrences() is a pure function of these fields for a given window (which depends on
-    # the zone only, for one ``at``); repr of a JSON value: equal reprs mean equal values.
-    return (
-        repr(med.timing),
-        med.status,
-        patient.wake_time,
-        patient.breakfast_time,
-        patient.lunch_time,
-        patient.dinner_time,
-        patient.bed_time,
-        patient.time_zone,
-        med.tz_policy,
-        med.home_time_zone,
-        med.start_date,
-        med.end_date,
-    )
-
-
 def adherence(
     db: Session, patients: Sequence[Patient], days: int, at: datetime
 ) -> list[PatientAdherence]:
@@ -162,7 +143,7 @@ def adherence(
             continue
         patient = by_id[med.patient_id]
         result = results[patient.id]
-        key = _key(med, patient)
+        key = expansion_key(med, patient)
         slots = expanded.get(key)
         if slots is None:
             slots = [

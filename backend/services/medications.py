@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from backend.models import DoseLog, Medication, Patient
@@ -71,6 +72,26 @@ def occurrences(
         for o in found
         if o.local_date >= med.start_date and (med.end_date is None or o.local_date <= med.end_date)
     ]
+
+
+def expansion_key(med: Medication, patient: Patient) -> tuple[Any, ...]:
+    """Everything :func:`occurrences` reads for a given window: equal keys, equal slots.
+    Lets a run expand each distinct schedule once (repr of a JSON value: equal reprs mean
+    equal values; a differing repr only misses the cache)."""
+    return (
+        repr(med.timing),
+        med.status,
+        patient.wake_time,
+        patient.breakfast_time,
+        patient.lunch_time,
+        patient.dinner_time,
+        patient.bed_time,
+        patient.time_zone,
+        med.tz_policy,
+        med.home_time_zone,
+        med.start_date,
+        med.end_date,
+    )
 
 
 @dataclass(frozen=True)
