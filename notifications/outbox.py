@@ -46,6 +46,7 @@ KINDS = (
     "device_health",
     "summary",
     "message",
+    "urgent_flag",
 )
 STATES = ("pending", "claimed", "sent", "cancelled", "expired", "failed")
 FINAL_STATES = ("sent", "cancelled", "expired", "failed")

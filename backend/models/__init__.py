@@ -16,6 +16,7 @@ from backend.models.medication import DoseLog, Medication
 from backend.models.message import Message, MessageThread, ThreadRead
 from backend.models.patient import Patient
 from backend.models.user import User
+from backend.models.worklist import WorkItem, WorkItemEvent
 from notifications.devices import Device
 from notifications.escalation import DoseAcknowledgement, EscalationChain
 from notifications.outbox import Delivery, Reminder
@@ -50,4 +51,6 @@ __all__ = [
     "TeamRole",
     "ThreadRead",
     "User",
+    "WorkItem",
+    "WorkItemEvent",
 ]

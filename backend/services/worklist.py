@@ -1,0 +1,240 @@
+"""Raising and working worklist items (``backend/models/worklist``).
+
+Producers call :func:`raise_flag` inside their own transaction (an answer stored, a rule
+swept); the coordinator's actions (acknowledge, assign, resolve) go through the functions
+below so every one leaves a :class:`WorkItemEvent`. An urgent item pushes at once to every
+member of the patient's care teams through the outbox: the push says only that a patient
+needs attention, never who or why (it shows on a lock screen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.clock import now
+from backend.models import CareTeamMember, Enrollment
+from backend.models.worklist import KINDS, UNRESOLVED, WorkItem, WorkItemEvent
+from notifications.outbox import enqueue
+
+# An urgent push older than this is no longer "at once": the worklist shows it instead.
+URGENT_PUSH_WINDOW = timedelta(hours=2)
+
+# A computed rule looks at some patients at an instant and raises what it finds.
+Rule = Callable[[Session, datetime, Sequence[int]], None]
+_RULES: dict[str, Rule] = {}
+
+
+def register_rule(name: str, rule: Rule) -> None:
+    """Add a computed rule to the sweep (:func:`sweep`); registering a name again replaces it."""
+    _RULES[name] = rule
+
+
+def rules() -> dict[str, Rule]:
+    return dict(_RULES)
+
+
+def _event(
+    db: Session,
+    item: WorkItem,
+    action: str,
+    user_id: int | None,
+    at: datetime,
+    note: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    db.add(
+        WorkItemEvent(
+            work_item_id=item.id,
+            action=action,
+            user_id=user_id,
+            note=note,
+            detail=detail or {},
+            at=at,
+        )
+    )
+
+
+def unresolved(db: Session, patient_id: int, key: str) -> WorkItem | None:
+    return db.scalar(
+        select(WorkItem).where(
+            WorkItem.patient_id == patient_id,
+            WorkItem.key == key,
+            WorkItem.status.in_(UNRESOLVED),
+        )
+    )
+
+
+def raise_flag(
+    db: Session,
+    *,
+    patient_id: int,
+    kind: str,
+    key: str,
+    title: str,
+    urgent: bool = False,
+    detail: dict[str, Any] | None = None,
+    evidence_at: datetime | None = None,
+    at: datetime | None = None,
+) -> WorkItem | None:
+    """Open an item, or refresh the unresolved one with the same key; returns it.
+
+    Returns None when an item with this key was resolved after ``evidence_at``: the
+    coordinator has already dealt with that evidence, and only something newer reopens it.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown worklist kind {kind!r}")
+    at = at or now()
+    evidence_at = evidence_at or at
+    detail = detail or {}
+    item = unresolved(db, patient_id, key)
+    if item is not None:
+        if item.detail != detail or item.title != title or (urgent and not item.urgent):
+            item.title, item.detail, item.updated_at = title, detail, at
+            item.evidence_at = max(item.evidence_at, evidence_at)
+            item.urgent = item.urgent or urgent
+            _event(db, item, "updated", None, at, detail={"evidence_at": evidence_at.isoformat()})
+        return item
+    handled = db.scalar(
+        select(WorkItem.id)
+        .where(
+            WorkItem.patient_id == patient_id,
+            WorkItem.key == key,
+            WorkItem.status == "resolved",
+            WorkItem.resolved_at >= evidence_at,
+        )
+        .limit(1)
+    )
+    if handled is not None:
+        return None
+    item = WorkItem(
+        patient_id=patient_id,
+        kind=kind,
+        key=key,
+        urgent=urgent,
+        title=title,
+        detail=detail,
+        status="open",
+        opened_at=at,
+        evidence_at=evidence_at,
+        updated_at=at,
+    )
+    try:
+        with db.begin_nested():
+            db.add(item)
+            db.flush()
+    except IntegrityError:
+        # Someone raised the same key a moment ago; theirs stands.
+        return unresolved(db, patient_id, key)
+    _event(db, item, "opened", None, at, detail={"evidence_at": evidence_at.isoformat()})
+    if urgent:
+        push_urgent(db, item, at)
+    return item
+
+
+def care_team_user_ids(db: Session, patient_ids: Iterable[int]) -> dict[int, set[int]]:
+    """patient id -> the active members of the care teams the patient is enrolled on."""
+    rows = db.execute(
+        select(Enrollment.patient_id, CareTeamMember.user_id)
+        .join(CareTeamMember, CareTeamMember.care_team_id == Enrollment.care_team_id)
+        .where(
+            Enrollment.patient_id.in_(list(patient_ids)),
+            Enrollment.ended_at.is_(None),
+            CareTeamMember.removed_at.is_(None),
+        )
+    )
+    found: dict[int, set[int]] = {}
+    for patient_id, user_id in rows:
+        found.setdefault(patient_id, set()).add(user_id)
+    return found
+
+
+def push_urgent(db: Session, item: WorkItem, at: datetime) -> int:
+    """Queue an ``urgent_flag`` push to each member of the patient's care teams."""
+    members = care_team_user_ids(db, [item.patient_id]).get(item.patient_id, set())
+    queued = 0
+    for user_id in sorted(members):
+        row = enqueue(
+            db,
+            dedupe_key=f"work_item:{item.id}:{user_id}",
+            kind="urgent_flag",
+            user_id=user_id,
+            patient_id=item.patient_id,
+            subject={"work_item_id": item.id},
+            due_at=at,
+            not_after=at + URGENT_PUSH_WINDOW,
+        )
+        queued += row is not None
+    return queued
+
+
+def acknowledge(db: Session, item: WorkItem, user_id: int) -> WorkItem:
+    at = now()
+    if item.status == "open":
+        item.status = "acknowledged"
+        item.acknowledged_by_user_id, item.acknowledged_at = user_id, at
+        item.updated_at = at
+        _event(db, item, "acknowledged", user_id, at)
+    return item
+
+
+def assign(db: Session, item: WorkItem, by_user_id: int, to_user_id: int) -> WorkItem:
+    at = now()
+    if item.assigned_to_user_id != to_user_id:
+        item.assigned_to_user_id, item.updated_at = to_user_id, at
+        _event(db, item, "assigned", by_user_id, at, detail={"assigned_to_user_id": to_user_id})
+    return item
+
+
+def resolve(db: Session, item: WorkItem, user_id: int, note: str) -> WorkItem:
+    at = now()
+    item.status = "resolved"
+    item.resolved_by_user_id, item.resolved_at, item.resolution_note = user_id, at, note
+    item.updated_at = at
+    _event(db, item, "resolved", user_id, at, note=note)
+    return item
+
+
+def resolve_by_system(db: Session, patient_id: int, key: str, note: str) -> WorkItem | None:
+    """Close an item whose cause went away (the follow-up got booked, the change was
+    acknowledged); the trail says the system did it and why."""
+    item = unresolved(db, patient_id, key)
+    if item is None:
+        return None
+    at = now()
+    item.status = "resolved"
+    item.resolved_at, item.resolution_note, item.updated_at = at, note, at
+    _event(db, item, "resolved", None, at, note=note)
+    return item
+
+
+def enrolled_patient_ids(db: Session) -> list[int]:
+    """Patients on at least one care team: the only ones a worklist can show."""
+    return list(
+        db.scalars(
+            select(Enrollment.patient_id)
+            .where(Enrollment.ended_at.is_(None))
+            .distinct()
+            .order_by(Enrollment.patient_id)
+        )
+    )
+
+
+def sweep(db: Session, at: datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """Run every computed rule over the enrolled patients, ``batch`` at a time; returns
+    how many items each kind has open afterwards (for the log)."""
+    at = at or now()
+    patient_ids = enrolled_patient_ids(db)
+    for start in range(0, len(patient_ids), batch):
+        chunk = patient_ids[start : start + batch]
+        for rule in _RULES.values():
+            rule(db, at, chunk)
+    counts: dict[str, int] = {}
+    for kind in db.scalars(select(WorkItem.kind).where(WorkItem.status.in_(UNRESOLVED))):
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
