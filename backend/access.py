@@ -42,6 +42,10 @@ class Action(enum.StrEnum):
     VIEW_ACCESS_LOG = "view_access_log"
     VIEW_CARE_TEAM = "view_care_team"
     EDIT_CARE_PLAN = "edit_care_plan"
+    # Clinical work of the care team (and of the patient's own side): scheduling check-ins,
+    # setting a patient's flag rules, recording discharges and hospital or ER encounters.
+    MANAGE_CHECKINS = "manage_checkins"
+    MANAGE_TRANSITIONS = "manage_transitions"
     VIEW_CARE_PLAN = Permission.VIEW_CARE_PLAN.value
     VIEW_MEDICATIONS = Permission.VIEW_MEDICATIONS.value
     LOG_DOSES = Permission.LOG_DOSES.value
@@ -58,6 +62,8 @@ _BASIC = frozenset({Action.VIEW_PATIENT, Action.VIEW_CARE_TEAM})
 # Care-team members do clinical work; consent and the access log stay with the patient's side.
 _CARE_TEAM = _BASIC | {
     Action.EDIT_CARE_PLAN,
+    Action.MANAGE_CHECKINS,
+    Action.MANAGE_TRANSITIONS,
     Action.VIEW_CARE_PLAN,
     Action.VIEW_MEDICATIONS,
     Action.LOG_DOSES,
