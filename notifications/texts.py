@@ -219,6 +219,7 @@ T_NOTIFICATIONS = N_("Notifications")
 T_TODAY = N_("Today")
 T_DEFAULT = N_("Reminder")
 T_MESSAGE = N_("New message")
+T_URGENT = N_("Urgent: care team alert")
 
 # (own, with medication) / (about someone, with medication), per kind.
 _DOSE = {
@@ -273,6 +274,8 @@ _MESSAGE = {
     "patient": N_("New message from your care team"),
     "care_team": N_("New message from a patient"),
 }
+# An urgent worklist item (a PHQ-9 item-9 answer, a critical reading): never who or why.
+_URGENT = N_("A patient on your care team needs attention now. Open the worklist.")
 
 
 def render(reminder: Reminder, user: User) -> tuple[str, str, dict[str, str]]:
@@ -317,6 +320,8 @@ def render(reminder: Reminder, user: User) -> tuple[str, str, dict[str, str]]:
         audience = subject.get("audience")
         title = _(T_MESSAGE)
         body = _(_MESSAGE[audience if audience == "care_team" else "patient"])
+    elif kind == "urgent_flag":
+        title, body = _(T_URGENT), _(_URGENT)
     else:
         title, body = _(T_DEFAULT), _(_DEFAULT)
     return title, body, {"lang": facts.lang}
