@@ -19,6 +19,8 @@ CLINICAL = {
     "manage_appointments",
     "view_checkins",
     "message_care_team",
+    "manage_checkins",
+    "manage_transitions",
 }
 BASIC = {"view_patient", "view_care_team"}
 EVERYTHING = (
