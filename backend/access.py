@@ -195,3 +195,10 @@ def record_access(access: PatientAccess, action: Action) -> None:
     """Queue an access-log entry (written at the end of the request with its outcome)."""
     pending: list[tuple[int, int, str, str]] = g.setdefault("access_log", [])
     pending.append((access.patient.id, access.user.id, access.actor_label, action.value))
+
+
+def record_panel_access(user_id: int, patient_ids: list[int], action: str) -> None:
+    """Queue access-log entries for a care-team member's panel view (the worklist): one per
+    patient shown, with the action named for the view."""
+    pending: list[tuple[int, int, str, str]] = g.setdefault("access_log", [])
+    pending.extend((patient_id, user_id, "care_team", action) for patient_id in patient_ids)

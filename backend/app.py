@@ -115,6 +115,7 @@ def _register_blueprints(api: CareApi) -> None:
         patients,
         reminders,
         today,
+        worklist,
     )
 
     for module in (
@@ -135,6 +136,7 @@ def _register_blueprints(api: CareApi) -> None:
         adherence,
         checkins,
         messages,
+        worklist,
     ):
         api.register_blueprint(module.blp)
 

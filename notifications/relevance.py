@@ -124,6 +124,9 @@ def register() -> None:
     register_relevance_check("refill", refill_check)
     register_relevance_check("appointment", appointment_check)
     register_relevance_check("*", recipient_check)
+    from backend.services.worklist import urgent_check
+
+    register_relevance_check("urgent_flag", urgent_check)
 
 
 def unregister() -> None:
@@ -133,6 +136,9 @@ def unregister() -> None:
     unregister_relevance_check("refill", refill_check)
     unregister_relevance_check("appointment", appointment_check)
     unregister_relevance_check("*", recipient_check)
+    from backend.services.worklist import urgent_check
+
+    unregister_relevance_check("urgent_flag", urgent_check)
 
 
 def on_dose_logged(db: Session, patient_id: int, medication_id: int, slot_key: str) -> int:

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from backend.clock import now
+from backend.services.worklist import run_sweep
 from notifications.channels import Channel
 from notifications.device_health import check_device_health
 from notifications.dispatch import (
@@ -69,6 +70,7 @@ def build_scheduler(
     reap_every: timedelta = timedelta(seconds=30),
     device_health_every: timedelta = timedelta(minutes=15),
     plan_every: timedelta = timedelta(minutes=5),
+    flags_every: timedelta = timedelta(minutes=15),
     stop: threading.Event | None = None,
 ) -> BlockingScheduler:
     register_relevance_checks()
@@ -99,6 +101,10 @@ def build_scheduler(
         if set(counts) - {"patients"}:
             log.info("planned %s", counts)
 
+    def flags() -> None:
+        counts = run_sweep(engine)
+        log.info("worklist sweep: unresolved %s", counts)
+
     scheduler = BlockingScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
     every = dispatch_every.total_seconds()
     scheduler.add_job(dispatch, "interval", seconds=every, id="dispatch", next_run_time=now())
@@ -112,6 +118,13 @@ def build_scheduler(
         seconds=device_health_every.total_seconds(),
         id="device_health",
         next_run_time=now() + timedelta(seconds=30),
+    )
+    scheduler.add_job(
+        flags,
+        "interval",
+        seconds=flags_every.total_seconds(),
+        id="flags",
+        next_run_time=now() + timedelta(seconds=60),
     )
     return scheduler
 

@@ -53,6 +53,10 @@ class Tally:
     pending: int = 0
     # local date -> covered so far (every settled dose that day taken)
     days: dict[date, bool] = field(default_factory=dict)
+    # The newest missed dose, and the newest dose not taken (missed or skipped): the
+    # evidence behind the worklist's missed-dose and low-adherence items.
+    last_missed_at: datetime | None = None
+    last_not_taken_at: datetime | None = None
 
     @property
     def missed(self) -> int:
@@ -74,13 +78,16 @@ class Tally:
     def pdc(self) -> float | None:
         return round(self.days_covered / len(self.days), 4) if self.days else None
 
-    def add(self, day: date, status: str | None, late: bool) -> None:
+    def add(self, day: date, status: str | None, late: bool, when: datetime) -> None:
         self.scheduled += 1
         if status == "taken":
             self.taken += 1
             self.late += int(late)
-        elif status == "skipped":
-            self.skipped += 1
+        else:
+            self.skipped += status == "skipped"
+            self.last_not_taken_at = max(self.last_not_taken_at or when, when)
+            if status is None:
+                self.last_missed_at = max(self.last_missed_at or when, when)
         self.days[day] = self.days.get(day, True) and status == "taken"
 
     def as_dict(self) -> dict[str, Any]:
@@ -159,8 +166,8 @@ def adherence(
                 result.overall.pending += 1
                 continue
             status, late = log if log is not None else (None, False)
-            tally.add(day, status, late)
-            result.overall.add(day, status, late)
+            tally.add(day, status, late, when)
+            result.overall.add(day, status, late, when)
         result.medications.append((med, tally))
     return [results[p.id] for p in patients]
 

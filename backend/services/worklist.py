@@ -9,18 +9,21 @@ needs attention, never who or why (it shows on a lock screen).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import importlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.clock import now
 from backend.models import CareTeamMember, Enrollment
 from backend.models.worklist import KINDS, UNRESOLVED, WorkItem, WorkItemEvent
-from notifications.outbox import enqueue
+from notifications.dispatch import write_transaction
+from notifications.outbox import Reminder, enqueue
 
 # An urgent push older than this is no longer "at once": the worklist shows it instead.
 URGENT_PUSH_WINDOW = timedelta(hours=2)
@@ -28,6 +31,8 @@ URGENT_PUSH_WINDOW = timedelta(hours=2)
 # A computed rule looks at some patients at an instant and raises what it finds.
 Rule = Callable[[Session, datetime, Sequence[int]], None]
 _RULES: dict[str, Rule] = {}
+# The modules holding computed rules; each registers its rules when imported.
+RULE_MODULES = ("backend.services.dose_flags",)
 
 
 def register_rule(name: str, rule: Rule) -> None:
@@ -94,10 +99,14 @@ def raise_flag(
     detail = detail or {}
     item = unresolved(db, patient_id, key)
     if item is not None:
-        if item.detail != detail or item.title != title or (urgent and not item.urgent):
+        # The numbers are kept current; the trail records only new evidence.
+        newer = evidence_at > item.evidence_at
+        if item.detail != detail or item.title != title:
             item.title, item.detail, item.updated_at = title, detail, at
+        if newer or (urgent and not item.urgent):
             item.evidence_at = max(item.evidence_at, evidence_at)
             item.urgent = item.urgent or urgent
+            item.updated_at = at
             _event(db, item, "updated", None, at, detail={"evidence_at": evidence_at.isoformat()})
         return item
     handled = db.scalar(
@@ -191,13 +200,27 @@ def assign(db: Session, item: WorkItem, by_user_id: int, to_user_id: int) -> Wor
     return item
 
 
-def resolve(db: Session, item: WorkItem, user_id: int, note: str) -> WorkItem:
+def resolve(db: Session, item: WorkItem, user_id: int, note: str) -> bool:
+    """Resolve with a note; False when someone else resolved it first (the UPDATE is
+    conditional, so of two coordinators closing the same item at once only one does)."""
     at = now()
-    item.status = "resolved"
-    item.resolved_by_user_id, item.resolved_at, item.resolution_note = user_id, at, note
-    item.updated_at = at
+    done = db.execute(
+        update(WorkItem)
+        .where(WorkItem.id == item.id, WorkItem.status != "resolved")
+        .values(
+            status="resolved",
+            resolved_by_user_id=user_id,
+            resolved_at=at,
+            resolution_note=note,
+            updated_at=at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.refresh(item)
+    if cast(CursorResult[Any], done).rowcount != 1:
+        return False
     _event(db, item, "resolved", user_id, at, note=note)
-    return item
+    return True
 
 
 def resolve_by_system(db: Session, patient_id: int, key: str, note: str) -> WorkItem | None:
@@ -225,16 +248,46 @@ def enrolled_patient_ids(db: Session) -> list[int]:
     )
 
 
-def sweep(db: Session, at: datetime | None = None, batch: int = 500) -> dict[str, int]:
-    """Run every computed rule over the enrolled patients, ``batch`` at a time; returns
-    how many items each kind has open afterwards (for the log)."""
+def load_rules() -> dict[str, Rule]:
+    """Import every module that registers computed rules (they register at import)."""
+    for module in RULE_MODULES:
+        importlib.import_module(module)
+    return dict(_RULES)
+
+
+def sweep(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
+    """Run every computed rule over these patients, in the caller's transaction."""
+    for rule in load_rules().values():
+        rule(db, at, patient_ids)
+
+
+def run_sweep(engine: Engine, at: datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """The worker's job: every enrolled patient, ``batch`` per transaction (so SQLite's write
+    lock is held for one batch at a time); returns the unresolved items per kind."""
     at = at or now()
-    patient_ids = enrolled_patient_ids(db)
+    with Session(engine) as db:
+        patient_ids = enrolled_patient_ids(db)
     for start in range(0, len(patient_ids), batch):
-        chunk = patient_ids[start : start + batch]
-        for rule in _RULES.values():
-            rule(db, at, chunk)
-    counts: dict[str, int] = {}
-    for kind in db.scalars(select(WorkItem.kind).where(WorkItem.status.in_(UNRESOLVED))):
-        counts[kind] = counts.get(kind, 0) + 1
-    return counts
+        with write_transaction(engine) as conn, Session(bind=conn) as db:
+            sweep(db, at, patient_ids[start : start + batch])
+            db.flush()
+    with Session(engine) as db:
+        rows = db.execute(
+            select(WorkItem.kind, func.count())
+            .where(WorkItem.status.in_(UNRESOLVED))
+            .group_by(WorkItem.kind)
+        )
+        return {kind: int(n) for kind, n in rows}
+
+
+def urgent_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
+    """Dispatcher relevance check: an urgent push about an item already resolved is dropped."""
+    ids = {int((r.subject or {}).get("work_item_id", 0)) for r in reminders}
+    resolved = set(
+        db.scalars(select(WorkItem.id).where(WorkItem.id.in_(ids), WorkItem.status == "resolved"))
+    )
+    return {
+        r.id: "resolved"
+        for r in reminders
+        if int((r.subject or {}).get("work_item_id", 0)) in resolved
+    }
