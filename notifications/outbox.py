@@ -47,6 +47,7 @@ KINDS = (
     "summary",
     "message",
     "urgent_flag",
+    "checkin_prompt",
 )
 STATES = ("pending", "claimed", "sent", "cancelled", "expired", "failed")
 FINAL_STATES = ("sent", "cancelled", "expired", "failed")

@@ -8,7 +8,8 @@ per row. Every row has a dedupe key:
 - ``dose:{medication}:{slot}`` the dose reminder to the patient's own login;
 - ``dose:{medication}:{slot}:{step}:{user}`` each escalation step (follow-up, alerts);
 - ``appt:{appointment}:{lead}:{start}:{user}`` an appointment reminder;
-- ``refill:{medication}:{local date}`` at most one refill reminder a day.
+- ``refill:{medication}:{local date}`` at most one refill reminder a day;
+- ``checkin:{schedule}:{slot}:{user}`` a check-in prompt (``backend.services.checkin_schedules``).
 
 Planning twice creates nothing twice (``ON CONFLICT DO NOTHING``). The ``replan_*``
 functions run in the caller's transaction, with the change: they cancel the pending rows
@@ -19,8 +20,8 @@ other reason (dose logged, "I'm on it", access revoked) stay cancelled.
 Quiet hours. A recipient's ``quiet_hours_start`` / ``quiet_hours_end`` are wall-clock times
 in *their own* ``time_zone`` (not the patient's), the interval is ``[start, end)`` and may
 wrap midnight (22:00-07:00); equal bounds mean no quiet hours. Non-urgent kinds
-(:data:`QUIET_KINDS`: appointment, refill, summary, device_health) due inside the quiet
-period get ``due_at`` (and ``next_attempt_at``) moved to the end of that period; their
+(:data:`QUIET_KINDS`: appointment, refill, summary, device_health, checkin_prompt) due inside
+the quiet period get ``due_at`` (and ``next_attempt_at``) moved to the end of that period; their
 ``not_after`` stays. If the moved time is at or past ``not_after`` the reminder would only be
 sent uselessly (an appointment reminder after the appointment started), so it is not planned
 at all. Two lead-time reminders of one appointment moved onto the same instant become one.
@@ -51,9 +52,11 @@ from sqlalchemy.orm import Session
 
 from backend.clock import now as clock_now
 from backend.models.appointment import Appointment
+from backend.models.checkin_schedule import CheckinSchedule
 from backend.models.medication import DoseLog, Medication
 from backend.models.patient import Patient
 from backend.models.user import User
+from backend.services.checkin_schedules import prompt_rows
 from backend.services.medications import expansion_key, occurrences, supply
 from notifications.escalation import Circle, Step, chain_of, chains_for, circles
 from notifications.outbox import Reminder, cancel
@@ -64,7 +67,9 @@ LOOKBACK = timedelta(hours=24)
 BATCH = 500
 DOSE_KINDS = ("dose", "dose_followup", "missed_dose_alert")
 # Non-urgent: these wait for the end of the recipient's quiet hours (see the docstring).
-QUIET_KINDS = ("appointment", "refill", "summary", "device_health")
+# A check-in prompt waits too (it stays answerable for hours), and is dropped if the end of the
+# quiet hours is past its answer window.
+QUIET_KINDS = ("appointment", "refill", "summary", "device_health", "checkin_prompt")
 REPLANNED = "replanned"
 
 DOSE_LATE = timedelta(hours=2)
@@ -525,6 +530,8 @@ def _plan_batch(
             appt_stmt = appt_stmt.where(Appointment.id.in_(appts_only))
         for appt in db.scalars(appt_stmt):
             rows += _appointment_rows(appt, circle[appt.patient_id], at, end)
+    if everything:
+        rows += prompt_rows(db, by_id, circle, start, end, at)
     return apply_quiet_hours(db, rows, {p.id: p.time_zone for p in patients})
 
 
@@ -589,7 +596,7 @@ def replan_for_patient(db: Session, patient_id: int, now: datetime | None = None
         db,
         reason=REPLANNED,
         patient_id=patient_id,
-        kinds=(*DOSE_KINDS, "appointment", "refill"),
+        kinds=(*DOSE_KINDS, "appointment", "refill", "checkin_prompt"),
         due_from=at,
     )
     plan(db, at, patient_ids=[patient_id], lookback=LOOKBACK)
@@ -646,6 +653,31 @@ def replan_for_appointment(db: Session, appointment_id: int, now: datetime | Non
         due_from=at,
     )
     plan(db, at, appointment_ids=[appointment_id])
+    return cancelled
+
+
+def replan_for_checkin_schedule(db: Session, schedule_id: int, now: datetime | None = None) -> int:
+    """A check-in schedule was created or changed: its pending prompts, planned again
+    (the schedule's own rows only; two queries besides the circle's and the write)."""
+    at = now or clock_now()
+    patient = db.scalar(
+        select(Patient).join(CheckinSchedule).where(CheckinSchedule.id == schedule_id)
+    )
+    if patient is None:
+        return 0
+    cancelled = cancel(
+        db,
+        reason=REPLANNED,
+        patient_id=patient.id,
+        kinds=("checkin_prompt",),
+        subject={"schedule_id": schedule_id},
+        due_from=at,
+    )
+    circle = circles(db, [patient], at)
+    rows = prompt_rows(
+        db, {patient.id: patient}, circle, at - LOOKBACK, at + HORIZON, at, [schedule_id]
+    )
+    _write(db, apply_quiet_hours(db, rows, {patient.id: patient.time_zone}), at)
     return cancelled
 
 

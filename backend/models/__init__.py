@@ -12,6 +12,7 @@ from backend.models.caregiving import (
 from backend.models.careplan import CarePlan, CarePlanRevision
 from backend.models.careteam import CareTeam, CareTeamMember, Enrollment, Organization, TeamRole
 from backend.models.checkin import CheckinResponse, CheckinTemplate
+from backend.models.checkin_schedule import CheckinSchedule
 from backend.models.medication import DoseLog, Medication
 from backend.models.message import Message, MessageThread, ThreadRead
 from backend.models.patient import Patient
@@ -32,6 +33,7 @@ __all__ = [
     "CareTeamMember",
     "CaregiverGrant",
     "CheckinResponse",
+    "CheckinSchedule",
     "CheckinTemplate",
     "Delivery",
     "Device",
