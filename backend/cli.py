@@ -244,6 +244,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     from datetime import timedelta
 
     from backend.app import create_app
+    from backend.demo_story import tell as tell_story
     from backend.devtokens import emulator_token
     from backend.migrate import upgrade
 
@@ -270,6 +271,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             path = _demo_path(persona, loaded)
             click.echo(f"# {persona} ({user.display_name})")
             click.echo(f"curl -s -H 'Authorization: Bearer {tok}' {base}{path}\n")
+    tell_story(app, settings, _personas())
     if not no_serve:
         from werkzeug.serving import run_simple
 

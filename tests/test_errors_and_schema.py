@@ -83,8 +83,16 @@ def test_the_demo_prepares_everything_and_prints_a_curl_per_persona(tmp_path: Pa
     curls = [line for line in first.stdout.splitlines() if line.startswith("curl ")]
     assert len(curls) == 6
     assert all("Authorization: Bearer " in c and "http://127.0.0.1:8000/" in c for c in curls)
+    # Priya's morning, told through the API: María's missed doses and worrying PHQ-9,
+    # Mr. Chen's discharge checklist, the thread with Ana
+    story = first.stdout[first.stdout.index("Priya's worklist") :]
+    assert "María García: 3 missed doses in the last 7 days (missed_doses)" in story
+    assert "PHQ-9" in story
+    assert "discharge checklist" in story
+    assert "Ana García: Mom has been forgetting her evening Metformin." in story
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr  # loading twice adds nothing and fails nothing
+    assert again.stdout[again.stdout.index("Priya's worklist") :] == story
     assert (tmp_path / "carecompanion.sqlite").exists()
     prod = subprocess.run(
         cmd,

@@ -32,7 +32,7 @@ URGENT_PUSH_WINDOW = timedelta(hours=2)
 Rule = Callable[[Session, datetime, Sequence[int]], None]
 _RULES: dict[str, Rule] = {}
 # The modules holding computed rules; each registers its rules when imported.
-RULE_MODULES = ("backend.services.dose_flags",)
+RULE_MODULES = ("backend.services.dose_flags", "backend.services.checkin_schedules")
 
 
 def register_rule(name: str, rule: Rule) -> None:
