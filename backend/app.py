@@ -104,6 +104,7 @@ def _register_blueprints(api: CareApi) -> None:
         caregivers,
         careplans,
         careteams,
+        checkin_schedules,
         checkins,
         devices,
         doses,
@@ -135,6 +136,7 @@ def _register_blueprints(api: CareApi) -> None:
         reminders,
         adherence,
         checkins,
+        checkin_schedules,
         messages,
         worklist,
     ):

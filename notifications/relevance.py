@@ -7,6 +7,9 @@ the tests call it). Each check answers a whole claimed batch in a few queries:
   one a caregiver answered with "I'm on it" -> ``acknowledged`` (the later steps);
 - its medicine stopped or paused -> ``medication_stopped`` / ``medication_paused``;
 - an appointment cancelled or moved -> ``appointment_cancelled`` / ``appointment_moved``;
+- a check-in prompt whose schedule was cancelled or expired, that was answered already, or
+  whose recipient is no longer the patient or a managing caregiver
+  (``backend.services.checkin_schedules.prompt_check``);
 - a recipient other than the patient who no longer may hear about the patient (grant
   revoked or lapsed, the permission taken away, off the care team) -> ``access_revoked``.
 """
@@ -127,6 +130,9 @@ def register() -> None:
     from backend.services.worklist import urgent_check
 
     register_relevance_check("urgent_flag", urgent_check)
+    from backend.services.checkin_schedules import prompt_check
+
+    register_relevance_check("checkin_prompt", prompt_check)
 
 
 def unregister() -> None:
@@ -139,6 +145,9 @@ def unregister() -> None:
     from backend.services.worklist import urgent_check
 
     unregister_relevance_check("urgent_flag", urgent_check)
+    from backend.services.checkin_schedules import prompt_check
+
+    unregister_relevance_check("checkin_prompt", prompt_check)
 
 
 def on_dose_logged(db: Session, patient_id: int, medication_id: int, slot_key: str) -> int:

@@ -220,6 +220,7 @@ T_TODAY = N_("Today")
 T_DEFAULT = N_("Reminder")
 T_MESSAGE = N_("New message")
 T_URGENT = N_("Urgent: care team alert")
+T_CHECKIN = N_("Check-in")
 
 # (own, with medication) / (about someone, with medication), per kind.
 _DOSE = {
@@ -274,6 +275,11 @@ _MESSAGE = {
     "patient": N_("New message from your care team"),
     "care_team": N_("New message from a patient"),
 }
+# A check-in prompt never names the questionnaire (a PHQ-9 on a lock screen says too much).
+_CHECKIN = {
+    True: N_("Your care team has a few questions for you"),
+    False: N_("A check-in for %(name)s is waiting"),
+}
 # An urgent worklist item (a PHQ-9 item-9 answer, a critical reading): never who or why.
 _URGENT = N_("A patient on your care team needs attention now. Open the worklist.")
 
@@ -322,6 +328,8 @@ def render(reminder: Reminder, user: User) -> tuple[str, str, dict[str, str]]:
         body = _(_MESSAGE[audience if audience == "care_team" else "patient"])
     elif kind == "urgent_flag":
         title, body = _(T_URGENT), _(_URGENT)
+    elif kind == "checkin_prompt":
+        title, body = _(T_CHECKIN), _(_CHECKIN[own]) % values
     else:
         title, body = _(T_DEFAULT), _(_DEFAULT)
     return title, body, {"lang": facts.lang}

@@ -14,6 +14,7 @@ from backend.api.careplans import CarePlanActivitySchema
 from backend.api.common import BaseSchema, Instant
 from backend.auth import current_user
 from backend.clock import now
+from backend.services.checkin_schedules import STATUSES as CHECKIN_STATUSES
 from backend.services.today import PatientDay, build_today
 from notifications.device_health import PROBLEMS, reach_of
 
@@ -72,6 +73,15 @@ class TodayActivitySchema(CarePlanActivitySchema):
     plan_id = ma.fields.Integer()
 
 
+class TodayCheckinSchema(ma.Schema):
+    schedule_id = ma.fields.Integer()
+    template = ma.fields.String(metadata={"example": "PHQ-2"})
+    due_at = Instant()
+    answer_by = Instant()
+    status = ma.fields.String(validate=ma.validate.OneOf(CHECKIN_STATUSES))
+    response_id = ma.fields.Integer(allow_none=True)
+
+
 class PatientDaySchema(ma.Schema):
     patient_id = ma.fields.Integer()
     display_name = ma.fields.String()
@@ -94,6 +104,11 @@ class PatientDaySchema(ma.Schema):
         ma.fields.Nested(TodayActivitySchema),
         allow_none=True,
         metadata={"description": "Open care-plan activities; null: you may not see the plan"},
+    )
+    checkins = ma.fields.List(
+        ma.fields.Nested(TodayCheckinSchema),
+        allow_none=True,
+        metadata={"description": "Check-ins due that day; null: you may not see check-ins"},
     )
 
 
@@ -132,6 +147,7 @@ def _view(d: PatientDay) -> dict[str, Any]:
         "prn": d.prn,
         "appointments": d.appointments,
         "activities": d.activities,
+        "checkins": d.checkins,
     }
 
 

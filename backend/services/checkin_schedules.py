@@ -71,10 +71,20 @@ class ScheduleError(ValueError):
 
 
 def builtin_codes() -> list[str]:
-    # Read at call time: the built-in set grows (SOCIAL-NEEDS, POST-DISCHARGE, ...).
+    """The built-in template codes, read at call time: the catalog grows (SOCIAL-NEEDS,
+    POST-DISCHARGE, ...). The catalog of every template shape when there is one, else the
+    scored screeners."""
+    import importlib
+
     from backend.checkins import instruments
 
-    return list(instruments.builtins())
+    codes = set(instruments.builtins())
+    try:
+        catalog = importlib.import_module("backend.checkins.catalog")
+        codes |= set(catalog.builtin_templates())
+    except (ImportError, AttributeError):
+        pass
+    return sorted(codes)
 
 
 def template_exists(db: Session, code: str) -> bool:

@@ -2,7 +2,8 @@
 patient's own zone, what is due, what was done, and what is coming.
 
 A fixed number of queries whatever the number of patients or medicines (no N+1):
-who is cared for (2), medicines (1), dose logs (1), appointments (1), care plans (1).
+who is cared for (2), medicines (1), dose logs (1), appointments (1), care plans (1),
+check-in schedules (1) and, when there are any, their answers (1).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from backend.access import Action, PatientAccess, patients_cared_for, record_access
 from backend.clock import now
-from backend.models import Appointment, CarePlan, DoseLog, Medication, User
+from backend.models import Appointment, CarePlan, CheckinSchedule, DoseLog, Medication, User
+from backend.services import checkin_schedules as checkins
 from backend.services.doses import LATE_AFTER, LATE_AFTER_CRITICAL, MATCH_LATE
 from backend.services.medications import occurrences, prn_status
 
@@ -60,6 +62,7 @@ class PatientDay:
     extra_doses: list[dict[str, Any]] | None = None
     appointments: list[Appointment] | None = None
     activities: list[dict[str, Any]] | None = None
+    checkins: list[dict[str, Any]] | None = None
 
 
 def build_today(db: Session, user: User, requested: date | None) -> list[PatientDay]:
@@ -73,6 +76,7 @@ def build_today(db: Session, user: User, requested: date | None) -> list[Patient
     _fill_doses(db, _allowed(days, Action.VIEW_MEDICATIONS), at)
     _fill_appointments(db, _allowed(days, Action.VIEW_APPOINTMENTS))
     _fill_activities(db, _allowed(days, Action.VIEW_CARE_PLAN))
+    _fill_checkins(db, days, _allowed(days, Action.VIEW_CHECKINS), at)
     return days
 
 
@@ -120,6 +124,63 @@ def _fill_activities(db: Session, days: list[PatientDay]) -> None:
         d.activities.extend(
             {**a, "plan_id": plan.id} for a in plan.activities if a.get("status") == "open"
         )
+
+
+def _fill_checkins(
+    db: Session, days: list[PatientDay], allowed: list[PatientDay], at: datetime
+) -> None:
+    """The check-in prompts due each day, with their status (backend.services.checkin_schedules).
+    The schedules are asked for whenever anyone is shown, even when no day may show them, so
+    the number of queries does not depend on whom one cares for."""
+    if not days:
+        return
+    by_patient = {d.access.patient.id: d for d in allowed}
+    for d in allowed:
+        d.checkins = []
+    earliest, latest = min(d.start for d in days), max(d.end for d in days)
+    schedules = list(
+        db.scalars(
+            select(CheckinSchedule)
+            .where(
+                CheckinSchedule.patient_id.in_(list(by_patient)),
+                CheckinSchedule.status == "active",
+                CheckinSchedule.starts_at < latest,
+                or_(CheckinSchedule.expires_at.is_(None), CheckinSchedule.expires_at > earliest),
+            )
+            .order_by(CheckinSchedule.id)
+        )
+    )
+    if not schedules:
+        return
+    longest = max(s.answer_within for s in schedules)
+    answers = checkins.responses_of(
+        db,
+        {s.patient_id for s in schedules},
+        {s.template_code for s in schedules},
+        earliest - 2 * longest - checkins.EARLY,
+        latest + longest,
+    )
+    for schedule in schedules:
+        d = by_patient[schedule.patient_id]
+        assert d.checkins is not None
+        margin = schedule.answer_within + checkins.EARLY  # earlier prompts may take today's answers
+        occs = checkins.occurrences(schedule, d.access.patient, d.start - margin, d.end)
+        given = answers.get((schedule.patient_id, schedule.template_code), [])
+        for p in checkins.prompts(schedule, occs, given, at):
+            if d.start <= p.due_at < d.end:
+                d.checkins.append(
+                    {
+                        "schedule_id": schedule.id,
+                        "template": p.template,
+                        "due_at": p.due_at,
+                        "answer_by": p.deadline,
+                        "status": p.status,
+                        "response_id": p.response_id,
+                    }
+                )
+    for d in allowed:
+        assert d.checkins is not None
+        d.checkins.sort(key=lambda c: (c["due_at"], c["schedule_id"]))
 
 
 def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
