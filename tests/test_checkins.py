@@ -38,13 +38,13 @@ def test_the_builtin_templates_are_listed_with_loinc_codes(api: Api, world: Worl
     r = api.get("/checkin-templates", as_="sam")
     assert r.status_code == 200
     templates = {t["code"]: t for t in r.get_json()}
-    assert set(templates) == {"PHQ-2", "PHQ-9", "GAD-7"}
+    assert set(templates) == {"PHQ-2", "PHQ-9", "GAD-7", "SOCIAL-NEEDS", "POST-DISCHARGE"}
     assert templates["PHQ-9"]["loinc"] == "44249-1"
     assert templates["PHQ-9"]["max_score"] == 27
     assert [i["code"] for i in templates["PHQ-9"]["items"]] == PHQ9_ITEMS
     assert templates["PHQ-2"]["max_score"] == 6
     assert templates["GAD-7"]["items"][1]["answers"][2]["code"] == "LA18938-3"
-    assert all(not t["caregiver_may_answer"] for t in templates.values())
+    assert not any(templates[c]["caregiver_may_answer"] for c in ("PHQ-2", "PHQ-9", "GAD-7"))
     assert_error(api.get("/checkin-templates"), 401)
 
 

@@ -1,113 +1,161 @@
-"""Check-ins: the built-in screeners (``/checkin-templates``) and a patient's answers
-(``/patients/{id}/checkin-responses``), validated against the template and scored."""
+"""Check-ins: templates (``/checkin-templates``: built-in and the organization's own), a
+patient's answers (``/patients/{id}/checkin-responses``: validated against the template,
+scored, checked against the flag rules, kept as history, exported as FHIR) and the care
+team's flag rules for one patient (``/patients/{id}/flag-rules``)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import marshmallow as ma
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
-from backend.access import Action, Role, authorize
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses
+from backend.access import (
+    Action,
+    PatientAccess,
+    Role,
+    authorize,
+    care_team_role,
+    patients_cared_for,
+)
+from backend.api.checkin_schemas import (
+    CheckinAnswersSchema,
+    CheckinResponseSchema,
+    FlagRuleCreateSchema,
+    FlagRuleSchema,
+    TemplateCreateSchema,
+    TemplateSchema,
+)
+from backend.api.common import PaginatedSelect, error_responses
 from backend.auth import current_user
-from backend.checkins.crisis import crisis_guidance
-from backend.checkins.instruments import SAFETY, AnswerError, builtins, score
+from backend.checkins import rules as flag_rules
+from backend.checkins.catalog import builtin_templates
+from backend.checkins.fhir import questionnaire_response
+from backend.checkins.instruments import SAFETY
+from backend.checkins.service import (
+    any_template,
+    crisis_text,
+    find_template,
+    member_organization_ids,
+    patient_organization_ids,
+    record_answer,
+    template_for_patient,
+    visible_templates,
+)
+from backend.checkins.templates import AnswerError, Template, TemplateError, parse_template
 from backend.clock import now
 from backend.errors import fail
-from backend.models import CheckinResponse
+from backend.models import CarePlan, CheckinResponse, CheckinTemplate, User
+from backend.models.checkin import PatientFlagRule
 
-blp = Blueprint("checkins", __name__, description="Check-ins and standard screeners")
-
-MAX_ANSWERS = 100
-
-
-class AnswerOptionSchema(ma.Schema):
-    code = ma.fields.String(metadata={"example": "LA6569-3"})
-    display = ma.fields.String(metadata={"example": "Several days"})
-    value = ma.fields.Integer(metadata={"example": 1})
+blp = Blueprint("checkins", __name__, description="Check-ins, templates and flag rules")
+FHIR_JSON = "application/fhir+json"
 
 
-class TemplateItemSchema(ma.Schema):
-    code = ma.fields.String(
-        attribute="loinc", metadata={"description": "LOINC code", "example": "44250-9"}
-    )
-    text = ma.fields.String()
-    type = ma.fields.Constant("choice")
-    required = ma.fields.Constant(True)
-    answers = ma.fields.List(ma.fields.Nested(AnswerOptionSchema))
-
-
-class TemplateSchema(ma.Schema):
-    code = ma.fields.String(metadata={"example": "PHQ-9"})
-    title = ma.fields.String()
-    loinc = ma.fields.String(metadata={"description": "LOINC panel code", "example": "44249-1"})
-    builtin = ma.fields.Constant(True)
-    caregiver_may_answer = ma.fields.Boolean()
-    max_score = ma.fields.Integer(attribute="max_total")
-    items = ma.fields.List(ma.fields.Nested(TemplateItemSchema))
-
-
-def _answer_value(value: Any) -> Any:
-    # An answer is a LOINC answer code ("LA6569-3") or its score (1); the template decides.
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ma.ValidationError("An answer code (e.g. 'LA6569-3') or its number.")
-    return value
-
-
-class CheckinAnswersSchema(BaseSchema):
-    template = ma.fields.String(
-        required=True,
-        validate=ma.validate.Length(min=1, max=40),
-        metadata={"description": "Template code, e.g. PHQ-9", "example": "PHQ-2"},
-    )
-    answers = ma.fields.Dict(
-        keys=ma.fields.String(validate=ma.validate.Length(min=1, max=40)),
-        values=ma.fields.Raw(validate=_answer_value),
-        required=True,
-        validate=ma.validate.Length(min=1, max=MAX_ANSWERS),
-        metadata={
-            "description": "Item LOINC code -> LOINC answer code or its number",
-            "example": {"44250-9": "LA6569-3", "44255-8": 2},
-        },
-    )
-
-
-class CheckinResponseSchema(ma.Schema):
-    id = ma.fields.Integer()
-    patient_id = ma.fields.Integer()
-    template = ma.fields.String(attribute="template_code", metadata={"example": "PHQ-2"})
-    answers = ma.fields.Dict(
-        keys=ma.fields.String(),
-        values=ma.fields.String(),
-        metadata={"description": "Item LOINC code -> LOINC answer code"},
-    )
-    score = ma.fields.Integer(allow_none=True)
-    band = ma.fields.String(allow_none=True, metadata={"example": "mild"})
-    flags = ma.fields.List(
-        ma.fields.String(),
-        metadata={"description": "safety (PHQ-9 item 9 above 0), positive_screen (PHQ-2 >= 3)"},
-    )
-    answered_by_user_id = ma.fields.Integer()
-    on_behalf = ma.fields.Boolean(
-        metadata={"description": "Entered by someone other than the patient"}
-    )
-    at = Instant()
-    crisis_guidance = ma.fields.String(
-        metadata={"description": "With a safety flag: what to do now, in the patient's language"}
-    )
+def _user_organization_ids(user: User) -> list[int]:
+    """Organizations whose templates the user sees: the ones they work for, and the ones
+    the patients they are or care for are enrolled with."""
+    found = member_organization_ids(db.session(), user.id)
+    for access in patients_cared_for(user):
+        found.extend(patient_organization_ids(db.session(), access.patient.id))
+    return found
 
 
 @blp.route("/checkin-templates")
 class CheckinTemplates(MethodView):
     @blp.response(200, TemplateSchema(many=True))
     def get(self) -> Any:
-        """The check-in templates: the built-in PHQ-2, PHQ-9 and GAD-7"""
-        current_user()
-        return list(builtins().values())
+        """The check-in templates you may see: built-in, then your organizations' own"""
+        return visible_templates(db.session(), _user_organization_ids(current_user()))
+
+    @blp.arguments(TemplateCreateSchema)
+    @blp.response(201, TemplateSchema)
+    @error_responses(blp, 403, 409)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Make a check-in template for your organization (care team members)
+
+        Templates are never edited once made, so every stored answer keeps its meaning:
+        make a new one (a new code) instead.
+        """
+        user = current_user()
+        organizations = member_organization_ids(db.session(), user.id)
+        if not organizations:
+            fail(403, "Only care team members make check-in templates.")
+        organization_id = data.pop("organization_id", None)
+        if organization_id is None and len(organizations) == 1:
+            organization_id = organizations[0]
+        if organization_id not in organizations:
+            fail(
+                422,
+                "Choose one of your organizations.",
+                errors={"json": {"organization_id": [f"One of {organizations}."]}},
+            )
+        code = data["code"]
+        taken = code in builtin_templates() or db.session.scalar(
+            select(CheckinTemplate.id).where(CheckinTemplate.code == code)
+        )
+        if taken:
+            fail(409, f"A template with code {code} exists; choose another code.")
+        template = _parse_definition(data)
+        row = CheckinTemplate(
+            code=code,
+            title=data["title"],
+            organization_id=organization_id,
+            items=data["items"],
+            flag_rules=[r.as_json() for r in flag_rules.template_rules(template)],
+            caregiver_may_answer=data.get("caregiver_may_answer", False),
+            created_by_user_id=user.id,
+            created_at=now(),
+        )
+        db.session.add(row)
+        db.session.flush()
+        return parse_template(row.definition(), organization_id=organization_id)
+
+
+def _parse_definition(data: dict[str, Any]) -> Template:
+    """The template and its rules checked together; 422 naming each problem."""
+    try:
+        template = parse_template({**data, "flag_rules": []})
+    except TemplateError as exc:
+        fail(422, "The template does not hold together; see errors.", errors={"json": exc.errors})
+    errors: dict[str, Any] = {}
+    names: set[str] = set()
+    for index, raw in enumerate(data.get("flag_rules") or []):
+        try:
+            rule = flag_rules.parse_rule(template, raw)
+        except flag_rules.RuleError as exc:
+            errors[str(index)] = exc.errors
+            continue
+        if rule.name in names:
+            errors[str(index)] = {"name": ["Another rule has this name."]}
+        names.add(rule.name)
+    if errors:
+        fail(
+            422, "Some flag rules do not fit the template.", errors={"json": {"flag_rules": errors}}
+        )
+    return parse_template(data)
+
+
+@blp.route("/checkin-templates/<code>")
+class CheckinTemplateOne(MethodView):
+    @blp.response(200, TemplateSchema)
+    @error_responses(blp, 404)
+    def get(self, code: str) -> Any:
+        """One check-in template, by code"""
+        template = find_template(db.session(), code, _user_organization_ids(current_user()))
+        if template is None:
+            fail(404, "No such check-in template.")
+        return template
+
+
+def _with_guidance(response: CheckinResponse, access: PatientAccess) -> CheckinResponse:
+    if SAFETY in response.flags:
+        response.crisis_guidance = crisis_text(db.session(), access.patient)  # type: ignore[attr-defined]
+    return response
 
 
 @blp.route("/patients/<int:patient_id>/checkin-responses")
@@ -129,58 +177,192 @@ class CheckinResponses(MethodView):
     @blp.response(201, CheckinResponseSchema)
     @error_responses(blp, 403, 404)
     def post(self, data: dict[str, Any], patient_id: int) -> Any:
-        """Answer a check-in: validated against the template and scored.
+        """Answer a check-in: validated against the template, scored, checked for flags.
 
         The patient answers; a care-team member may record answers given by phone. A
         caregiver may answer on the patient's behalf only where the template allows it (the
-        standard screeners do not). Incomplete screeners are refused, naming the missing items.
+        standard screeners and the social-needs screener do not). A bad answer is a 422
+        naming the item, and nothing is stored. Flag rules that fire open worklist items
+        (listed in ``raised``); a safety flag adds crisis guidance in the patient's language.
         """
         access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
-        instrument = builtins().get(data["template"])
-        if instrument is None:
+        template = template_for_patient(db.session(), patient_id, data["template"])
+        if template is None:
             fail(
                 422,
                 "No such check-in template.",
-                errors={"json": {"template": [f"One of {', '.join(builtins())}."]}},
+                errors={"json": {"template": ["Not a template this patient answers."]}},
             )
         caregiver = access.role in (Role.CAREGIVER, Role.MANAGING_CAREGIVER)
-        if caregiver and not instrument.caregiver_may_answer:
-            fail(403, f"{instrument.code} is answered by the patient, not on their behalf.")
-        answers = data["answers"]
+        if caregiver and not template.caregiver_may_answer:
+            fail(403, f"{template.code} is answered by the patient, not on their behalf.")
         try:
-            result = score(instrument, answers)
+            answers = template.check_answers(data["answers"])
         except AnswerError as exc:
-            fail(
-                422,
-                "Some answers do not fit the template.",
-                errors={"json": {"answers": {k: [v] for k, v in exc.errors.items()}}},
+            message = (
+                f"{template.code} needs every required item answered."
+                if exc.only_missing
+                else "Some answers do not fit the template."
             )
-        if not result.complete:
-            fail(
-                422,
-                f"{instrument.code} needs every item answered.",
-                errors={"json": {"answers": {k: ["Missing."] for k in result.missing}}},
-            )
-        stored = {}
-        for key, answer in answers.items():
-            item = instrument.item(key)
-            assert item is not None
-            value = item.value_of(answer)
-            assert value is not None
-            stored[key] = item.code_of(value)
-        response = CheckinResponse(
-            patient_id=patient_id,
-            template_code=instrument.code,
-            answers=stored,
-            score=result.total,
-            band=result.band,
-            flags=list(result.flags),
-            answered_by_user_id=access.user.id,
-            on_behalf=access.role != Role.SELF,
+            answer_errors = {k: [v] for k, v in exc.errors.items()}
+            fail(422, message, errors={"json": {"answers": answer_errors}})
+        response = record_answer(
+            db.session(),
+            patient=access.patient,
+            template=template,
+            answers=answers,
+            user_id=access.user.id,
+            answered_as=access.role.value,
             at=now(),
         )
-        db.session.add(response)
+        return _with_guidance(response, access)
+
+
+def _response(patient_id: int, response_id: int) -> tuple[PatientAccess, CheckinResponse]:
+    access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
+    response = db.session.get(CheckinResponse, response_id)
+    if response is None or response.patient_id != patient_id:
+        fail(404, "No such check-in response.")
+    return access, response
+
+
+@blp.route("/patients/<int:patient_id>/checkin-responses/<int:response_id>")
+class CheckinResponseOne(MethodView):
+    @blp.response(200, CheckinResponseSchema)
+    @error_responses(blp, 403, 404)
+    def get(self, patient_id: int, response_id: int) -> Any:
+        """One answered check-in"""
+        access, response = _response(patient_id, response_id)
+        return _with_guidance(response, access)
+
+
+@blp.route("/patients/<int:patient_id>/checkin-responses/<int:response_id>/fhir")
+class CheckinResponseFhir(MethodView):
+    @blp.response(
+        200,
+        content_type=FHIR_JSON,
+        description="A FHIR R4 QuestionnaireResponse (http://hl7.org/fhir/R4/questionnaireresponse.html)",
+    )
+    @error_responses(blp, 403, 404)
+    def get(self, patient_id: int, response_id: int) -> Any:
+        """One answered check-in as a FHIR R4 QuestionnaireResponse"""
+        _, response = _response(patient_id, response_id)
+        template = any_template(db.session(), response.template_code)
+        if template is None:
+            fail(404, "No such check-in response.")
+        author = db.session.get(User, response.answered_by_user_id)
+        resource = questionnaire_response(
+            template,
+            response,
+            author_name=None if author is None else author.display_name,
+            author_role=_author_role(response),
+        )
+        return Response(json.dumps(resource, ensure_ascii=False), mimetype=FHIR_JSON)
+
+
+def _author_role(response: CheckinResponse) -> str:
+    if not response.on_behalf:
+        return "patient"
+    if response.answered_as is None:  # stored before the role was kept: as it is now
+        member = care_team_role(response.answered_by_user_id, response.patient_id)
+        return "practitioner" if member is not None else "related_person"
+    return "practitioner" if response.answered_as == Role.CARE_TEAM else "related_person"
+
+
+@blp.route("/patients/<int:patient_id>/flag-rules")
+class FlagRules(MethodView):
+    @blp.response(200, FlagRuleSchema(many=True))
+    @error_responses(blp, 403, 404)
+    def get(self, patient_id: int) -> Any:
+        """The patient's own flag rules in force, on top of their templates' rules"""
+        authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
+        return list(
+            db.session.scalars(
+                select(PatientFlagRule)
+                .where(PatientFlagRule.patient_id == patient_id, PatientFlagRule.active.is_(True))
+                .order_by(PatientFlagRule.template_code, PatientFlagRule.id)
+            )
+        )
+
+    @blp.arguments(FlagRuleCreateSchema)
+    @blp.response(201, FlagRuleSchema)
+    @error_responses(blp, 403, 404, 409)
+    def post(self, data: dict[str, Any], patient_id: int) -> Any:
+        """Add a flag rule for this patient, or replace the template's rule of the same name
+
+        ``kind: off`` switches a template rule off for this patient. Rules that raise a
+        safety item (PHQ-9 item 9) cannot be replaced or switched off.
+        """
+        access = authorize(current_user(), patient_id, Action.MANAGE_CHECKINS)
+        template = template_for_patient(db.session(), patient_id, data["template"])
+        if template is None:
+            fail(
+                422,
+                "No such check-in template.",
+                errors={"json": {"template": ["Not a template this patient answers."]}},
+            )
+        try:
+            rule = flag_rules.parse_rule(template, data["rule"], for_patient=True)
+        except flag_rules.RuleError as exc:
+            fail(422, "The rule does not fit the template.", errors={"json": {"rule": exc.errors}})
+        current = {r.name: r for r in flag_rules.template_rules(template)}.get(rule.name)
+        if current is not None and current.locked:
+            fail(
+                422,
+                f"{template.code} rule {rule.name} raises a safety item and stays as it is.",
+                errors={"json": {"rule": {"name": ["A safety rule cannot be changed."]}}},
+            )
+        if rule.kind == "off" and current is None:
+            fail(
+                422,
+                f"{template.code} has no rule {rule.name} to switch off.",
+                errors={"json": {"rule": {"name": [f"Not a rule of {template.code}."]}}},
+            )
+        plan_id = data.get("care_plan_id")
+        if plan_id is not None:
+            plan = db.session.get(CarePlan, plan_id)
+            if plan is None or plan.patient_id != patient_id:
+                fail(
+                    422,
+                    "No such care plan for this patient.",
+                    errors={"json": {"care_plan_id": ["Not a care plan of this patient."]}},
+                )
+        clash = db.session.scalar(
+            select(PatientFlagRule.id).where(
+                PatientFlagRule.patient_id == patient_id,
+                PatientFlagRule.template_code == template.code,
+                PatientFlagRule.name == rule.name,
+                PatientFlagRule.active.is_(True),
+            )
+        )
+        if clash is not None:
+            fail(
+                409, f"This patient has a {template.code} rule named {rule.name}; delete it first."
+            )
+        row = PatientFlagRule(
+            patient_id=patient_id,
+            template_code=template.code,
+            name=rule.name,
+            rule=rule.as_json(),
+            care_plan_id=plan_id,
+            note=data.get("note"),
+            created_by_user_id=access.user.id,
+            created_at=now(),
+            active=True,
+        )
+        db.session.add(row)
         db.session.flush()
-        if SAFETY in result.flags:
-            response.crisis_guidance = crisis_guidance(access.patient.language)  # type: ignore[attr-defined]
-        return response
+        return row
+
+
+@blp.route("/patients/<int:patient_id>/flag-rules/<int:rule_id>")
+class FlagRuleOne(MethodView):
+    @blp.response(204)
+    @error_responses(blp, 403, 404)
+    def delete(self, patient_id: int, rule_id: int) -> None:
+        """End one of the patient's flag rules (kept, inactive, for the record)"""
+        access = authorize(current_user(), patient_id, Action.MANAGE_CHECKINS)
+        row = db.session.get(PatientFlagRule, rule_id)
+        if row is None or row.patient_id != patient_id or not row.active:
+            fail(404, "No such flag rule.")
+        row.active, row.ended_at, row.ended_by_user_id = False, now(), access.user.id

@@ -53,6 +53,15 @@ def _scored_items(questionnaire: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
+def _total_item(questionnaire: dict[str, Any]) -> dict[str, str] | None:
+    """The source's total-score item (a decimal the form fills in): its linkId and text, so
+    an exported QuestionnaireResponse can carry the score where the Questionnaire expects it."""
+    for item in questionnaire.get("item", []):
+        if item.get("type") == "decimal" and "total score" in item.get("text", ""):
+            return {"link_id": item["linkId"], "text": item["text"]}
+    return None
+
+
 def template_from_questionnaire(code: str, questionnaire: dict[str, Any]) -> dict[str, Any]:
     return {
         "code": code,
@@ -60,6 +69,7 @@ def template_from_questionnaire(code: str, questionnaire: dict[str, Any]) -> dic
         "loinc": questionnaire["id"],
         "source_url": questionnaire.get("url"),
         "items": _scored_items(questionnaire),
+        "total_item": _total_item(questionnaire),
     }
 
 
@@ -76,6 +86,9 @@ def derive(source_dir: Path = SOURCE_DIR) -> dict[str, Any]:
         "loinc": "55757-9",
         "source_url": phq9["source_url"],
         "items": phq9["items"][:2],
+        # PHQ-2 is answered as the first two items of the PHQ-9 Questionnaire, which has no
+        # PHQ-2 total item: the score stays ours, not a Questionnaire item.
+        "total_item": None,
     }
     return {
         "_source": "Derived from ../shared/data/fhir/questionnaires/ (mtnlotus/pco-ig, CC0; "

@@ -1,10 +1,18 @@
-"""Crisis guidance shown with an answer that raised a safety flag (PHQ-9 item 9 above 0).
+"""Crisis guidance shown with an answer that raised a safety flag (PHQ-9 item 9 above 0, or
+any rule that raises ``safety``).
 
-US numbers for now (988 Suicide & Crisis Lifeline, which answers in English and Spanish);
-per-organization numbers come with organization settings.
+The default is the US text (988 Suicide & Crisis Lifeline, which answers in English and
+Spanish). An organization outside the US, or with its own crisis line, sets its own text per
+language (``organizations.crisis_guidance``, ``carecompanion team crisis-guidance``). Once an
+organization has set any text, its patients never see the US default: a patient whose
+language it has no text in gets its English text (or its first), because the right number
+in the wrong language beats the wrong number in the right one.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 CRISIS_GUIDANCE = {
     "en": (
@@ -21,6 +29,15 @@ CRISIS_GUIDANCE = {
 }
 
 
-def crisis_guidance(language: str) -> str:
-    """The guidance in the patient's language (a BCP 47 tag); English when not available."""
-    return CRISIS_GUIDANCE.get(language.split("-")[0].lower(), CRISIS_GUIDANCE["en"])
+def _primary(language: str) -> str:
+    return language.split("-")[0].lower()
+
+
+def crisis_guidance(language: str, organization: Mapping[str, Any] | None = None) -> str:
+    """The guidance in the patient's language (a BCP 47 tag), from the organization's texts
+    when it has any (see the module doc), else the US default; English when not available."""
+    texts = {_primary(k): v for k, v in (organization or {}).items() if isinstance(v, str) and v}
+    if texts:
+        first = next(iter(texts.values()))
+        return texts.get(_primary(language), texts.get("en", first))
+    return CRISIS_GUIDANCE.get(_primary(language), CRISIS_GUIDANCE["en"])

@@ -35,7 +35,7 @@ POSITIVE_SCREEN = "positive_screen"
 PHQ9_ITEM9 = "44260-8"
 
 # (lowest total, band), highest first
-_BANDS: dict[str, tuple[tuple[int, str], ...]] = {
+BANDS: dict[str, tuple[tuple[int, str], ...]] = {
     "PHQ-9": (
         (20, "severe"),
         (15, "moderately_severe"),
@@ -83,6 +83,8 @@ class Instrument:
     items: tuple[Item, ...]
     # Standard screeners are the patient's own answers: a caregiver may not answer them.
     caregiver_may_answer: bool = False
+    source_url: str | None = None
+    total_item: dict[str, str] | None = None
 
     @property
     def max_total(self) -> int:
@@ -119,7 +121,14 @@ def _instrument(data: dict[str, Any]) -> Instrument:
         )
         for i in data["items"]
     )
-    return Instrument(code=data["code"], title=data["title"], loinc=data["loinc"], items=items)
+    return Instrument(
+        code=data["code"],
+        title=data["title"],
+        loinc=data["loinc"],
+        items=items,
+        source_url=data.get("source_url"),
+        total_item=data.get("total_item"),
+    )
 
 
 @cache
@@ -130,7 +139,7 @@ def builtins() -> dict[str, Instrument]:
 
 
 def band_for(code: str, total: int) -> str:
-    return next(name for low, name in _BANDS[code] if total >= low)
+    return next(name for low, name in BANDS[code] if total >= low)
 
 
 def check_answers(instrument: Instrument, answers: dict[str, Any]) -> dict[str, int]:

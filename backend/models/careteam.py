@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.clock import now
@@ -27,6 +28,9 @@ class Organization(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Crisis guidance shown with a safety flag, by language ("en", "es"); None or a missing
+    # language falls back to the US default (backend/checkins/crisis.py).
+    crisis_guidance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class CareTeam(Base):

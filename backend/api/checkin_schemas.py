@@ -1,0 +1,263 @@
+"""Request and response schemas of the check-in routes (``backend/api/checkins.py``).
+
+Item and rule definitions are checked for shape here (unknown fields refused, JSON types not
+coerced) and for sense by ``backend/checkins/templates.py`` and ``rules.py`` (does the
+condition name an earlier item, does the rule's item hold a number…).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+from backend.api.common import BaseSchema, Instant, Pattern, RecordId, trimmed
+from backend.checkins.rules import FLAGS, KINDS, OPS
+from backend.checkins.templates import (
+    CODE_PATTERN,
+    ID_PATTERN,
+    ITEM_TYPES,
+    MAX_ITEMS,
+    MAX_OPTIONS,
+    MEASURES,
+    TEXT_MAX_LENGTH,
+    Item,
+)
+
+MAX_ANSWERS = 100
+MAX_RULES = 30
+
+
+# --- templates, as shown ----------------------------------------------------------------
+
+
+class AnswerOptionSchema(ma.Schema):
+    code = ma.fields.String(metadata={"example": "LA6569-3"})
+    display = ma.fields.String(metadata={"example": "Several days"})
+    value = ma.fields.Integer(allow_none=True, metadata={"example": 1})
+
+
+class EnableWhenSchema(BaseSchema):
+    item = ma.fields.String(
+        required=True, validate=ma.validate.Length(min=1, max=40), metadata={"example": "er_visit"}
+    )
+    equals = ma.fields.Raw(
+        required=True,
+        metadata={"description": "The answer that shows the item (a multi_choice: includes)"},
+    )
+
+
+def _units(item: Item) -> list[str]:
+    return [u.code for u in item.units()] if item.type == "quantity" else []
+
+
+class TemplateItemSchema(ma.Schema):
+    code = ma.fields.String(
+        attribute="id",
+        metadata={"description": "The item's key in answers (a LOINC code for the screeners)"},
+    )
+    text = ma.fields.String()
+    type = ma.fields.String(metadata={"enum": list(ITEM_TYPES)})
+    required = ma.fields.Boolean()
+    answers = ma.fields.List(
+        ma.fields.Nested(AnswerOptionSchema),
+        attribute="options",
+        metadata={"description": "The options of a choice or multi_choice item"},
+    )
+    min = ma.fields.Float(allow_none=True)
+    max = ma.fields.Float(allow_none=True)
+    measure = ma.fields.String(allow_none=True, metadata={"enum": list(MEASURES)})
+    unit = ma.fields.String(
+        allow_none=True, metadata={"description": "Canonical UCUM unit (bounds and rules)"}
+    )
+    units = ma.fields.Function(
+        _units, metadata={"description": "UCUM units an answer may be given in"}
+    )
+    max_length = ma.fields.Function(lambda i: i.max_length if i.type == "text" else None)
+    enable_when = ma.fields.Nested(EnableWhenSchema, allow_none=True)
+    loinc = ma.fields.String(allow_none=True)
+
+
+class TemplateSchema(ma.Schema):
+    code = ma.fields.String(metadata={"example": "PHQ-9"})
+    title = ma.fields.String()
+    loinc = ma.fields.String(
+        allow_none=True, metadata={"description": "LOINC panel code", "example": "44249-1"}
+    )
+    builtin = ma.fields.Boolean()
+    organization_id = ma.fields.Integer(allow_none=True)
+    caregiver_may_answer = ma.fields.Boolean()
+    max_score = ma.fields.Integer(allow_none=True)
+    items = ma.fields.List(ma.fields.Nested(TemplateItemSchema))
+    flag_rules = ma.fields.List(ma.fields.Dict(), metadata={"description": "See FlagRuleDef"})
+
+
+# --- templates, as made ------------------------------------------------------------------
+
+
+class AnswerOptionInSchema(BaseSchema):
+    code = ma.fields.String(required=True, validate=Pattern(ID_PATTERN.pattern))
+    display = ma.fields.String(required=True, validate=trimmed(200))
+    value = ma.fields.Integer(
+        allow_none=True,
+        validate=ma.validate.Range(min=-100, max=100),
+        metadata={"description": "A number for threshold rules"},
+    )
+
+
+class TemplateItemInSchema(BaseSchema):
+    code = ma.fields.String(
+        required=True,
+        attribute="id",
+        validate=Pattern(ID_PATTERN.pattern),
+        metadata={"description": "The item's key in answers", "example": "glucose"},
+    )
+    text = ma.fields.String(required=True, validate=trimmed(500))
+    type = ma.fields.String(required=True, validate=ma.validate.OneOf(ITEM_TYPES))
+    required = ma.fields.Boolean(load_default=True)
+    answers = ma.fields.List(
+        ma.fields.Nested(AnswerOptionInSchema),
+        attribute="options",
+        validate=ma.validate.Length(max=MAX_OPTIONS),
+    )
+    min = ma.fields.Float(allow_nan=False, validate=ma.validate.Range(min=-1e6, max=1e6))
+    max = ma.fields.Float(allow_nan=False, validate=ma.validate.Range(min=-1e6, max=1e6))
+    measure = ma.fields.String(validate=ma.validate.OneOf(list(MEASURES)))
+    unit = ma.fields.String(validate=trimmed(20))
+    max_length = ma.fields.Integer(validate=ma.validate.Range(min=1, max=TEXT_MAX_LENGTH))
+    enable_when = ma.fields.Nested(EnableWhenSchema)
+    loinc = ma.fields.String(validate=Pattern(r"^\d{1,7}-\d$"))
+
+
+class FlagRuleDefSchema(BaseSchema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(KINDS))
+    flag = ma.fields.String(validate=ma.validate.OneOf(FLAGS), load_default="checkin_flag")
+    urgent = ma.fields.Boolean(load_default=False)
+    item = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
+    component = ma.fields.String(validate=ma.validate.OneOf(["systolic", "diastolic"]))
+    op = ma.fields.String(validate=ma.validate.OneOf(list(OPS)))
+    value = ma.fields.Raw(
+        metadata={"description": "A number (threshold, score, change) or an answer (equals)"}
+    )
+    days = ma.fields.Integer(validate=ma.validate.Range(min=1, max=30))
+    band = ma.fields.String(validate=ma.validate.Length(min=1, max=30))
+    title = ma.fields.String(validate=trimmed(200))
+
+    @ma.validates("value")
+    def _json_value(self, value: Any, **_: Any) -> None:
+        if isinstance(value, dict | list) or value is None:
+            raise ma.ValidationError("A number, a boolean or a string.")
+        if isinstance(value, str) and not 1 <= len(value) <= 40:
+            raise ma.ValidationError("At most 40 characters.")
+
+
+class TemplateCreateSchema(BaseSchema):
+    code = ma.fields.String(
+        required=True,
+        validate=Pattern(CODE_PATTERN.pattern),
+        metadata={"description": "Upper-case letters, digits, '-'", "example": "HF-DAILY"},
+    )
+    title = ma.fields.String(required=True, validate=trimmed(200))
+    organization_id = RecordId(
+        metadata={"description": "One of your organizations (needed if you have several)"}
+    )
+    caregiver_may_answer = ma.fields.Boolean(load_default=False)
+    items = ma.fields.List(
+        ma.fields.Nested(TemplateItemInSchema),
+        required=True,
+        validate=ma.validate.Length(min=1, max=MAX_ITEMS),
+    )
+    flag_rules = ma.fields.List(
+        ma.fields.Nested(FlagRuleDefSchema),
+        load_default=list,
+        validate=ma.validate.Length(max=MAX_RULES),
+    )
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+class CheckinAnswersSchema(BaseSchema):
+    template = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=40),
+        metadata={"description": "Template code, e.g. PHQ-9", "example": "PHQ-2"},
+    )
+    answers = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.Length(min=1, max=40)),
+        values=ma.fields.Raw(),
+        required=True,
+        validate=ma.validate.Length(min=1, max=MAX_ANSWERS),
+        metadata={
+            "description": "Item code -> answer: a LOINC answer code or its number for the "
+            "screeners; true/false, an option code, a list of codes, a number, "
+            '{"value", "unit"}, {"systolic", "diastolic"}, a date or text by item type',
+            "example": {"44250-9": "LA6569-3", "44255-8": 2},
+        },
+    )
+
+
+class RaisedFlagSchema(ma.Schema):
+    rule = ma.fields.String(metadata={"example": "phq9_item9"})
+    flag = ma.fields.String(metadata={"enum": list(FLAGS)})
+    urgent = ma.fields.Boolean()
+    title = ma.fields.String()
+    work_item_id = ma.fields.Integer(allow_none=True)
+
+
+class CheckinResponseSchema(ma.Schema):
+    id = ma.fields.Integer()
+    patient_id = ma.fields.Integer()
+    template = ma.fields.String(attribute="template_code", metadata={"example": "PHQ-2"})
+    answers = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Raw(),
+        metadata={
+            "description": "Item code -> answer as stored (a screener: the LOINC answer code; "
+            "a quantity: value and unit as given plus canonical_value and canonical_unit)"
+        },
+    )
+    score = ma.fields.Integer(allow_none=True)
+    band = ma.fields.String(allow_none=True, metadata={"example": "mild"})
+    flags = ma.fields.List(
+        ma.fields.String(),
+        metadata={"description": "safety (PHQ-9 item 9 above 0), positive_screen (PHQ-2 >= 3)"},
+    )
+    raised = ma.fields.List(
+        ma.fields.Nested(RaisedFlagSchema),
+        metadata={"description": "The flag rules that fired and the worklist items they opened"},
+    )
+    answered_by_user_id = ma.fields.Integer()
+    on_behalf = ma.fields.Boolean(
+        metadata={"description": "Entered by someone other than the patient"}
+    )
+    at = Instant()
+    crisis_guidance = ma.fields.String(
+        metadata={"description": "With a safety flag: what to do now, in the patient's language"}
+    )
+
+
+# --- a patient's flag rules ------------------------------------------------------------------
+
+
+class FlagRuleCreateSchema(BaseSchema):
+    template = ma.fields.String(
+        required=True, validate=ma.validate.Length(min=1, max=40), metadata={"example": "HF-DAILY"}
+    )
+    rule = ma.fields.Nested(FlagRuleDefSchema, required=True)
+    care_plan_id = RecordId(metadata={"description": "The care plan this rule serves"})
+    note = ma.fields.String(validate=trimmed(500))
+
+
+class FlagRuleSchema(ma.Schema):
+    id = ma.fields.Integer()
+    patient_id = ma.fields.Integer()
+    template = ma.fields.String(attribute="template_code")
+    name = ma.fields.String()
+    rule = ma.fields.Dict()
+    care_plan_id = ma.fields.Integer(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+    created_by_user_id = ma.fields.Integer()
+    created_at = Instant()
+    active = ma.fields.Boolean()

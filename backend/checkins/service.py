@@ -1,0 +1,227 @@
+"""Check-ins against the database: which templates a person may see or a patient may answer,
+storing an answer with its score, and raising the worklist items its flag rules call for.
+
+No Flask request state: the API passes the session and the people in.
+
+Who sees which template: the built-ins, everyone; an organization's own templates, its care
+team members and the patients enrolled with it (and their caregivers). A patient answers
+built-ins and the templates of the organizations they are enrolled with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.checkins import rules as flag_rules
+from backend.checkins.catalog import builtin_templates
+from backend.checkins.crisis import crisis_guidance
+from backend.checkins.instruments import SAFETY, builtins, score
+from backend.checkins.templates import Template, parse_template
+from backend.models import (
+    CareTeam,
+    CareTeamMember,
+    CheckinResponse,
+    CheckinTemplate,
+    Enrollment,
+    Organization,
+    Patient,
+)
+from backend.models.checkin import PatientFlagRule
+from backend.services.worklist import raise_flag
+
+
+def custom_template(row: CheckinTemplate) -> Template:
+    return parse_template(row.definition(), organization_id=row.organization_id)
+
+
+def patient_organization_ids(db: Session, patient_id: int) -> list[int]:
+    """The organizations of the care teams the patient is enrolled on, earliest first."""
+    rows = db.execute(
+        select(CareTeam.organization_id)
+        .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
+        .where(Enrollment.patient_id == patient_id, Enrollment.ended_at.is_(None))
+        .order_by(Enrollment.enrolled_at, Enrollment.id)
+    )
+    return list(dict.fromkeys(org_id for (org_id,) in rows))
+
+
+def member_organization_ids(db: Session, user_id: int) -> list[int]:
+    """The organizations the user is an active care team member of."""
+    rows = db.scalars(
+        select(CareTeam.organization_id)
+        .join(CareTeamMember, CareTeamMember.care_team_id == CareTeam.id)
+        .where(CareTeamMember.user_id == user_id, CareTeamMember.removed_at.is_(None))
+        .distinct()
+        .order_by(CareTeam.organization_id)
+    )
+    return list(rows)
+
+
+def _custom(db: Session, organization_ids: Iterable[int]) -> list[Template]:
+    ids = sorted(set(organization_ids))
+    if not ids:
+        return []
+    rows = db.scalars(
+        select(CheckinTemplate)
+        .where(CheckinTemplate.organization_id.in_(ids))
+        .order_by(CheckinTemplate.code)
+    )
+    return [custom_template(row) for row in rows]
+
+
+def visible_templates(db: Session, organization_ids: Iterable[int]) -> list[Template]:
+    """The built-ins, then the templates of these organizations by code."""
+    return [*builtin_templates().values(), *_custom(db, organization_ids)]
+
+
+def find_template(db: Session, code: str, organization_ids: Iterable[int]) -> Template | None:
+    """A template by code if it is a built-in or belongs to one of these organizations."""
+    found = builtin_templates().get(code)
+    if found is not None:
+        return found
+    row = db.scalar(select(CheckinTemplate).where(CheckinTemplate.code == code))
+    if row is None or row.organization_id not in set(organization_ids):
+        return None
+    return custom_template(row)
+
+
+def template_for_patient(db: Session, patient_id: int, code: str) -> Template | None:
+    return find_template(db, code, patient_organization_ids(db, patient_id))
+
+
+def any_template(db: Session, code: str) -> Template | None:
+    """A template by code whoever owns it: for reading back an answer already stored."""
+    found = builtin_templates().get(code)
+    if found is not None:
+        return found
+    row = db.scalar(select(CheckinTemplate).where(CheckinTemplate.code == code))
+    return None if row is None else custom_template(row)
+
+
+def patient_rules(db: Session, patient_id: int, template: Template) -> list[flag_rules.Rule]:
+    rows = db.scalars(
+        select(PatientFlagRule)
+        .where(
+            PatientFlagRule.patient_id == patient_id,
+            PatientFlagRule.template_code == template.code,
+            PatientFlagRule.active.is_(True),
+        )
+        .order_by(PatientFlagRule.id)
+    )
+    return [flag_rules.parse_rule(template, row.rule, for_patient=True) for row in rows]
+
+
+def crisis_text(db: Session, patient: Patient) -> str:
+    """Crisis guidance from the organization the patient was first enrolled with (the US
+    default when none, or when it set no text), in the patient's language."""
+    texts = None
+    for org_id in patient_organization_ids(db, patient.id):
+        organization = db.get(Organization, org_id)
+        if organization is not None and organization.crisis_guidance:
+            texts = organization.crisis_guidance
+            break
+    return crisis_guidance(patient.language, texts)
+
+
+def record_answer(
+    db: Session,
+    *,
+    patient: Patient,
+    template: Template,
+    answers: dict[str, Any],
+    user_id: int,
+    answered_as: str,
+    at: datetime,
+) -> CheckinResponse:
+    """Store an answer set already checked by ``template.check_answers``, scored, and raise
+    what its flag rules call for, all in the caller's transaction."""
+    total = band = None
+    flags: list[str] = []
+    instrument = builtins().get(template.code) if template.builtin else None
+    if instrument is not None:
+        result = score(instrument, answers)
+        total, band, flags = result.total, result.band, list(result.flags)
+    elif template.scoring == "sum":
+        total = template.total(answers)
+        band = None if total is None else template.band_for(total)
+    response = CheckinResponse(
+        patient_id=patient.id,
+        template_code=template.code,
+        answers=answers,
+        score=total,
+        band=band,
+        flags=flags,
+        raised=[],
+        answered_by_user_id=user_id,
+        on_behalf=answered_as != "self",
+        answered_as=answered_as,
+        at=at,
+    )
+    db.add(response)
+    db.flush()
+    rules = flag_rules.effective(
+        flag_rules.template_rules(template), patient_rules(db, patient.id, template)
+    )
+    earlier = _earlier(db, response, rules)
+    matches = flag_rules.evaluate(
+        template, rules, answers, total=total, band=band, at=at, earlier=earlier
+    )
+    response.raised = [_raise(db, response, template, m) for m in matches]
+    if any(m.rule.flag == SAFETY for m in matches) and SAFETY not in flags:
+        response.flags = [*flags, SAFETY]
+    return response
+
+
+def _earlier(
+    db: Session, response: CheckinResponse, rules: Sequence[flag_rules.Rule]
+) -> list[flag_rules.Earlier]:
+    """The patient's earlier answers to the template within the longest change window."""
+    days = max((r.days or 0 for r in rules if r.kind == "change"), default=0)
+    if not days:
+        return []
+    rows = db.execute(
+        select(CheckinResponse.at, CheckinResponse.answers)
+        .where(
+            CheckinResponse.patient_id == response.patient_id,
+            CheckinResponse.template_code == response.template_code,
+            CheckinResponse.at >= response.at - timedelta(days=days),
+            CheckinResponse.at < response.at,
+            CheckinResponse.id != response.id,
+        )
+        .order_by(CheckinResponse.at)
+    )
+    return [flag_rules.Earlier(at, answers) for at, answers in rows]
+
+
+def _raise(
+    db: Session, response: CheckinResponse, template: Template, match: flag_rules.Match
+) -> dict[str, Any]:
+    rule = match.rule
+    item = raise_flag(
+        db,
+        patient_id=response.patient_id,
+        kind=rule.flag,
+        key=f"checkin:{response.id}:{rule.name}",
+        title=match.title[:300],
+        urgent=rule.urgent,
+        detail={
+            "response_id": response.id,
+            "template": template.code,
+            "rule": rule.name,
+            "item": match.item,
+            "value": match.value,
+        },
+        evidence_at=response.at,
+    )
+    return {
+        "rule": rule.name,
+        "flag": rule.flag,
+        "urgent": rule.urgent,
+        "title": match.title,
+        "work_item_id": None if item is None else item.id,
+    }
