@@ -116,6 +116,7 @@ def _register_blueprints(api: CareApi) -> None:
         patients,
         reminders,
         today,
+        transitions,
         worklist,
     )
 
@@ -139,6 +140,7 @@ def _register_blueprints(api: CareApi) -> None:
         checkin_schedules,
         messages,
         worklist,
+        transitions,
     ):
         api.register_blueprint(module.blp)
 

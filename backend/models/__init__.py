@@ -16,6 +16,7 @@ from backend.models.checkin_schedule import CheckinSchedule
 from backend.models.medication import DoseLog, Medication
 from backend.models.message import Message, MessageThread, ThreadRead
 from backend.models.patient import Patient
+from backend.models.transition import Discharge, Encounter, MedicationChange, TransitionTask
 from backend.models.user import User
 from backend.models.worklist import WorkItem, WorkItemEvent
 from notifications.devices import Device
@@ -37,12 +38,15 @@ __all__ = [
     "CheckinTemplate",
     "Delivery",
     "Device",
+    "Discharge",
     "DoseAcknowledgement",
     "DoseLog",
+    "Encounter",
     "Enrollment",
     "EscalationChain",
     "Invitation",
     "Medication",
+    "MedicationChange",
     "Message",
     "MessageThread",
     "Organization",
@@ -52,6 +56,7 @@ __all__ = [
     "Reminder",
     "TeamRole",
     "ThreadRead",
+    "TransitionTask",
     "User",
     "WorkItem",
     "WorkItemEvent",
