@@ -425,11 +425,11 @@ def prompt_rows(
             if deadline <= at or any(occ.at - EARLY <= a <= deadline for a in given):
                 continue
             due = max(occ.at, at)
+            # Ids only: the subject travels in the push's data (no template code on a phone).
             subject = {
                 "schedule_id": schedule.id,
                 "slot_key": occ.slot_key,
                 "due_at": occ.at.isoformat(),
-                "template": schedule.template_code,
             }
             for user_id in users:
                 rows.append(
