@@ -111,6 +111,26 @@ def register_commands(app: Flask) -> None:
         db.session.commit()
         click.echo(f"patient {patient_id} enrolled on team {team_id}")
 
+    @team.command("crisis-guidance")
+    @click.option("--org", required=True, help="Organization name.")
+    @click.option("--language", help="Language of the text (en, es, …).")
+    @click.option("--text", help="The guidance, with the organization's crisis numbers.")
+    @click.option("--clear", is_flag=True, help="Remove the text in --language (all if none).")
+    def team_crisis_guidance(org: str, language: str | None, text: str | None, clear: bool) -> None:
+        """Set the crisis guidance a safety flag shows the organization's patients."""
+        from backend.checkins.crisis import set_organization_guidance
+
+        if text is not None and (clear or not language):
+            raise click.UsageError("--text needs --language, and not --clear")
+        try:
+            texts = set_organization_guidance(db.session(), org, language, text, clear=clear)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        db.session.commit()
+        shown = texts or {"(default)": "US 988 text"}
+        for lang, value in shown.items():
+            click.echo(f"{org} [{lang}]: {value}")
+
     app.cli.add_command(team)
 
     coordinator = AppGroup("coordinator", help="Care-team members (operators only).")

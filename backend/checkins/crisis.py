@@ -11,8 +11,12 @@ in the wrong language beats the wrong number in the right one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 CRISIS_GUIDANCE = {
     "en": (
@@ -41,3 +45,37 @@ def crisis_guidance(language: str, organization: Mapping[str, Any] | None = None
         first = next(iter(texts.values()))
         return texts.get(_primary(language), texts.get("en", first))
     return CRISIS_GUIDANCE.get(_primary(language), CRISIS_GUIDANCE["en"])
+
+
+MAX_GUIDANCE_LENGTH = 1000
+
+
+def set_organization_guidance(
+    db: Session, org_name: str, language: str | None, text: str | None, *, clear: bool = False
+) -> dict[str, str]:
+    """Set (or with ``clear`` remove) an organization's text in a language; returns its texts.
+
+    Without ``text`` and ``clear`` it only reads them. ValueError for an unknown organization
+    or a bad value."""
+    from backend.models import Organization
+
+    organization = db.scalar(select(Organization).where(Organization.name == org_name))
+    if organization is None:
+        raise ValueError(f"no organization named {org_name!r}")
+    texts = dict(organization.crisis_guidance or {})
+    if language is not None and not re.fullmatch(r"[A-Za-z]{2,3}", language):
+        raise ValueError("language: a two- or three-letter code such as en or es")
+    key = None if language is None else language.lower()
+    if clear:
+        if key is None:
+            texts = {}
+        else:
+            texts.pop(key, None)
+    elif text is not None and key is not None:
+        text = text.strip()
+        if not text or len(text) > MAX_GUIDANCE_LENGTH:
+            raise ValueError(f"text: 1 to {MAX_GUIDANCE_LENGTH} characters")
+        texts[key] = text
+    organization.crisis_guidance = texts or None
+    db.flush()
+    return texts
