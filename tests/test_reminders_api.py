@@ -82,9 +82,10 @@ def test_the_planner_makes_the_same_queries_for_3_patients_as_for_60(
     def reads(seen: list[str]) -> int:
         return sum(1 for s in seen if not s.startswith("INSERT"))
 
-    # patients (x2: keyset), grants, team, medicines, chains, logs, appointments, and the
-    # quiet hours of the refills' recipients, the users who opted in to a morning summary
-    assert reads(many) == reads(few) == 10
+    # patients (x2: keyset), grants, team, medicines, chains, logs, appointments, check-in
+    # schedules, and the quiet hours of the refills' recipients, the users who opted in to a
+    # morning summary
+    assert reads(many) == reads(few) == 11
     assert len(many) - reads(many) <= 2  # one INSERT per 500 rows
     # Managed patients: alerts and refills go to the managing caregiver.
     assert counts["refill"] == 57 * 3 and counts["missed_dose_alert"] >= 57 * 3
