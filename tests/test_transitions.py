@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from backend import db
 from backend.clock import now
 from backend.models import (
+    AccessLogEntry,
     CaregiverGrant,
     CheckinResponse,
     CheckinSchedule,
@@ -246,10 +247,14 @@ def test_reconciliation_overdue_goes_on_the_worklist_until_acknowledged(
 
 
 def test_without_changes_reconciliation_is_done_at_once(api: Api, world: World) -> None:
-    d = _record(api, world, medication_changes=[])
+    d = _record(api, world, medication_changes=[], admitted_at=None)
     task = _tasks(d)[("medication_reconciliation", None)]
     assert task["status"] == "done"
     assert d["medication_changes"] == []
+    # No admission time given: none is shown, and the stay is dated by its end.
+    assert d["admitted_at"] is None
+    (stay,) = api.get(f"/patients/{world.chen}/encounters", as_="priya").get_json()
+    assert _at(stay["start"]) == _at(stay["end"]) == DISCHARGED
 
 
 def _book(api: Api, world: World, start: datetime, type_: str = "in_person") -> dict[str, Any]:
@@ -421,6 +426,11 @@ def test_the_report_shows_readmissions_and_er_visits_with_the_patients_behind_th
     assert [x["encounter_id"] for x in readmitted["er_visits"]] == [er["id"]]
     assert readmitted["window_open"] is True
     assert lines[maria.get_json()["id"]]["readmissions"] == []
+    # The patients the report names see it in their access log.
+    logged = db.session.scalars(
+        select(AccessLogEntry.patient_id).where(AccessLogEntry.action == "view_transitions_report")
+    ).all()
+    assert sorted(logged) == sorted([world.maria, world.chen])
     mine = api.get("/me/transitions-report?days=30", as_="priya").get_json()
     assert mine["readmission"] == report["readmission"] and mine["team_id"] is None
 

@@ -32,7 +32,14 @@ from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
 from backend import db
-from backend.access import Action, PatientAccess, Role, authorize, team_membership
+from backend.access import (
+    Action,
+    PatientAccess,
+    Role,
+    authorize,
+    record_panel_access,
+    team_membership,
+)
 from backend.api.common import BaseSchema, Instant, RecordId, error_responses, trimmed
 from backend.auth import current_user
 from backend.clock import now
@@ -399,6 +406,14 @@ def _team_patient_ids(team_ids: list[int]) -> list[int]:
     )
 
 
+def _report(patient_ids: list[int], days: int) -> dict[str, Any]:
+    """The report; the patients it names are in their access logs, as for the worklist."""
+    result = service.report(db.session(), patient_ids, now(), days)
+    shown = sorted({line["patient_id"] for line in result["discharges"]})
+    record_panel_access(current_user().id, shown, "view_transitions_report")
+    return result
+
+
 @blp.route("/care-teams/<int:team_id>/transitions-report")
 class TeamTransitionsReport(MethodView):
     @blp.arguments(ReportArgs, location="query")
@@ -408,8 +423,7 @@ class TeamTransitionsReport(MethodView):
         """30-day readmission and ER-visit rates after discharge, for one of your teams"""
         if team_membership(current_user(), team_id) is None:
             fail(404, "No such care team.")
-        patient_ids = _team_patient_ids([team_id])
-        result = service.report(db.session(), patient_ids, now(), args["days"])
+        result = _report(_team_patient_ids([team_id]), args["days"])
         return {"team_id": team_id, **result}
 
 
@@ -427,6 +441,5 @@ class MyTransitionsReport(MethodView):
                 )
             )
         )
-        patient_ids = _team_patient_ids(team_ids) if team_ids else []
-        result = service.report(db.session(), patient_ids, now(), args["days"])
+        result = _report(_team_patient_ids(team_ids) if team_ids else [], args["days"])
         return {"team_id": None, **result}

@@ -128,7 +128,10 @@ def record_discharge(
         patient_id=patient.id,
         encounter_id=encounter.id,
         facility=data["facility"],
-        admitted_at=data.get("admitted_at") or encounter.start_at,
+        # Known when given, or from the stay recorded before; a new stay without it is only
+        # dated by its end (see _stay), which is not an admission time to show.
+        admitted_at=data.get("admitted_at")
+        or (encounter.start_at if data.get("encounter_id") is not None else None),
         discharged_at=data["discharged_at"],
         reason=data.get("reason"),
         recorded_by_user_id=by.id,
