@@ -32,7 +32,11 @@ URGENT_PUSH_WINDOW = timedelta(hours=2)
 Rule = Callable[[Session, datetime, Sequence[int]], None]
 _RULES: dict[str, Rule] = {}
 # The modules holding computed rules; each registers its rules when imported.
-RULE_MODULES = ("backend.services.dose_flags", "backend.services.checkin_schedules")
+RULE_MODULES = (
+    "backend.services.dose_flags",
+    "backend.services.checkin_schedules",
+    "backend.services.transitions",
+)
 
 
 def register_rule(name: str, rule: Rule) -> None:
