@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -216,7 +216,8 @@ def _print_morning(api: _Client, maria: Patient, chen: Patient) -> None:
         latest = api.call("GET", f"/patients/{chen.id}/discharges/{discharges[0]['id']}", "priya")
         echo(f"\n{chen.display_name}'s discharge checklist ({latest['facility']}):")
         for task in latest.get("tasks", []):
-            echo(f"  - {task['kind']}: {task['status']} (due {task['due_at']})")
+            due = datetime.fromisoformat(task["due_at"]).strftime("%d %b %H:%M UTC")
+            echo(f"  - {task['kind'].replace('_', ' ')}: {task['status']} (due {due})")
     echo("\nMessages with the care team about María (GET /patients/{id}/threads):")
     for thread in api.call("GET", f"/patients/{maria.id}/threads", "priya"):
         echo(f"  thread {thread['id']}: {thread['subject']}")
