@@ -261,3 +261,17 @@ class FlagRuleSchema(ma.Schema):
     created_by_user_id = ma.fields.Integer()
     created_at = Instant()
     active = ma.fields.Boolean()
+
+
+class QuestionnaireResponseSchema(ma.Schema):
+    """The FHIR R4 QuestionnaireResponse (documentation: the view returns the resource)."""
+
+    resourceType = ma.fields.Constant("QuestionnaireResponse")
+    id = ma.fields.String()
+    questionnaire = ma.fields.String(metadata={"description": "Canonical URL"})
+    status = ma.fields.Constant("completed")
+    subject = ma.fields.Dict(metadata={"example": {"reference": "Patient/1"}})
+    authored = ma.fields.String(metadata={"format": "date-time"})
+    author = ma.fields.Dict()
+    source = ma.fields.Dict()
+    item = ma.fields.List(ma.fields.Dict())

@@ -27,6 +27,7 @@ from backend.api.checkin_schemas import (
     CheckinResponseSchema,
     FlagRuleCreateSchema,
     FlagRuleSchema,
+    QuestionnaireResponseSchema,
     TemplateCreateSchema,
     TemplateSchema,
 )
@@ -240,6 +241,7 @@ class CheckinResponseOne(MethodView):
 class CheckinResponseFhir(MethodView):
     @blp.response(
         200,
+        QuestionnaireResponseSchema,
         content_type=FHIR_JSON,
         description="A FHIR R4 QuestionnaireResponse (http://hl7.org/fhir/R4/questionnaireresponse.html)",
     )

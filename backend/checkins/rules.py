@@ -24,6 +24,7 @@ switched off (PHQ-9 item 9 must always reach a person).
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -129,7 +130,7 @@ def parse_rule(template: Template, data: dict[str, Any], *, for_patient: bool = 
     if kind in ("threshold", "score", "change"):
         if op not in OPS:
             bad("op", f"One of {', '.join(OPS)}.")
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        if not _finite(value):
             bad("value", "A number (in the item's canonical unit).")
     if kind in ("threshold", "change") and item is not None and not item.numeric:
         bad("item", "Compare only a number item (scale, quantity, blood pressure, scored choice).")
@@ -291,6 +292,15 @@ def _evaluate_one(
             rule, rule.title or title, item.id, {"now": number, "from": base, "change": change}
         )
     return None
+
+
+def _finite(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value) and abs(value) < 1e15
+    except OverflowError:
+        return False
 
 
 def _n(value: Any) -> str:
