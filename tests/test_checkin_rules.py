@@ -4,10 +4,16 @@ organization."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from backend import db
+from backend.checkins.rules import Earlier, RuleError, evaluate, parse_rule, template_rules
+from backend.checkins.templates import AnswerError, Template, parse_template
 from backend.models import Organization, Patient, Reminder, WorkItem
+from backend.services.careplans import start_plan
 from tests.conftest import Api, Clock, World, assert_error
 from tests.test_checkin_templates import answer, good_vitals, make_template, vitals
 from tests.test_checkins import phq9
@@ -178,15 +184,24 @@ def test_priya_adds_a_heart_failure_weight_rule_for_maria_only(
     api: Api, world: World, clock: Clock
 ) -> None:
     make_template(api, vitals("HF-DAILY"))
+    priya = world.users["priya"].id
+    plan = start_plan(db.session(), world.maria, {"title": "Heart failure"}, priya)
+    db.session.commit()
     rule = {"name": "hf_weight_gain", "kind": "change", "item": "weight", "op": ">",
             "value": 2, "days": 3, "title": "Weight up more than 2 kg in 3 days"}  # fmt: skip
     r = api.post(
         f"/patients/{world.maria}/flag-rules",
         as_="priya",
-        json={"template": "HF-DAILY", "rule": rule, "note": "Heart failure: daily weights"},
+        json={
+            "template": "HF-DAILY",
+            "rule": rule,
+            "note": "Heart failure: daily weights",
+            "care_plan_id": plan.id,
+        },
     )
     assert r.status_code == 201, r.get_json()
     made = r.get_json()
+    assert (made["care_plan_id"], made["created_by_user_id"]) == (plan.id, world.users["priya"].id)
     assert (made["template"], made["name"], made["active"]) == ("HF-DAILY", "hf_weight_gain", True)
     listed = api.get(f"/patients/{world.maria}/flag-rules", as_="maria").get_json()
     assert [x["id"] for x in listed] == [made["id"]]
@@ -326,3 +341,89 @@ def test_crisis_guidance_follows_the_patients_organization(
     assert result.exit_code == 0, result.output
     body = submit(api, world.maria, "maria", "PHQ-9", phq9([0] * 8 + [1])["answers"])
     assert "988" in body["crisis_guidance"]
+
+
+# --- the rules and conditions themselves, without the API ------------------------------------
+
+
+def _template(rules: list[dict[str, Any]]) -> Template:
+    definition = vitals(flag_rules=rules)
+    for item in definition["items"]:  # the API's names -> the definition's
+        item["id"] = item.pop("code")
+        if "answers" in item:
+            item["options"] = item.pop("answers")
+    return parse_template(definition)
+
+
+def test_change_rules_look_back_only_within_their_window() -> None:
+    drop = {"name": "weight_drop", "kind": "change", "item": "weight", "op": "<", "value": -3,
+            "days": 7}  # fmt: skip
+    template = _template([drop])
+    rules = template_rules(template)
+    at = datetime(2026, 11, 25, 9, tzinfo=UTC)
+    now_answers = template.check_answers(good_vitals(weight=70))
+    earlier = [
+        Earlier(at - timedelta(days=8), template.check_answers(good_vitals(weight=90))),  # too old
+        Earlier(at - timedelta(days=6), template.check_answers(good_vitals(weight=72.5))),
+    ]
+    assert evaluate(template, rules, now_answers, at=at, earlier=earlier) == []
+    earlier.append(Earlier(at - timedelta(days=2), template.check_answers(good_vitals(weight=74))))
+    [match] = evaluate(template, rules, now_answers, at=at, earlier=earlier)
+    assert match.value == {"now": 70.0, "from": 74.0, "change": -4.0}
+    assert match.title == "VITALS: weight -4 kg in 7 days (now 70 kg)"
+    assert evaluate(template, rules, now_answers, at=at, earlier=[]) == []
+
+
+def test_blood_pressure_components_and_multi_choice_rules() -> None:
+    template = _template(
+        [
+            {"name": "dia", "kind": "threshold", "item": "bp", "component": "diastolic",
+             "op": ">=", "value": 110},
+            {"name": "dizzy", "kind": "equals", "item": "symptoms", "value": "dizzy"},
+        ]
+    )  # fmt: skip
+    answers = template.check_answers(
+        good_vitals(bp={"systolic": 150, "diastolic": 112}, symptoms=["cough", "dizzy"])
+    )
+    matches = evaluate(template, template_rules(template), answers)
+    assert [(m.rule.name, m.title) for m in matches] == [
+        ("dia", "VITALS: bp.diastolic 112 mm[Hg] (>= 110)"),
+        ("dizzy", "VITALS: symptoms is dizzy"),
+    ]
+    with pytest.raises(RuleError) as exc:
+        parse_rule(template, {"name": "x", "kind": "threshold", "item": "bp", "op": ">",
+                              "value": 1})  # fmt: skip
+    assert "component" in exc.value.errors
+
+
+def test_a_condition_on_a_hidden_item_hides_its_own_dependents() -> None:
+    template = parse_template(
+        {
+            "code": "CHAIN",
+            "title": "Chain",
+            "items": [
+                {"id": "fell", "text": "Did you fall?", "type": "boolean"},
+                {"id": "hurt", "text": "Were you hurt?", "type": "boolean",
+                 "enable_when": {"item": "fell", "equals": True}},
+                {"id": "where", "text": "Where?", "type": "multi_choice",
+                 "enable_when": {"item": "hurt", "equals": True},
+                 "options": [{"code": "head", "display": "Head"},
+                             {"code": "hip", "display": "Hip"}]},
+                {"id": "head_details", "text": "Tell us more", "type": "text",
+                 "enable_when": {"item": "where", "equals": "head"}},
+            ],
+        }
+    )  # fmt: skip
+    assert template.check_answers({"fell": False}) == {"fell": False}
+    with pytest.raises(AnswerError) as exc:
+        template.check_answers({"fell": False, "where": ["hip"]})
+    assert set(exc.value.errors) == {"where"}
+    with pytest.raises(AnswerError) as exc:
+        template.check_answers({"fell": True, "hurt": True, "where": ["hip", "head"]})
+    assert exc.value.errors == {"head_details": "Missing."} and exc.value.only_missing
+    full = {"fell": True, "hurt": True, "where": ["head"], "head_details": "A bump"}
+    assert template.check_answers(full) == full
+    # a bad answer to the controlling item is reported, its dependents are not guessed at
+    with pytest.raises(AnswerError) as exc:
+        template.check_answers({"fell": "yes", "hurt": True})
+    assert set(exc.value.errors) == {"fell"}
