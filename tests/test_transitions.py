@@ -246,6 +246,23 @@ def test_reconciliation_overdue_goes_on_the_worklist_until_acknowledged(
     assert item.status == "resolved"
 
 
+def test_acknowledged_at_once_by_two_people_the_sweep_completes_reconciliation(
+    api: Api, world: World, clock: Clock
+) -> None:
+    # Two people each acknowledged the last change at the same moment: neither saw the
+    # other's, so neither completed the task; the checklist and the sweep see it done.
+    d = _record(api, world)
+    clock.advance(hours=1)
+    for change in db.session.scalars(select(MedicationChange)):
+        change.acknowledged_by_user_id, change.acknowledged_at = world.users["david"].id, now()
+    db.session.commit()
+    task = _tasks(_get(api, world, d["id"]))[("medication_reconciliation", None)]
+    assert task["status"] == "done" and _at(task["done_at"]) == now()
+    _sweep(world)
+    stored = db.session.get(TransitionTask, task["id"])
+    assert stored is not None and stored.done_at == now()
+
+
 def test_without_changes_reconciliation_is_done_at_once(api: Api, world: World) -> None:
     d = _record(api, world, medication_changes=[], admitted_at=None)
     task = _tasks(d)[("medication_reconciliation", None)]

@@ -35,7 +35,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.clock import now
@@ -354,39 +354,47 @@ def flag_encounter(db: Session, encounter: Encounter) -> WorkItem | None:
 
 def acknowledge_change(db: Session, change: MedicationChange, by: User) -> MedicationChange:
     """The patient's side has seen the change; the last one completes the reconciliation.
-    Acknowledging again keeps the first acknowledgement."""
-    if change.acknowledged_at is not None:
-        return change
-    at = now()
-    change.acknowledged_by_user_id, change.acknowledged_at = by.id, at
-    db.flush()
-    left = db.scalar(
-        select(MedicationChange.id)
-        .where(
-            MedicationChange.discharge_id == change.discharge_id,
-            MedicationChange.acknowledged_at.is_(None),
-        )
-        .limit(1)
+    Acknowledging again keeps the first acknowledgement (a conditional UPDATE: of two people
+    acknowledging at once, one is recorded)."""
+    db.execute(
+        update(MedicationChange)
+        .where(MedicationChange.id == change.id, MedicationChange.acknowledged_at.is_(None))
+        .values(acknowledged_by_user_id=by.id, acknowledged_at=now())
+        .execution_options(synchronize_session=False)
     )
-    if left is None:
-        task = db.scalar(
-            select(TransitionTask).where(
-                TransitionTask.discharge_id == change.discharge_id,
-                TransitionTask.kind == "medication_reconciliation",
-            )
+    db.refresh(change)
+    task = db.scalar(
+        select(TransitionTask).where(
+            TransitionTask.discharge_id == change.discharge_id,
+            TransitionTask.kind == "medication_reconciliation",
+            TransitionTask.done_at.is_(None),
         )
-        if task is not None and task.done_at is None:
-            task.done_at, task.done_by_user_id = at, by.id
-            task.note = "Every medication change acknowledged."
-            discharge = db.get(Discharge, change.discharge_id)
-            assert discharge is not None
-            resolve_by_system(
-                db,
-                discharge.patient_id,
-                reconciliation_key(discharge.id),
-                "Every medication change was acknowledged.",
-            )
+    )
+    if task is not None:
+        done = _observe_reconciliations(db, [task]).get(task.id)
+        if done is not None:
+            _complete(db, task, done)
     return change
+
+
+def _complete(db: Session, task: TransitionTask, done: Completion) -> None:
+    """Store what completed the task, and close the worklist item it no longer needs."""
+    task.done_at, task.done_by_user_id, task.note = done.done_at, done.done_by_user_id, done.note
+    if done.appointment_id is not None:
+        task.appointment_id = done.appointment_id
+    keys = {
+        "medication_reconciliation": (
+            reconciliation_key(task.discharge_id),
+            "Every medication change was acknowledged.",
+        ),
+        "follow_up_appointment": (
+            follow_up_key(task.discharge_id),
+            f"Follow-up booked: appointment {done.appointment_id}.",
+        ),
+    }
+    if task.kind in keys:
+        key, note = keys[task.kind]
+        resolve_by_system(db, task.patient_id, key, note)
 
 
 # --- observing what completes a task -------------------------------------------------------
@@ -412,6 +420,9 @@ def observe(
         )
     )
     found.update(_observe_calls(db, [t for t in pending if t.kind == "call_48h"]))
+    found.update(
+        _observe_reconciliations(db, [t for t in pending if t.kind == "medication_reconciliation"])
+    )
     found.update(_observe_checks(db, [t for t in pending if t.kind == "readmission_check"]))
     return found
 
@@ -449,8 +460,30 @@ def _observe_follow_ups(
             found[task.id] = Completion(
                 done_at=max(visit.created_at, start),
                 done_by_user_id=visit.created_by_user_id,
-                note=f"{visit.title} on {visit.start_at.isoformat()}",
+                note="Follow-up visit booked.",
                 appointment_id=visit.id,
+            )
+    return found
+
+
+def _observe_reconciliations(db: Session, tasks: list[TransitionTask]) -> dict[int, Completion]:
+    """Done when every change of the discharge is acknowledged: at the last one, by its author
+    (also what the sweep finds when two people acknowledged the last two at the same time)."""
+    if not tasks:
+        return {}
+    changes: dict[int, list[MedicationChange]] = {t.discharge_id: [] for t in tasks}
+    for c in db.scalars(select(MedicationChange).where(MedicationChange.discharge_id.in_(changes))):
+        changes[c.discharge_id].append(c)
+    found: dict[int, Completion] = {}
+    for task in tasks:
+        mine = changes[task.discharge_id]
+        if mine and all(c.acknowledged_at is not None for c in mine):
+            last = max(mine, key=lambda c: (c.acknowledged_at, c.id))
+            assert last.acknowledged_at is not None
+            found[task.id] = Completion(
+                last.acknowledged_at,
+                last.acknowledged_by_user_id,
+                "Every medication change acknowledged.",
             )
     return found
 
@@ -507,12 +540,6 @@ def _observe_checks(db: Session, tasks: list[TransitionTask]) -> dict[int, Compl
     return found
 
 
-def _apply(task: TransitionTask, done: Completion) -> None:
-    task.done_at, task.done_by_user_id, task.note = done.done_at, done.done_by_user_id, done.note
-    if done.appointment_id is not None:
-        task.appointment_id = done.appointment_id
-
-
 # --- the sweep rules -----------------------------------------------------------------------
 
 
@@ -553,8 +580,7 @@ def follow_up_rule(db: Session, at: datetime, patient_ids: Sequence[int]) -> Non
         discharge = batch.discharges[task.discharge_id]
         key = follow_up_key(discharge.id)
         if task.id in completions:
-            _apply(task, completions[task.id])
-            resolve_by_system(db, task.patient_id, key, f"Follow-up booked: {task.note}")
+            _complete(db, task, completions[task.id])
             continue
         flag_at = discharge.discharged_at + FOLLOW_UP_FLAG_AFTER
         if at >= flag_at:
@@ -593,7 +619,7 @@ def _reopen_cancelled(db: Session, batch: _Batch) -> dict[int, datetime]:
         visit = gone.get(task.appointment_id or 0)
         if visit is not None:
             task.done_at = task.done_by_user_id = task.appointment_id = None
-            task.note = f"{visit.title} was {visit.status.replace('_', ' ')}."
+            task.note = f"The follow-up visit was {visit.status.replace('_', ' ')}."
             reopened[task.id] = visit.updated_at
     return reopened
 
@@ -610,7 +636,7 @@ def transition_task_rule(db: Session, at: datetime, patient_ids: Sequence[int]) 
     for task in pending:
         discharge = batch.discharges[task.discharge_id]
         if task.id in completions:
-            _apply(task, completions[task.id])
+            _complete(db, task, completions[task.id])
         elif task.kind == "readmission_check" and task.checkin_schedule_id is None:
             prompt_at = task.due_at - CHECK_ANSWER_WITHIN
             if prompt_at > at:
