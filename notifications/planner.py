@@ -656,9 +656,12 @@ def replan_for_appointment(db: Session, appointment_id: int, now: datetime | Non
     return cancelled
 
 
-def replan_for_checkin_schedule(db: Session, schedule_id: int, now: datetime | None = None) -> int:
+def replan_for_checkin_schedule(
+    db: Session, schedule_id: int, now: datetime | None = None, lookback: timedelta = LOOKBACK
+) -> int:
     """A check-in schedule was created or changed: its pending prompts, planned again
-    (the schedule's own rows only; two queries besides the circle's and the write)."""
+    (the schedule's own rows only; two queries besides the circle's and the write). A
+    prompt due up to ``lookback`` ago and still answerable is due now."""
     at = now or clock_now()
     patient = db.scalar(
         select(Patient).join(CheckinSchedule).where(CheckinSchedule.id == schedule_id)
@@ -675,7 +678,7 @@ def replan_for_checkin_schedule(db: Session, schedule_id: int, now: datetime | N
     )
     circle = circles(db, [patient], at)
     rows = prompt_rows(
-        db, {patient.id: patient}, circle, at - LOOKBACK, at + HORIZON, at, [schedule_id]
+        db, {patient.id: patient}, circle, at - lookback, at + HORIZON, at, [schedule_id]
     )
     _write(db, apply_quiet_hours(db, rows, {patient.id: patient.time_zone}), at)
     return cancelled

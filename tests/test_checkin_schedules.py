@@ -197,6 +197,32 @@ def test_the_helper_schedules_post_discharge_days_for_transitions(world: World) 
     assert [(p.due_at, p.user_id) for p in prompts()] == [(days[0], world.users["david"].id)]
 
 
+def test_a_late_schedule_asks_what_is_still_open_and_never_counts_the_rest_missed(
+    engine: Engine, world: World
+) -> None:
+    session = db.session()
+    closed, still_open = START - timedelta(days=3), START - timedelta(hours=36)
+    schedule = schedule_checkin(
+        session,
+        patient_id=world.chen,
+        template_code="POST-DISCHARGE",
+        timing={"event": [closed.isoformat(), still_open.isoformat()]},
+        answer_within=timedelta(hours=48),
+        expires_at=None,
+        created_by_user_id=world.users["priya"].id,
+    )
+    session.commit()
+    assert [(p.due_at, p.not_after) for p in prompts()] == [
+        (START, still_open + timedelta(hours=48))
+    ]
+    assert [p.user_id for p in prompts()] == [world.users["david"].id]
+    swept(engine, START + timedelta(days=2))
+    (item,) = _overdue_items(world.chen)
+    assert item.detail["occurrences_missed"] == 1
+    assert item.detail["due_at"] == still_open.isoformat()
+    assert item.key == f"checkin_overdue:{schedule.id}"
+
+
 def test_expiry_stops_planning(api: Api, people: World, clock: Clock) -> None:
     body = create(api, people, expires_at=(START + timedelta(hours=20)).isoformat())
     assert [p.due_at for p in prompts()] == [DUE_1]

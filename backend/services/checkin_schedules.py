@@ -135,12 +135,16 @@ def timing_of(schedule: CheckinSchedule) -> Timing:
 def occurrences(
     schedule: CheckinSchedule, patient: Patient, start: datetime, end: datetime
 ) -> list[Occurrence]:
-    """The schedule's prompts due in [start, end), before it expires (cancelled or not)."""
+    """The schedule's prompts due in [start, end), before it expires (cancelled or not).
+
+    Only those still answerable when the schedule was made: an ``event`` instant (or a
+    ``starts_at``) in the past is asked if its window is still open, and is never counted
+    as missed when it closed before anyone asked."""
     if schedule.expires_at is not None:
         end = min(end, schedule.expires_at)
     if end <= start:
         return []
-    return expand(
+    found = expand(
         timing_of(schedule),
         routine_of(patient),
         patient.time_zone,
@@ -150,6 +154,8 @@ def occurrences(
         policy=schedule.tz_policy,
         home_zone=schedule.home_time_zone,
     )
+    made, within = schedule.created_at, schedule.answer_within
+    return [o for o in found if o.at + within > made]
 
 
 @dataclass(frozen=True)
@@ -346,7 +352,8 @@ def schedule_checkin(
     db.flush()
     from notifications.planner import replan_for_checkin_schedule
 
-    replan_for_checkin_schedule(db, schedule.id, at)
+    # Everything still answerable is asked, an event in the past included.
+    replan_for_checkin_schedule(db, schedule.id, at, lookback=answer_within)
     return schedule
 
 
