@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from backend import db
-from backend.models import CheckinResponse, Patient
+from backend.models import CaregiverGrant, CheckinResponse, Patient
 from backend.services.careteams import add_member, add_team
 from tests.conftest import Api, World, assert_error
 
@@ -321,3 +321,40 @@ def test_a_patient_without_enrollment_sees_only_the_builtins(api: Api, world: Wo
     codes = {t["code"] for t in api.get("/checkin-templates", as_="maria").get_json()}
     assert codes == BUILTINS
     assert_error(api.get("/checkin-templates/VITALS", as_="maria"), 404)
+
+
+def test_caregivers_never_see_social_needs_answers(api: Api, world: World) -> None:
+    grant = (
+        db.session.query(CaregiverGrant).filter_by(caregiver_user_id=world.users["ana"].id).one()
+    )
+    grant.permissions = [*grant.permissions, "view_checkins"]
+    db.session.commit()
+    needs = {k: False for k in ("food", "housing", "transport", "utilities")} | {"safety": True}
+    social = answer(api, world.maria, "maria", "SOCIAL-NEEDS", needs).get_json()["id"]
+    screener = answer(api, world.maria, "maria", "PHQ-2", {"44250-9": 0, "44255-8": 0}).get_json()[
+        "id"
+    ]
+    base = f"/patients/{world.maria}/checkin-responses"
+    assert [r["id"] for r in api.get(base, as_="ana").get_json()] == [screener]
+    assert [r["id"] for r in api.get(base, as_="priya").get_json()] == [screener, social]
+    for suffix in ("", "/fhir"):
+        body = assert_error(api.get(f"{base}/{social}{suffix}", as_="ana"), 404)
+        assert body["message"] == "No such check-in response."
+        assert api.get(f"{base}/{social}{suffix}", as_="priya").status_code == 200
+    assert api.get(f"{base}/{screener}", as_="ana").status_code == 200
+    # an organization's template can keep caregivers out too, but not while letting them answer
+    err = assert_error(
+        api.post(
+            "/checkin-templates",
+            as_="priya",
+            json=vitals("SAFE-HOME", hidden_from_caregivers=True),
+        ),
+        422,
+    )
+    assert "hidden_from_caregivers" in err["errors"]["json"]
+    made = make_template(
+        api, vitals("SAFE-HOME", hidden_from_caregivers=True, caregiver_may_answer=False)
+    )
+    assert made["hidden_from_caregivers"] is True
+    answer(api, world.maria, "maria", "SAFE-HOME", good_vitals())
+    assert [r["template"] for r in api.get(base, as_="ana").get_json()] == ["PHQ-2"]

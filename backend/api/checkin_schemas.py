@@ -87,6 +87,9 @@ class TemplateSchema(ma.Schema):
     builtin = ma.fields.Boolean()
     organization_id = ma.fields.Integer(allow_none=True)
     caregiver_may_answer = ma.fields.Boolean()
+    hidden_from_caregivers = ma.fields.Boolean(
+        metadata={"description": "Caregivers never see the answers (SOCIAL-NEEDS)"}
+    )
     max_score = ma.fields.Integer(allow_none=True)
     items = ma.fields.List(ma.fields.Nested(TemplateItemSchema))
     flag_rules = ma.fields.List(ma.fields.Dict(), metadata={"description": "See FlagRuleDef"})
@@ -163,6 +166,10 @@ class TemplateCreateSchema(BaseSchema):
         metadata={"description": "One of your organizations (needed if you have several)"}
     )
     caregiver_may_answer = ma.fields.Boolean(load_default=False)
+    hidden_from_caregivers = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "Caregivers never see the answers, whatever they were granted"},
+    )
     items = ma.fields.List(
         ma.fields.Nested(TemplateItemInSchema),
         required=True,

@@ -41,6 +41,7 @@ from backend.checkins.service import (
     any_template,
     crisis_text,
     find_template,
+    hidden_from_caregivers,
     member_organization_ids,
     patient_organization_ids,
     record_answer,
@@ -101,6 +102,12 @@ class CheckinTemplates(MethodView):
         )
         if taken:
             fail(409, f"A template with code {code} exists; choose another code.")
+        if data.get("caregiver_may_answer") and data.get("hidden_from_caregivers"):
+            fail(
+                422,
+                "A caregiver cannot answer what caregivers may not see.",
+                errors={"json": {"hidden_from_caregivers": ["Not with caregiver_may_answer."]}},
+            )
         template = _parse_definition(data)
         row = CheckinTemplate(
             code=code,
@@ -109,6 +116,7 @@ class CheckinTemplates(MethodView):
             items=data["items"],
             flag_rules=[r.as_json() for r in flag_rules.template_rules(template)],
             caregiver_may_answer=data.get("caregiver_may_answer", False),
+            hidden_from_caregivers=data.get("hidden_from_caregivers", False),
             created_by_user_id=user.id,
             created_at=now(),
         )
@@ -153,6 +161,10 @@ class CheckinTemplateOne(MethodView):
         return template
 
 
+def _is_caregiver(access: PatientAccess) -> bool:
+    return access.role in (Role.CAREGIVER, Role.MANAGING_CAREGIVER)
+
+
 def _with_guidance(response: CheckinResponse, access: PatientAccess) -> CheckinResponse:
     if SAFETY in response.flags:
         response.crisis_guidance = crisis_text(db.session(), access.patient)  # type: ignore[attr-defined]
@@ -165,13 +177,19 @@ class CheckinResponses(MethodView):
     @blp.paginate()
     @error_responses(blp, 403, 404)
     def get(self, patient_id: int, pagination_parameters: Any) -> Any:
-        """The patient's answered check-ins, newest first"""
-        authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
+        """The patient's answered check-ins, newest first
+
+        Caregivers do not see the answers to templates kept from them (SOCIAL-NEEDS).
+        """
+        access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
         stmt = (
             select(CheckinResponse)
             .where(CheckinResponse.patient_id == patient_id)
             .order_by(CheckinResponse.at.desc(), CheckinResponse.id.desc())
         )
+        if _is_caregiver(access):
+            hidden = hidden_from_caregivers(db.session())
+            stmt = stmt.where(CheckinResponse.template_code.not_in(sorted(hidden)))
         return PaginatedSelect(stmt, pagination_parameters).items
 
     @blp.arguments(CheckinAnswersSchema)
@@ -194,8 +212,7 @@ class CheckinResponses(MethodView):
                 "No such check-in template.",
                 errors={"json": {"template": ["Not a template this patient answers."]}},
             )
-        caregiver = access.role in (Role.CAREGIVER, Role.MANAGING_CAREGIVER)
-        if caregiver and not template.caregiver_may_answer:
+        if _is_caregiver(access) and not template.caregiver_may_answer:
             fail(403, f"{template.code} is answered by the patient, not on their behalf.")
         try:
             answers = template.check_answers(data["answers"])
@@ -223,6 +240,8 @@ def _response(patient_id: int, response_id: int) -> tuple[PatientAccess, Checkin
     access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
     response = db.session.get(CheckinResponse, response_id)
     if response is None or response.patient_id != patient_id:
+        fail(404, "No such check-in response.")
+    if _is_caregiver(access) and response.template_code in hidden_from_caregivers(db.session()):
         fail(404, "No such check-in response.")
     return access, response
 

@@ -7,9 +7,9 @@
 * SOCIAL-NEEDS: the five core domains of the CMS Accountable Health Communities HRSN
   screening tool (food, housing, transport, utilities, personal safety) as yes/no
   questions in our own short words; yes is a need, a ``social_need`` item, and personal
-  safety is urgent. A caregiver may not answer it: the safety question is for the patient
-  alone (the person hurting them may be the one holding the phone); the care team can
-  record answers given to them in private.
+  safety is urgent. A caregiver may neither answer it nor read the answers, whatever they
+  were granted: the safety question is for the patient alone (the person hurting them may
+  be the one holding the phone); the care team can record answers given to them in private.
 * POST-DISCHARGE: asked on days 7, 14 and 30 after a discharge (scheduled elsewhere by
   its code). A hospital or ER visit since discharge is a ``checkin_flag`` item; where,
   asked only after a yes, is optional. A caregiver may answer it.
@@ -63,6 +63,7 @@ DEFINITIONS: list[dict[str, Any]] = [
         "code": SOCIAL_NEEDS,
         "title": "Social needs",
         "caregiver_may_answer": False,
+        "hidden_from_caregivers": True,
         "items": [{"id": i, "text": text, "type": "boolean"} for i, text, _, _ in _SOCIAL],
         "flag_rules": [
             {

@@ -103,6 +103,15 @@ def any_template(db: Session, code: str) -> Template | None:
     return None if row is None else custom_template(row)
 
 
+def hidden_from_caregivers(db: Session) -> set[str]:
+    """Codes of the templates whose answers caregivers never see."""
+    found = {code for code, t in builtin_templates().items() if t.hidden_from_caregivers}
+    rows = db.scalars(
+        select(CheckinTemplate.code).where(CheckinTemplate.hidden_from_caregivers.is_(True))
+    )
+    return found | set(rows)
+
+
 def patient_rules(db: Session, patient_id: int, template: Template) -> list[flag_rules.Rule]:
     rows = db.scalars(
         select(PatientFlagRule)

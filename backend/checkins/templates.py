@@ -360,6 +360,9 @@ class Template:
     title: str
     items: tuple[Item, ...]
     caregiver_may_answer: bool = False
+    # Answers caregivers never see, whatever they were granted (a personal-safety question:
+    # the person hurting the patient may be the one holding the phone).
+    hidden_from_caregivers: bool = False
     builtin: bool = False
     organization_id: int | None = None
     loinc: str | None = None
@@ -581,6 +584,7 @@ def parse_template(data: dict[str, Any], **extra: Any) -> Template:
         title=data["title"],
         items=tuple(items.values()),
         caregiver_may_answer=bool(data.get("caregiver_may_answer", False)),
+        hidden_from_caregivers=bool(data.get("hidden_from_caregivers", False)),
         loinc=data.get("loinc"),
         source_url=data.get("source_url"),
         scoring=scoring,

@@ -33,6 +33,7 @@ class CheckinTemplate(Base):
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     flag_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     caregiver_may_answer: Mapped[bool] = mapped_column(Boolean, default=False)
+    hidden_from_caregivers: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
@@ -44,6 +45,7 @@ class CheckinTemplate(Base):
             "items": self.items,
             "flag_rules": self.flag_rules,
             "caregiver_may_answer": self.caregiver_may_answer,
+            "hidden_from_caregivers": self.hidden_from_caregivers,
         }
 
 

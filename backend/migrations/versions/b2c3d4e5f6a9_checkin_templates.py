@@ -1,5 +1,6 @@
-"""check-in templates: flag rules and author on checkin_templates, raised flags and
-the answerer's role on checkin_responses, patient_flag_rules, organizations.crisis_guidance
+"""check-in templates: flag rules, caregiver privacy and author on checkin_templates;
+raised flags and the answerer's role on checkin_responses; patient_flag_rules;
+organizations.crisis_guidance
 
 Revision ID: b2c3d4e5f6a9
 Revises: a1b2c3d4e5f7
@@ -22,6 +23,14 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("flag_rules", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
         )
+        batch_op.add_column(
+            sa.Column(
+                "hidden_from_caregivers",
+                sa.Boolean(),
+                nullable=False,
+                server_default=sa.false(),
+            )
+        )
         batch_op.add_column(sa.Column("created_by_user_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
             batch_op.f("fk_checkin_templates_created_by_user_id_users"),
@@ -31,6 +40,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("checkin_templates", schema=None) as batch_op:
         batch_op.alter_column("flag_rules", server_default=None)
+        batch_op.alter_column("hidden_from_caregivers", server_default=None)
 
     with op.batch_alter_table("checkin_responses", schema=None) as batch_op:
         batch_op.add_column(
@@ -113,4 +123,5 @@ def downgrade() -> None:
             batch_op.f("fk_checkin_templates_created_by_user_id_users"), type_="foreignkey"
         )
         batch_op.drop_column("created_by_user_id")
+        batch_op.drop_column("hidden_from_caregivers")
         batch_op.drop_column("flag_rules")
