@@ -3,8 +3,8 @@
 A rule is a small JSON object, kept in a template's ``flag_rules`` or, for one patient, in
 ``patient_flag_rules``. Every rule has a ``name`` (unique within its template; the
 worklist key is ``checkin:<response id>:<name>``), the worklist ``flag`` it raises
-(``checkin_flag``, ``safety`` or ``social_need``), ``urgent`` (pushes the care team at once)
-and an optional ``title`` for the coordinator. The kinds:
+(``checkin_flag``, ``safety`` or ``social_need``), ``urgent`` (pushes the care team at
+once; always so for ``safety``) and an optional ``title`` for the coordinator. The kinds:
 
 * ``threshold`` — a number item (scale, quantity in its canonical unit, a scored choice's
   number, or a blood-pressure ``component``) compared with ``op`` (``<``, ``<=``, ``>``,
@@ -166,7 +166,8 @@ def parse_rule(template: Template, data: dict[str, Any], *, for_patient: bool = 
         name=name,
         kind=str(kind),
         flag=flag,
-        urgent=bool(data.get("urgent", False)),
+        # A safety item always reaches a person at once, whatever the rule says.
+        urgent=bool(data.get("urgent", False)) or flag == "safety",
         item=item.id if item is not None else None,
         component=component,
         op=op,
