@@ -12,6 +12,8 @@ from tests.matrix import Entry
 
 SCHEDULES = "/patients/<int:patient_id>/checkin-schedules"
 ONE = f"{SCHEDULES}/<int:schedule_id>"
+# Mr. Chen has no login: his prompts go to David, so a template a caregiver may answer.
+TEMPLATE = {"chen": "POST-DISCHARGE"}
 DAILY = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["10:00"]}}
 
 ENTRIES = {
@@ -19,7 +21,11 @@ ENTRIES = {
     (SCHEDULES, "POST"): Entry(
         "manage_checkins",
         (201,),
-        body=lambda p: {"template": "PHQ-2", "timing": DAILY, "answer_within": "PT12H"},
+        body=lambda p: {
+            "template": TEMPLATE.get(p, "PHQ-2"),
+            "timing": DAILY,
+            "answer_within": "PT12H",
+        },
     ),
     (ONE, "GET"): Entry("view_checkins", (200,)),
     (f"{ONE}/cancel", "POST"): Entry("manage_checkins", (200,)),
@@ -33,7 +39,7 @@ def prepare(world: World) -> dict[str, int]:
         schedule = schedule_checkin(
             db.session(),
             patient_id=pid,
-            template_code="PHQ-2",
+            template_code=TEMPLATE.get(key, "PHQ-2"),
             timing=DAILY,
             answer_within=timedelta(hours=24),
             expires_at=now() + timedelta(days=30),

@@ -155,7 +155,7 @@ def test_a_weekly_schedule_for_mr_chen_prompts_david(api: Api, people: World) ->
             "timeOfDay": ["09:00"],
         }
     }
-    body = create(api, people, patient="chen", timing=weekly, template="GAD-7")
+    body = create(api, people, patient="chen", timing=weekly, template="POST-DISCHARGE")
     planned = prompts()
     # Thursday 09:00 in Los Angeles (PST, UTC-8); Mr. Chen has no login: David is asked.
     assert [(p.user_id, p.due_at) for p in planned] == [
@@ -183,7 +183,7 @@ def test_the_helper_schedules_post_discharge_days_for_transitions(world: World) 
     schedule = schedule_checkin(
         session,
         patient_id=world.chen,
-        template_code="PHQ-9",
+        template_code="POST-DISCHARGE",
         timing={"event": [d.isoformat() for d in days]},
         answer_within=timedelta(hours=48),
         expires_at=discharge + timedelta(days=40),
@@ -286,6 +286,30 @@ def test_who_may_see_and_schedule(api: Api, people: World) -> None:
     create(api, people, who="maria", template="GAD-7")
 
 
+def test_schedules_of_answers_kept_from_caregivers_are_kept_from_them_too(
+    api: Api, people: World
+) -> None:
+    grant = db.session.scalars(
+        select(CaregiverGrant).where(CaregiverGrant.caregiver_user_id == people.users["ana"].id)
+    ).one()
+    grant.permissions = [*grant.permissions, "view_checkins"]
+    db.session.commit()
+    social = create(api, people, template="SOCIAL-NEEDS", timing={"repeat": {"count": 1}})
+    mood = create(api, people)
+    listed = api.get(schedules(people), as_="ana")
+    assert [s["id"] for s in listed.get_json()] == [mood["id"]]
+    assert_error(api.get(f"{schedules(people)}/{social['id']}", as_="ana"), 404)
+    assert_error(api.get(f"{schedules(people)}/{social['id']}/occurrences", as_="ana"), 404)
+    day = next(
+        d
+        for d in api.get("/me/today", as_="ana").get_json()["patients"]
+        if d["patient_id"] == people.maria
+    )
+    assert [c["schedule_id"] for c in day["checkins"]] == [mood["id"]]
+    mine = api.get("/me/today", as_="maria").get_json()["patients"][0]
+    assert {c["schedule_id"] for c in mine["checkins"]} == {social["id"], mood["id"]}
+
+
 def test_bad_input_is_a_422_naming_the_field(api: Api, people: World) -> None:
     url = schedules(people)
 
@@ -299,6 +323,11 @@ def test_bad_input_is_a_422_naming_the_field(api: Api, people: World) -> None:
     assert "timing" in refused({"timing": "daily"})
     assert "timing" in refused({"timing": None})
     assert "template" in refused({"template": "NOPE-1"})
+    # Mr. Chen has no login, and a caregiver may not answer a screener for him.
+    r = api.post(
+        schedules(people, "chen"), as_="priya", json={"template": "PHQ-9", "timing": DAILY_1030}
+    )
+    assert "template" in assert_error(r, 422)["errors"]["json"]
     assert "answer_within" in refused({"answer_within": "PT5M"})
     assert "answer_within" in refused({"answer_within": "P30D"})
     assert "answer_within" in refused({"answer_within": "24 hours"})
@@ -362,7 +391,7 @@ def test_the_prompt_reaches_maria_in_spanish_and_says_nothing_clinical(
     clock: Clock,
 ) -> None:
     create(api, people, template="PHQ-9")
-    create(api, people, patient="chen", template="GAD-7", timing={"repeat": {"count": 1}})
+    create(api, people, patient="chen", template="POST-DISCHARGE", timing={"repeat": {"count": 1}})
     set_renderer(render)
     try:
         dispatch_until(engine, channel, clock, DUE_1)
@@ -397,6 +426,7 @@ def test_a_caregiver_who_lost_access_is_not_prompted(
         api,
         people,
         patient="chen",
+        template="POST-DISCHARGE",
         timing={"repeat": {"count": 1}},
         starts_at=(START + timedelta(hours=1)).isoformat(),
     )

@@ -16,7 +16,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
-from backend.access import Action, authorize
+from backend.access import Action, PatientAccess, Role, authorize
 from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses
 from backend.api.medications import FhirTiming
 from backend.auth import current_user
@@ -30,6 +30,7 @@ from backend.services.checkin_schedules import (
     ScheduleError,
     cancel_schedule,
     format_duration,
+    hidden_from_caregivers,
     parse_duration,
     schedule_checkin,
     window_prompts,
@@ -137,9 +138,20 @@ class CheckinOccurrenceSchema(ma.Schema):
     answered_at = Instant(allow_none=True)
 
 
-def get_schedule(patient_id: int, schedule_id: int) -> CheckinSchedule:
+def hidden_from(access: PatientAccess) -> set[str]:
+    """Templates whose answers a caregiver never sees (SOCIAL-NEEDS): nor their schedules."""
+    if access.role in (Role.CAREGIVER, Role.MANAGING_CAREGIVER):
+        return hidden_from_caregivers(db.session())
+    return set()
+
+
+def get_schedule(access: PatientAccess, schedule_id: int) -> CheckinSchedule:
     schedule = db.session.get(CheckinSchedule, schedule_id)
-    if schedule is None or schedule.patient_id != patient_id:
+    if (
+        schedule is None
+        or schedule.patient_id != access.patient.id
+        or schedule.template_code in hidden_from(access)
+    ):
         fail(404, "No such check-in schedule.")
     return schedule
 
@@ -158,8 +170,11 @@ class CheckinSchedules(MethodView):
     @error_responses(blp, 403, 404)
     def get(self, filters: dict[str, Any], patient_id: int, pagination_parameters: Any) -> Any:
         """The patient's check-in schedules, newest first"""
-        authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
+        access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
         stmt = select(CheckinSchedule).where(CheckinSchedule.patient_id == patient_id)
+        hidden = hidden_from(access)
+        if hidden:
+            stmt = stmt.where(CheckinSchedule.template_code.not_in(sorted(hidden)))
         state, at = filters.get("status"), now()
         if state == "cancelled":
             stmt = stmt.where(CheckinSchedule.status == "cancelled")
@@ -207,8 +222,8 @@ class CheckinScheduleById(MethodView):
     @error_responses(blp, 403, 404)
     def get(self, patient_id: int, schedule_id: int) -> CheckinSchedule:
         """One check-in schedule"""
-        authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
-        return get_schedule(patient_id, schedule_id)
+        access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
+        return get_schedule(access, schedule_id)
 
 
 @blp.route("/patients/<int:patient_id>/checkin-schedules/<int:schedule_id>/cancel")
@@ -218,7 +233,7 @@ class CancelCheckinSchedule(MethodView):
     def post(self, patient_id: int, schedule_id: int) -> CheckinSchedule:
         """Cancel a check-in schedule and the prompts still pending (again: no change)"""
         access = authorize(current_user(), patient_id, Action.MANAGE_CHECKINS)
-        schedule = get_schedule(patient_id, schedule_id)
+        schedule = get_schedule(access, schedule_id)
         cancel_schedule(db.session(), schedule, access.user.id)
         return schedule
 
@@ -231,7 +246,7 @@ class CheckinOccurrences(MethodView):
     def get(self, window: dict[str, Any], patient_id: int, schedule_id: int) -> Any:
         """Each prompt due in a window, oldest first, with its status"""
         access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
-        schedule = get_schedule(patient_id, schedule_id)
+        schedule = get_schedule(access, schedule_id)
         at = now()
         start: datetime | None = window.get("from_")
         end: datetime | None = window.get("to")

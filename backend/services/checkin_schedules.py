@@ -35,7 +35,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from backend.clock import now
-from backend.models import CheckinResponse, CheckinSchedule, CheckinTemplate, Patient
+from backend.models import CheckinResponse, CheckinSchedule, Patient
 from backend.models.medication import TZ_POLICIES
 from backend.models.worklist import UNRESOLVED, WorkItem
 from backend.schedule import Occurrence, Timing, TimingError, expand, parse_timing
@@ -70,29 +70,30 @@ class ScheduleError(ValueError):
 # -- templates ------------------------------------------------------------------------------
 
 
-def builtin_codes() -> list[str]:
-    """The built-in template codes, read at call time: the catalog grows (SOCIAL-NEEDS,
-    POST-DISCHARGE, ...). The catalog of every template shape when there is one, else the
-    scored screeners."""
-    import importlib
-
-    from backend.checkins import instruments
-
-    codes = set(instruments.builtins())
-    try:
-        catalog = importlib.import_module("backend.checkins.catalog")
-        codes |= set(catalog.builtin_templates())
-    except (ImportError, AttributeError):
-        pass
-    return sorted(codes)
+@dataclass(frozen=True)
+class TemplateFacts:
+    code: str
+    caregiver_may_answer: bool
+    hidden_from_caregivers: bool
 
 
-def template_exists(db: Session, code: str) -> bool:
-    """A built-in template, or a custom one stored in ``checkin_templates``."""
-    if code in builtin_codes():
-        return True
-    found = db.scalar(select(CheckinTemplate.id).where(CheckinTemplate.code == code).limit(1))
-    return found is not None
+def template_for(db: Session, patient_id: int, code: str) -> TemplateFacts | None:
+    """The template if the patient may be asked it (a built-in, or one of the organizations
+    they are enrolled with), read at call time from ``backend.checkins``: the set grows."""
+    from backend.checkins.service import template_for_patient
+
+    found = template_for_patient(db, patient_id, code)
+    if found is None:
+        return None
+    return TemplateFacts(found.code, found.caregiver_may_answer, found.hidden_from_caregivers)
+
+
+def hidden_from_caregivers(db: Session) -> set[str]:
+    """The codes of templates whose answers caregivers never see (SOCIAL-NEEDS): their
+    schedules are not shown to caregivers either."""
+    from backend.checkins.service import hidden_from_caregivers as hidden
+
+    return hidden(db)
 
 
 # -- durations ------------------------------------------------------------------------------
@@ -277,6 +278,7 @@ def window_prompts(
 def check_schedule(
     db: Session,
     *,
+    patient: Patient,
     template_code: str,
     timing: Mapping[str, Any],
     answer_within: timedelta,
@@ -285,8 +287,16 @@ def check_schedule(
     tz_policy: str,
 ) -> None:
     """Raise :class:`ScheduleError` naming the first input we refuse."""
-    if not template_exists(db, template_code):
+    template = template_for(db, patient.id, template_code)
+    if template is None:
         raise ScheduleError("template", f"No such check-in template {template_code!r}.")
+    if patient.user_id is None and not template.caregiver_may_answer:
+        # The prompts would go to a caregiver who may not answer: the care team asks by phone.
+        raise ScheduleError(
+            "template",
+            f"{template_code} is answered by the patient, who has no login of their own, and "
+            "not by a caregiver; record the answers given by phone instead.",
+        )
     try:
         parse_timing(dict(timing))
     except TimingError as exc:
@@ -327,6 +337,7 @@ def schedule_checkin(
     starts = starts_at or at
     check_schedule(
         db,
+        patient=patient,
         template_code=template_code,
         timing=timing,
         answer_within=answer_within,

@@ -3,7 +3,8 @@ patient's own zone, what is due, what was done, and what is coming.
 
 A fixed number of queries whatever the number of patients or medicines (no N+1):
 who is cared for (2), medicines (1), dose logs (1), appointments (1), care plans (1),
-check-in schedules (1) and, when there are any, their answers (1).
+check-in schedules (1) and, when there are any, their answers (1) and, for a caregiver, the
+templates kept from caregivers (1).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from backend.access import Action, PatientAccess, patients_cared_for, record_access
+from backend.access import Action, PatientAccess, Role, patients_cared_for, record_access
 from backend.clock import now
 from backend.models import Appointment, CarePlan, CheckinSchedule, DoseLog, Medication, User
 from backend.services import checkin_schedules as checkins
@@ -152,6 +153,17 @@ def _fill_checkins(
     )
     if not schedules:
         return
+    if any(d.access.role in (Role.CAREGIVER, Role.MANAGING_CAREGIVER) for d in allowed):
+        # Answers a caregiver never sees (SOCIAL-NEEDS): nor are their prompts shown.
+        hidden = checkins.hidden_from_caregivers(db)
+        schedules = [
+            s
+            for s in schedules
+            if s.template_code not in hidden
+            or by_patient[s.patient_id].access.role not in (Role.CAREGIVER, Role.MANAGING_CAREGIVER)
+        ]
+        if not schedules:
+            return
     longest = max(s.answer_within for s in schedules)
     answers = checkins.responses_of(
         db,
