@@ -88,6 +88,14 @@ def template_for(db: Session, patient_id: int, code: str) -> TemplateFacts | Non
     return TemplateFacts(found.code, found.caregiver_may_answer, found.hidden_from_caregivers)
 
 
+def template_exists(db: Session, code: str) -> bool:
+    """A built-in template or a custom one of any organization (``template_for`` tells
+    whether a given patient may be asked it)."""
+    from backend.checkins.service import any_template
+
+    return any_template(db, code) is not None
+
+
 def hidden_from_caregivers(db: Session) -> set[str]:
     """The codes of templates whose answers caregivers never see (SOCIAL-NEEDS): their
     schedules are not shown to caregivers either."""
