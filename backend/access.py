@@ -42,8 +42,8 @@ class Action(enum.StrEnum):
     VIEW_ACCESS_LOG = "view_access_log"
     VIEW_CARE_TEAM = "view_care_team"
     EDIT_CARE_PLAN = "edit_care_plan"
-    # Clinical work of the care team (and of the patient's own side): scheduling check-ins,
-    # setting a patient's flag rules, recording discharges and hospital or ER encounters.
+    # Clinical work: scheduling check-ins and setting a patient's flag rules (care team
+    # only); recording discharges and hospital or ER encounters (care team and patient side).
     MANAGE_CHECKINS = "manage_checkins"
     MANAGE_TRANSITIONS = "manage_transitions"
     VIEW_CARE_PLAN = Permission.VIEW_CARE_PLAN.value
@@ -73,7 +73,10 @@ _CARE_TEAM = _BASIC | {
     Action.VIEW_CHECKINS,
     Action.MESSAGE_CARE_TEAM,
 }
-_EVERYTHING = frozenset(Action)
+# The patient's side may do everything except set the clinical watch on themselves:
+# scheduling check-ins and setting flag rules is the care team's, so a patient (or whoever
+# holds their phone) cannot switch off the nurse's safety threshold.
+_EVERYTHING = frozenset(Action) - {Action.MANAGE_CHECKINS}
 _PERMISSION_ACTIONS = frozenset(p.value for p in Permission)
 
 

@@ -39,9 +39,9 @@ ANA_GRANTED = {
 }
 # persona -> patient -> what that persona may do there (absent: no relation -> 404)
 ALLOWED: dict[str, dict[str, set[str]]] = {
-    "maria": {"maria": EVERYTHING},
+    "maria": {"maria": EVERYTHING - {"manage_checkins"}},
     "ana": {"maria": BASIC | ANA_GRANTED},
-    "david": {"chen": EVERYTHING},
+    "david": {"chen": EVERYTHING - {"manage_checkins"}},
     "priya": {"maria": BASIC | CLINICAL, "chen": BASIC | CLINICAL},
     "omar": {},
     "sam": {},

@@ -15,15 +15,8 @@ RESPONSE = "/patients/<int:patient_id>/checkin-responses/<int:response_id>"
 RULES = "/patients/<int:patient_id>/flag-rules"
 RULE = "/patients/<int:patient_id>/flag-rules/<int:rule_id>"
 
-# manage_checkins: the care team and the patient's own side (self, managing caregiver); a
-# caregiver by consent never. It is in none of tests/matrix.py's sets, so ``also`` says who.
-_MANAGERS = {("maria", "maria"), ("david", "chen")}
-
-
-def _manages(who: str, patient: str) -> bool:
-    return who == "priya" or (who, patient) in _MANAGERS
-
-
+# manage_checkins is the care team's alone (tests/matrix.py): the patient's side may read
+# the rules but not switch off what the nurse set.
 ENTRIES = {
     (RESPONSE, "GET"): Entry("view_checkins", (200,)),
     (RESPONSE + "/fhir", "GET"): Entry("view_checkins", (200,)),
@@ -35,9 +28,8 @@ ENTRIES = {
             "template": "PHQ-9",
             "rule": {"name": "phq9_mild", "kind": "band_at_least", "band": "mild"},
         },
-        also=_manages,
     ),
-    (RULE, "DELETE"): Entry("manage_checkins", (204,), also=_manages),
+    (RULE, "DELETE"): Entry("manage_checkins", (204,)),
 }
 
 

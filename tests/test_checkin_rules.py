@@ -224,6 +224,8 @@ def test_priya_adds_a_heart_failure_weight_rule_for_maria_only(
     for kg in (70.0, 73.0):
         assert submit(api, world.chen, "david", "HF-DAILY", good_vitals(weight=kg))["raised"] == []
         clock.advance(days=1)
+    # the patient may read the nurse's rule but not switch it off
+    assert_error(api.delete(f"/patients/{world.maria}/flag-rules/{made['id']}", as_="maria"), 403)
     # ended: no longer fires, and no longer listed
     r = api.delete(f"/patients/{world.maria}/flag-rules/{made['id']}", as_="priya")
     assert r.status_code == 204

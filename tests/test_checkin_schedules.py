@@ -254,7 +254,7 @@ def test_cancel_cancels_pending_prompts(api: Api, people: World, clock: Clock) -
         "cancelled",
         "cancelled",
     ]
-    again = api.post(f"{schedules(people)}/{body['id']}/cancel", as_="maria")
+    again = api.post(f"{schedules(people)}/{body['id']}/cancel", as_="priya")
     assert again.status_code == 200
     assert again.get_json()["cancelled_by_user_id"] == people.users["priya"].id
 
@@ -282,8 +282,11 @@ def test_who_may_see_and_schedule(api: Api, people: World) -> None:
             assert assert_error(r, 404)["message"] == "No such patient."
     # A schedule of one patient is not reachable under another.
     assert_error(api.get(f"{schedules(people, 'chen')}/{body['id']}", as_="priya"), 404)
-    # The patient herself may schedule one (her own reminder to check in).
-    create(api, people, who="maria", template="GAD-7")
+    # Scheduling is the care team's: the patient reads her schedules but does not set them.
+    forbidden = {"template": "GAD-7", "timing": DAILY_1030}
+    assert_error(api.post(schedules(people), as_="maria", json=forbidden), 403)
+    assert_error(api.post(f"{one}/cancel", as_="maria"), 403)
+    assert api.get(one, as_="maria").get_json()["status"] == "active"
 
 
 def test_schedules_of_answers_kept_from_caregivers_are_kept_from_them_too(
