@@ -13,7 +13,7 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import Select, select
+from sqlalchemy import Select, literal_column, select
 
 from backend import db
 from backend.access import record_panel_access
@@ -212,7 +212,11 @@ class Worklist(MethodView):
         stmt = select(WorkItem).where(WorkItem.patient_id.in_(_visible_patients(user.id, team_id)))
         status = args["status"]
         if status == "unresolved":
-            stmt = stmt.where(WorkItem.status != "resolved")
+            # Written out, not a parameter: the planner must see the partial indexes' own
+            # predicate to use them (ix_work_items_unresolved_queue reads a page off in the
+            # list's order; the count reads uq_work_items_unresolved_patient_key), also in the
+            # generic plan of a prepared statement.
+            stmt = stmt.where(WorkItem.status != literal_column("'resolved'"))
         else:
             stmt = stmt.where(WorkItem.status == status)
         if "patient_id" in args:

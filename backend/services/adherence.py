@@ -20,7 +20,9 @@ today, today included up to now):
   (the schedule engine expands active medicines only).
 
 Queries: one for the medicines and one for the logs, whatever the number of patients; each
-distinct schedule (timing, routine, zone, policy, dates) is expanded once per call.
+distinct schedule (timing, routine, zone, policy, dates) is expanded once per call, and a
+plain daily or weekly schedule that started well before the window once whatever its dates
+(see :func:`_dates_free_key`): on a panel, most medicines share a handful of those.
 """
 
 from __future__ import annotations
@@ -35,13 +37,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.models import DoseLog, Medication, Patient
-from backend.services.medications import expansion_key, occurrences
+from backend.schedule import Timing
+from backend.services.medications import expansion_key, occurrences, routine_of, timing_of
 from backend.services.today import MISSED_AFTER, local_day
 
 PERIODS = (7, 30, 90)
 # A log's scheduled_at is the slot's instant when it was logged; travel can move the slot's
 # instant since, so the log window is wider than the dose window (slots match by key).
 _LOG_SLACK = timedelta(days=2)
+# A medicine that started at least this long before the window (and does not end in it) has
+# the same slots in the window whatever its dates, if its schedule is plain (below). More
+# than the days a slot can lie from its dosing day, and than a home zone's date can differ.
+_SETTLED_START = timedelta(days=7)
 
 
 @dataclass
@@ -121,6 +128,51 @@ def window(patient: Patient, days: int, at: datetime) -> tuple[datetime, datetim
     return start, at
 
 
+def _dates_free(timing: Timing) -> bool:
+    """Whether the schedule's dosing days and slots are the same for every start date that
+    precedes them (``backend/schedule/expand``): a calendar schedule on every day or on given
+    weekdays every week, with no bounds and no count. Every other one (every 2nd day, 3 a week
+    from the start's weekday, monthly, hourly, bounded, counted) takes its phase or its limits
+    from the start."""
+    return (
+        timing.kind == "calendar"
+        and timing.step == 1
+        and (timing.unit == "d" or (timing.unit == "wk" and bool(timing.day_of_week)))
+        and timing.day_offsets == (0,)
+        and timing.bounds_start is None
+        and timing.bounds_end is None
+        and timing.bounds_duration is None
+        and timing.max_count is None
+    )
+
+
+def _dates_free_key(
+    med: Medication, patient: Patient, start: datetime, end: datetime
+) -> tuple[Any, ...] | None:
+    """For a medicine whose slots in [start, end) do not depend on its start and end dates
+    (a plain schedule, started at least ``_SETTLED_START`` before the window, not ending
+    within it): what its expansion depends on, which is ``expand``'s other arguments (the
+    window is the patient's zone's). None for every other medicine."""
+    timing = timing_of(med)
+    if timing is None or med.status != "active" or not _dates_free(timing):
+        return None
+    zone = ZoneInfo(patient.time_zone)
+    if med.start_date > (start.astimezone(zone) - _SETTLED_START).date():
+        return None
+    if med.end_date is not None and med.end_date < (end.astimezone(zone) + _SETTLED_START).date():
+        return None
+    return (
+        "dates-free",
+        repr(med.timing),
+        routine_of(patient),
+        patient.time_zone,
+        med.tz_policy,
+        med.home_time_zone,
+        start,
+        end,
+    )
+
+
 def adherence(
     db: Session, patients: Sequence[Patient], days: int, at: datetime
 ) -> list[PatientAdherence]:
@@ -150,7 +202,7 @@ def adherence(
             continue
         patient = by_id[med.patient_id]
         result = results[patient.id]
-        key = expansion_key(med, patient)
+        key = _dates_free_key(med, patient, result.start, result.end) or expansion_key(med, patient)
         slots = expanded.get(key)
         if slots is None:
             slots = [
