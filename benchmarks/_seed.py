@@ -2,19 +2,21 @@
 
 Bulk rows go in with SQLAlchemy Core (``insert(Model)`` with a list of dicts, executed as one
 ``executemany`` per chunk), so tens of thousands of rows take seconds, not minutes. Column
-defaults declared on the models (``default=...``) still apply.
+defaults declared on the models (``default=...``) still apply. Millions of rows (months of
+dose logs) go in with :func:`copy_rows`: PostgreSQL's ``COPY``, streamed, no defaults.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import JSON, create_engine, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from backend.db import make_engine
@@ -64,6 +66,33 @@ def insert_many(conn: Connection, model: Any, rows: Sequence[dict[str, Any]]) ->
     """Plain bulk insert in chunks (no ids back)."""
     for start in range(0, len(rows), CHUNK):
         conn.execute(insert(model), rows[start : start + CHUNK])
+
+
+def copy_rows(
+    conn: Connection, model: Any, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
+    """``COPY <table> (columns) FROM STDIN`` of ``rows`` (PostgreSQL only), streamed as they
+    come, in ``conn``'s transaction; returns how many. Several times faster than
+    :func:`insert_many` and holds no list in memory. Every NOT NULL column without a server
+    default must be in ``columns`` (model defaults do not apply); JSON values are dumped here.
+    """
+    table = model.__table__
+    as_json = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    names = ", ".join(f'"{c}"' for c in columns)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    count = 0
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            if as_json:
+                row = list(row)
+                for i in as_json:
+                    if row[i] is not None:
+                        row[i] = json.dumps(row[i])
+            copy.write_row(row)
+            count += 1
+    return count
 
 
 def insert_returning_ids(

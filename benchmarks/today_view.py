@@ -49,7 +49,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
@@ -81,6 +81,7 @@ from benchmarks._seed import (
     PG_URL,
     add_patients,
     add_users,
+    copy_rows,
     insert_many,
     insert_returning_ids,
     schema_url,
@@ -186,7 +187,10 @@ def seed(
     per_caregiver: int,
     history_days: int,
     rng: random.Random,
+    habits: Callable[[random.Random], tuple[float, float]] | None = None,
 ) -> Seeded:
+    """``habits``: draws one patient's (forget, skip) chances per scheduled dose; without it
+    every patient forgets 12 % and skips 5 % of doses."""
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
 
@@ -281,38 +285,44 @@ def seed(
         med_ids = insert_returning_ids(conn, Medication, med_rows, key=("patient_id", "name"))
         mark("medicines")
 
-        # ---- dose logs: the past few days and today so far, as people really log them
-        logs: list[dict[str, Any]] = []
-        for p, pid in enumerate(patient_ids):
-            zone = zones[p]
-            routine = Routine(WAKE, breakfast[p], LUNCH, dinner[p], BED)  # as routine_of()
-            tz = ZoneInfo(zone)
-            today = now.astimezone(tz).date()
-            start = datetime.combine(today - timedelta(days=history_days), clock_time(0), tz)
-            for k in range(len(MEDICINES)):
-                row = med_rows[p * len(MEDICINES) + k]
-                mid = med_ids[p * len(MEDICINES) + k]
-                if row["timing"] is None:
-                    logs.extend(_prn_logs(rng, pid, mid, patient_users[p], now))
-                    continue
-                anchor = datetime.combine(row["start_date"], clock_time(0), tz)
-                for occ in expand(
-                    _parsed(parsed, row["timing"]),
-                    routine,
-                    zone,
-                    start,
-                    now,
-                    anchor=anchor,
-                    policy=row["tz_policy"],
-                    home_zone=zone,
-                ):
-                    log = _scheduled_log(rng, pid, mid, patient_users[p], occ.slot_key, occ.at, now)
-                    if log is not None and log["taken_at"] <= now:
-                        log["late"] = log["status"] == "taken" and log["taken_at"] - occ.at > (
-                            LATE_AFTER_CRITICAL if row["time_critical"] else LATE_AFTER
+        # ---- dose logs: the past few days and today so far, as people really log them;
+        # streamed into COPY as they are made (months of history are millions of rows)
+        def dose_logs() -> Iterator[tuple[Any, ...]]:
+            for p, pid in enumerate(patient_ids):
+                zone = zones[p]
+                routine = Routine(WAKE, breakfast[p], LUNCH, dinner[p], BED)  # as routine_of()
+                tz = ZoneInfo(zone)
+                today = now.astimezone(tz).date()
+                start = datetime.combine(today - timedelta(days=history_days), clock_time(0), tz)
+                forget, skip = habits(rng) if habits else (0.12, 0.05)
+                for k in range(len(MEDICINES)):
+                    row = med_rows[p * len(MEDICINES) + k]
+                    mid = med_ids[p * len(MEDICINES) + k]
+                    if row["timing"] is None:
+                        for prn in _prn_logs(rng, pid, mid, patient_users[p], now):
+                            yield tuple(prn[c] for c in DOSE_LOG_COLUMNS)
+                        continue
+                    anchor = datetime.combine(row["start_date"], clock_time(0), tz)
+                    for occ in expand(
+                        _parsed(parsed, row["timing"]),
+                        routine,
+                        zone,
+                        start,
+                        now,
+                        anchor=anchor,
+                        policy=row["tz_policy"],
+                        home_zone=zone,
+                    ):
+                        log = _scheduled_log(
+                            rng, pid, mid, patient_users[p], occ.slot_key, occ.at, now, forget, skip
                         )
-                        logs.append(log)
-        insert_many(conn, DoseLog, logs)
+                        if log is not None and log["taken_at"] <= now:
+                            log["late"] = log["status"] == "taken" and log["taken_at"] - occ.at > (
+                                LATE_AFTER_CRITICAL if row["time_critical"] else LATE_AFTER
+                            )
+                            yield tuple(log[c] for c in DOSE_LOG_COLUMNS)
+
+        dose_log_count = copy_rows(conn, DoseLog, DOSE_LOG_COLUMNS, dose_logs())
         mark("dose logs")
 
         # ---- appointments: one today (some already over), one later
@@ -395,11 +405,30 @@ def seed(
         patients=patients,
         medications=len(med_rows),
         appointments=len(appointments),
-        dose_logs=len(logs),
+        dose_logs=dose_log_count,
         caregiver_uids=[f"bench-caregiver-{i:05d}" for i in range(caregivers)],
         seconds=time.perf_counter() - t0,
         phases=phases,
     )
+
+
+# every column _log_row fills, in its order (undone_at stays NULL)
+DOSE_LOG_COLUMNS = (
+    "patient_id",
+    "medication_id",
+    "client_id",
+    "status",
+    "late",
+    "slot_key",
+    "scheduled_at",
+    "taken_at",
+    "skip_reason",
+    "over_limit",
+    "logged_by_user_id",
+    "on_behalf",
+    "logged_at",
+    "corrections",
+)
 
 
 def _log_row(
@@ -424,12 +453,20 @@ def _log_row(
 
 
 def _scheduled_log(
-    rng: random.Random, pid: int, mid: int, by: int, slot_key: str, at: datetime, now: datetime
+    rng: random.Random,
+    pid: int,
+    mid: int,
+    by: int,
+    slot_key: str,
+    at: datetime,
+    now: datetime,
+    forget: float = 0.12,
+    skip: float = 0.05,
 ) -> dict[str, Any] | None:
     roll = rng.random()
-    if roll < 0.12:
+    if roll < forget:
         return None  # forgotten: shows as due, overdue or missed
-    status = "skipped" if roll < 0.17 else "taken"
+    status = "skipped" if roll < forget + skip else "taken"
     minutes = rng.choice([-10, -5, 0, 3, 10, 20, 45, 90])
     taken_at = at + timedelta(minutes=minutes)
     log = _log_row(pid, mid, by, status, taken_at, now)
@@ -742,8 +779,9 @@ def sanity_check(base: str, token: str, per_caregiver: int) -> dict[str, int]:
     return counts
 
 
-def explain(engine: Engine, settings: Settings, uid: str) -> None:
-    """EXPLAIN (ANALYZE, BUFFERS) of every SELECT one today view runs, captured in-process."""
+def explain(engine: Engine, settings: Settings, uid: str, path: str = "/me/today") -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of every SELECT one ``GET path`` (the today view) runs,
+    captured in-process."""
     from sqlalchemy import event
 
     from backend.app import create_app
@@ -751,20 +789,23 @@ def explain(engine: Engine, settings: Settings, uid: str) -> None:
     app = create_app(settings, ENGINE=engine, TESTING=True)
     token = emulator_token(settings, uid, f"{uid}@example.org", uid, timedelta(hours=1))
     captured: list[tuple[str, Any]] = []
+    statements: list[str] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+        if statements[-1] == "SELECT":
             captured.append((statement, parameters))
 
     client = app.test_client()
-    client.get("/me/today", headers={"Authorization": f"Bearer {token}"})  # warm caches
+    client.get(path, headers={"Authorization": f"Bearer {token}"})  # warm caches
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        response = client.get("/me/today", headers={"Authorization": f"Bearer {token}"})
+        response = client.get(path, headers={"Authorization": f"Bearer {token}"})
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     assert response.status_code == 200, response.get_data(as_text=True)
-    print(f"\n{len(captured)} SELECTs in one GET /me/today:")
+    kinds = ", ".join(f"{statements.count(k)} {k}" for k in sorted(set(statements)))
+    print(f"\n{len(statements)} statements ({kinds}) in one GET {path}; the SELECTs:")
     with engine.connect() as conn:
         for statement, parameters in captured:
             plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", parameters)
