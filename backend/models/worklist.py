@@ -49,8 +49,6 @@ class WorkItem(Base):
             sqlite_where=text("status != 'resolved'"),
             postgresql_where=text("status != 'resolved'"),
         ),
-        # The worklist query: unresolved items of a set of patients, urgent first, oldest first.
-        Index("ix_work_items_status_urgent_opened_at", "status", "urgent", "opened_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
