@@ -887,6 +887,20 @@ def _interrupted(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def prepare_run() -> tuple[str, Settings]:
+    """What every wrk benchmark starts with: a polite kill (SIGTERM) cleans up like Ctrl-C
+    (gunicorn stopped, schema dropped); wrk's path; the settings tokens are made with."""
+    signal.signal(signal.SIGTERM, _interrupted)
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)")
+    settings = Settings(
+        env="development", firebase_auth_emulator_host=EMULATOR, log_level="WARNING"
+    )
+    os.environ.pop(EMULATOR_HOST_VAR, None)
+    return wrk, settings
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
@@ -908,16 +922,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.caregivers * args.per_caregiver > args.patients:
         parser.error("--caregivers x --per-caregiver must not exceed --patients")
-    # A polite kill (SIGTERM) cleans up like Ctrl-C does: gunicorn stopped, schema dropped.
-    signal.signal(signal.SIGTERM, _interrupted)
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)")
-
-    settings = Settings(
-        env="development", firebase_auth_emulator_host=EMULATOR, log_level="WARNING"
-    )
-    os.environ.pop(EMULATOR_HOST_VAR, None)
+    wrk, settings = prepare_run()
     with (
         throwaway_schema(args.pg_url, prefix="cc_today") as (engine, schema),
         tempfile.TemporaryDirectory(prefix="cc-today-") as tmp,

@@ -40,8 +40,6 @@ import json
 import os
 import platform
 import random
-import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -59,7 +57,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend.checkins.instruments import PHQ9_ITEM9, SAFETY, builtins, score
-from backend.config import EMULATOR_HOST_VAR, Settings
+from backend.config import EMULATOR_HOST_VAR
 from backend.devtokens import emulator_token
 from backend.migrate import upgrade
 from backend.models import (
@@ -75,12 +73,12 @@ from backend.services.worklist import raise_flag, run_sweep
 from benchmarks._seed import PG_URL, insert_many, schema_url, throwaway_schema
 from benchmarks.today_view import (
     APP_NAME,
-    EMULATOR,
     CpuProbe,
     Result,
     Seeded,
     explain,
     gunicorn,
+    prepare_run,
     run_wrk,
     seed,
     write_lua,
@@ -556,10 +554,6 @@ def report(
     return ok
 
 
-def _interrupted(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
@@ -579,15 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.teams < 1 or args.patients < 20 * args.teams:
         parser.error("need at least 20 patients per team")
-    signal.signal(signal.SIGTERM, _interrupted)
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)")
-
-    settings = Settings(
-        env="development", firebase_auth_emulator_host=EMULATOR, log_level="WARNING"
-    )
-    os.environ.pop(EMULATOR_HOST_VAR, None)
+    wrk, settings = prepare_run()
     with (
         throwaway_schema(args.pg_url, prefix="cc_worklist") as (engine, schema),
         tempfile.TemporaryDirectory(prefix="cc-worklist-") as tmp,

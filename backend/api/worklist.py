@@ -243,18 +243,24 @@ class WorklistItem(MethodView):
         return _detail(item)
 
 
+def _workable(item_id: int) -> tuple[int, WorkItem]:
+    """(user id, item) for an action on an unresolved item; the action is access-logged."""
+    user = current_user()
+    item = _item_for(item_id)
+    if item.status == "resolved":
+        fail(409, "This item is already resolved.")
+    record_panel_access(user.id, [item.patient_id], "work_worklist")
+    return user.id, item
+
+
 @blp.route("/worklist/<int:item_id>/acknowledge")
 class Acknowledge(MethodView):
     @blp.response(200, WorkItemDetailSchema)
     @error_responses(blp, 404, 409)
     def post(self, item_id: int) -> Any:
         """Say you are on it: the item stays on the list as acknowledged"""
-        user = current_user()
-        item = _item_for(item_id)
-        if item.status == "resolved":
-            fail(409, "This item is already resolved.")
-        record_panel_access(user.id, [item.patient_id], "work_worklist")
-        worklist.acknowledge(db.session(), item, user.id)
+        user_id, item = _workable(item_id)
+        worklist.acknowledge(db.session(), item, user_id)
         return _detail(item)
 
 
@@ -265,10 +271,7 @@ class Assign(MethodView):
     @error_responses(blp, 404, 409)
     def post(self, data: dict[str, Any], item_id: int) -> Any:
         """Give the item to a member of the patient's care team"""
-        user = current_user()
-        item = _item_for(item_id)
-        if item.status == "resolved":
-            fail(409, "This item is already resolved.")
+        user_id, item = _workable(item_id)
         members = worklist.care_team_user_ids(db.session(), [item.patient_id])
         if data["user_id"] not in members.get(item.patient_id, set()):
             fail(
@@ -276,8 +279,7 @@ class Assign(MethodView):
                 "Assign to a member of the patient's care team.",
                 errors={"json": {"user_id": ["Not on a care team of this patient."]}},
             )
-        record_panel_access(user.id, [item.patient_id], "work_worklist")
-        worklist.assign(db.session(), item, user.id, data["user_id"])
+        worklist.assign(db.session(), item, user_id, data["user_id"])
         return _detail(item)
 
 
@@ -288,11 +290,7 @@ class Resolve(MethodView):
     @error_responses(blp, 404, 409)
     def post(self, data: dict[str, Any], item_id: int) -> Any:
         """Close the item with a note of what was done"""
-        user = current_user()
-        item = _item_for(item_id)
-        if item.status == "resolved":
-            fail(409, "This item is already resolved.")
-        record_panel_access(user.id, [item.patient_id], "work_worklist")
-        if not worklist.resolve(db.session(), item, user.id, data["note"].strip()):
+        user_id, item = _workable(item_id)
+        if not worklist.resolve(db.session(), item, user_id, data["note"].strip()):
             fail(409, "This item is already resolved.")
         return _detail(item)

@@ -24,7 +24,6 @@ switched off (PHQ-9 item 9 must always reach a person).
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from backend.checkins.templates import BP_COMPONENTS, Template
+from backend.checkins.templates import BP_COMPONENTS, Template, is_number
 
 KINDS = ("threshold", "score", "band_at_least", "equals", "change", "off")
 FLAGS = ("checkin_flag", "safety", "social_need")
@@ -130,7 +129,7 @@ def parse_rule(template: Template, data: dict[str, Any], *, for_patient: bool = 
     if kind in ("threshold", "score", "change"):
         if op not in OPS:
             bad("op", f"One of {', '.join(OPS)}.")
-        if not _finite(value):
+        if not is_number(value):
             bad("value", "A number (in the item's canonical unit).")
     if kind in ("threshold", "change") and item is not None and not item.numeric:
         bad("item", "Compare only a number item (scale, quantity, blood pressure, scored choice).")
@@ -293,15 +292,6 @@ def _evaluate_one(
             rule, rule.title or title, item.id, {"now": number, "from": base, "change": change}
         )
     return None
-
-
-def _finite(value: Any) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value) and abs(value) < 1e15
-    except OverflowError:
-        return False
 
 
 def _n(value: Any) -> str:

@@ -222,7 +222,7 @@ class Item:
         return bool(stored == value)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     """A finite JSON number (JSON also brings huge integers, and Python's parser NaN)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return False
@@ -242,7 +242,7 @@ def _check_choice(item: Item, answer: Any) -> str:
     for option in item.options:
         if isinstance(answer, str) and answer == option.code:
             return option.code
-        if _is_number(answer) and option.value is not None and answer == option.value:
+        if is_number(answer) and option.value is not None and answer == option.value:
             return option.code
     allowed = ", ".join(
         o.code if o.value is None else f"{o.code} ({o.value})" for o in item.options
@@ -263,20 +263,20 @@ def _check_multi(item: Item, answer: Any) -> list[str]:
 
 def _check_scale(item: Item, answer: Any) -> int:
     low, high = int(item.min or 0), int(item.max if item.max is not None else 10)
-    if not _is_number(answer) or answer != int(answer) or not low <= answer <= high:
+    if not is_number(answer) or answer != int(answer) or not low <= answer <= high:
         raise ValueError(f"A whole number from {low} to {high}.")
     return int(answer)
 
 
 def _check_quantity(item: Item, answer: Any) -> dict[str, Any]:
     units = item.units()
-    if _is_number(answer):
+    if is_number(answer):
         value, unit_name = answer, units[0].code
     elif isinstance(answer, dict) and set(answer) <= {"value", "unit"} and "value" in answer:
         value, unit_name = answer["value"], answer.get("unit", units[0].code)
     else:
         raise ValueError(f'A number, or {{"value": number, "unit": "{units[0].code}"}}.')
-    if not _is_number(value):
+    if not is_number(value):
         raise ValueError("The value must be a number.")
     unit = next(
         (u for u in units if isinstance(unit_name, str) and unit_name in (u.code, *u.aliases)),
@@ -308,7 +308,7 @@ def _check_blood_pressure(item: Item, answer: Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for name, (low, high) in BP_BOUNDS.items():
         value = answer[name]
-        if not _is_number(value) or value != int(value) or not low <= value <= high:
+        if not is_number(value) or value != int(value) or not low <= value <= high:
             raise ValueError(f"{name.title()} a whole number from {low} to {high} mm[Hg].")
         out[name] = int(value)
     if out["systolic"] <= out["diastolic"]:
@@ -554,7 +554,7 @@ def _item(data: dict[str, Any], earlier: dict[str, Item], errors: dict[str, Any]
 
 
 def _whole(value: Any) -> bool:
-    return _is_number(value) and float(value).is_integer()
+    return is_number(value) and float(value).is_integer()
 
 
 def parse_template(data: dict[str, Any], **extra: Any) -> Template:
