@@ -1,7 +1,8 @@
 """Issue 6: the coordinator's worklist under load, and the panel adherence beside it.
 
     python benchmarks/worklist.py [--patients 10000] [--teams 5] [--duration 20]
-                                  [--connections 8] [--adherence-requests 20] [--explain]
+                                  [--connections 8] [--adherence-requests 50]
+                                  [--adherence-cold-requests 5] [--explain]
 
 What it does, in one run, and then stops by itself (Ctrl-C is fine at any point):
 
@@ -13,7 +14,8 @@ What it does, in one run, and then stops by itself (Ctrl-C is fine at any point)
    token) per team, and adds a weekly PHQ-9 per patient over the 90 days (scored with the
    app's own scoring; totals mostly none or mild, some severe, item 9 above 0 now and then);
 3. runs the real sweep (``backend.services.worklist.run_sweep``: the missed-dose and
-   low-adherence rules over every enrolled patient) and prints its time and patients/s;
+   low-adherence rules over every enrolled patient, which also write their 7- and 30-day
+   adherence snapshots) and prints its time and patients/s;
    raises the last 14 days' worrying check-ins with ``raise_flag`` (item 9 above 0: an urgent
    ``safety`` item; a total of 20 or more: a ``checkin_flag``), while older ones are stored
    as already resolved (the table holds history, as it will in production); then
@@ -21,8 +23,10 @@ What it does, in one run, and then stops by itself (Ctrl-C is fine at any point)
 4. starts ``carecompanion serve`` (gunicorn, 2 workers), checks one worklist page, and runs
    wrk at 8 connections against ``GET /healthz`` (the trivial baseline), ``GET /worklist``
    and ``GET /worklist?kind=missed_doses&page=2`` (both rotating the coordinators' tokens),
-   each after a warm-up; then times ``GET /care-teams/{id}/adherence?days=30`` (the whole
-   2,000-patient panel is computed for every page) with sequential requests;
+   each after a warm-up; then times ``GET /care-teams/{id}/adherence?days=30`` with
+   sequential requests twice: served from the sweep's snapshots (minutes old, well within
+   their 20 minutes), and cold (the team's snapshots deleted before each request, untimed, so
+   the whole 2,000-patient panel is computed live and stored, as before the snapshots);
 5. prints requests/s, p50/p95/p99, the ratio to the baseline, the CPU per request (gunicorn,
    its PostgreSQL sessions, wrk; from /proc) and the machine's load average with each
    figure; stops gunicorn and drops the schema (also on errors and Ctrl-C).
@@ -45,12 +49,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -62,6 +67,7 @@ from backend.devtokens import emulator_token
 from backend.migrate import upgrade
 from backend.models import (
     AccessLogEntry,
+    AdherenceSnapshot,
     CheckinResponse,
     Enrollment,
     Patient,
@@ -166,9 +172,11 @@ class World:
     sweep_seconds: float = 0.0
     sweep_patients: int = 0
     sweep_counts: dict[str, int] = field(default_factory=dict)
+    swept_at: datetime | None = None
     raised: dict[str, int] = field(default_factory=dict)
     raise_seconds: float = 0.0
     open_per_panel: list[dict[str, int]] = field(default_factory=list)
+    snapshot_ages: tuple[float, float, int] = (0.0, 0.0, 0)
 
 
 def seed_teams_and_checkins(
@@ -385,6 +393,7 @@ def build_world(engine: Engine, args: argparse.Namespace) -> World:
     world = World(seeded, panels, checkins, history, phases)
     t = time.perf_counter()
     world.sweep_counts = run_sweep(engine, at=now)
+    world.swept_at = now
     world.sweep_seconds = time.perf_counter() - t
     with engine.connect() as conn:
         world.sweep_patients = (
@@ -440,25 +449,32 @@ def _percentile(values: list[float], pct: float) -> float:
 
 
 def sequential(
-    name: str, base: str, paths: list[str], tokens: list[str], count: int, probe: CpuProbe
+    name: str,
+    base: str,
+    paths: list[str],
+    tokens: list[str],
+    count: int,
+    probe: CpuProbe,
+    before_each: Callable[[int], None] | None = None,
 ) -> Result:
-    """``count`` requests one after another (path and token rotating), after one of each."""
+    """``count`` requests one after another (path and token rotating), after one of each;
+    ``before_each(i)`` runs before request ``i``, untimed (its database CPU is counted)."""
     for path, token in zip(paths, tokens, strict=True):
         fetch(base + path, token)  # warm-up
     before = probe.sample()
     latencies: list[float] = []
     errors = 0
-    start = time.perf_counter()
     for i in range(count):
+        if before_each is not None:
+            before_each(i % len(paths))
         t = time.perf_counter()
         status, _, _ = fetch(base + paths[i % len(paths)], tokens[i % len(tokens)])
         latencies.append(1000 * (time.perf_counter() - t))
         errors += status != 200
-    elapsed = time.perf_counter() - start
     return Result(
         name=name,
         requests=count,
-        rps=count / elapsed,
+        rps=count / (sum(latencies) / 1000),
         p50=_percentile(latencies, 50),
         p95=_percentile(latencies, 95),
         p99=_percentile(latencies, 99),
@@ -466,6 +482,24 @@ def sequential(
         raw="",
         cpu_ms=probe.per_request(before, probe.sample(), count),
     )
+
+
+def snapshot_ages(
+    base: str, paths: list[str], tokens: list[str], world: World
+) -> tuple[float, float, int]:
+    """How old the first page's numbers were on each panel (min and max seconds, now), and how
+    many of its rows came from the sweep (``computed_at`` its instant): the honest check that
+    the snapshot run read the sweep's snapshots."""
+    at = datetime.now(UTC)
+    ages: list[float] = []
+    swept = 0
+    for path, token in zip(paths, tokens, strict=True):
+        _, _, body = fetch(base + path, token)
+        for row in json.loads(body):
+            computed = datetime.fromisoformat(row["computed_at"])
+            ages.append((at - computed).total_seconds())
+            swept += computed == world.swept_at
+    return min(ages), max(ages), swept
 
 
 # --------------------------------------------------------------------------- report
@@ -511,11 +545,18 @@ def report(
         f"{args.connections} connections, {args.duration} s each after {args.warmup} s warm-up, "
         f"rotating {len(world.panels)} coordinators' tokens; a worklist page: 10 items of "
         f"{sample['total']:,}, {sample['bytes']:,} bytes; panel adherence: "
-        f"{args.adherence_requests} sequential requests after one per team"
+        f"{args.adherence_requests} sequential requests from snapshots and "
+        f"{args.adherence_cold_requests} cold (the team's snapshots deleted first, untimed), "
+        f"each after one per team"
+    )
+    young, old, swept = world.snapshot_ages
+    print(
+        f"panel adherence from snapshots: the first pages' numbers were {young:.0f}-{old:.0f} s "
+        f"old, {swept} of their {10 * len(world.panels)} rows from the sweep"
     )
     cpu_kinds = ("gunicorn", "postgres", "wrk")
     header = (
-        f"{'endpoint':<44} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'endpoint':<50} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
         f"{'p99 ms':>8}  CPU ms/req: {' '.join(f'{k:>8}' for k in cpu_kinds)}  load 1/5 min"
     )
     print(header)
@@ -526,7 +567,7 @@ def report(
         )
         errors = f"   errors: {r.errors}" if r.errors else ""
         print(
-            f"{r.name:<44} {r.requests:>8,} {r.rps:>7.1f} {r.p50:>8.1f} {r.p95:>8.1f} "
+            f"{r.name:<50} {r.requests:>8,} {r.rps:>7.1f} {r.p50:>8.1f} {r.p95:>8.1f} "
             f"{r.p99:>8.1f}              {cells}  {l1:.2f} {l5:.2f}{errors}"
         )
     base = results[0][0]
@@ -564,7 +605,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--adherence-requests", type=int, default=20)
+    parser.add_argument("--adherence-requests", type=int, default=50)
+    parser.add_argument(
+        "--adherence-cold-requests", type=int, default=5, help="panel adherence computed live"
+    )
     parser.add_argument("--adherence-days", type=int, default=30, choices=(7, 30, 90))
     parser.add_argument("--explain", action="store_true", help="print the worklist's plans")
     parser.add_argument("--show-wrk", action="store_true", help="print wrk's own reports")
@@ -636,8 +680,27 @@ def main(argv: list[str] | None = None) -> int:
                 result.cpu_ms = probe.per_request(before, probe.sample(), result.requests)
                 results.append((result, os.getloadavg()))
                 print(f"  {name}: {result.rps:.0f} req/s, p95 {result.p95:.1f} ms", flush=True)
-            name = f"GET /care-teams/{{id}}/adherence?days={args.adherence_days} (1 conn.)"
+            name = f"GET /care-teams/{{id}}/adherence?days={args.adherence_days} snapshots"
             result = sequential(name, base, adherence_paths, tokens, args.adherence_requests, probe)
+            results.append((result, os.getloadavg()))
+            world.snapshot_ages = snapshot_ages(base, adherence_paths, tokens, world)
+
+            def forget(k: int) -> None:
+                with engine.begin() as conn:
+                    conn.execute(
+                        delete(AdherenceSnapshot).where(
+                            AdherenceSnapshot.days == args.adherence_days,
+                            AdherenceSnapshot.patient_id.in_(
+                                select(Enrollment.patient_id).where(
+                                    Enrollment.care_team_id == panels[k].team_id
+                                )
+                            ),
+                        )
+                    )
+
+            name = f"GET /care-teams/{{id}}/adherence?days={args.adherence_days} cold"
+            cold = args.adherence_cold_requests
+            result = sequential(name, base, adherence_paths, tokens, cold, probe, forget)
             results.append((result, os.getloadavg()))
         if args.show_wrk:
             for r, _ in results:

@@ -2,6 +2,10 @@
 
 Definitions (settled doses, late counted as taken and apart, the day-level PDC that is not
 the pharmacy-claims PDC, PRN excluded) are in backend/services/adherence.py.
+
+A patient's own adherence is always computed at the request. The panel reads each patient's
+snapshot (``backend/services/adherence_snapshots``) when it is fresh, computes the others in
+one call and stores them; every row says when its numbers were computed (``computed_at``).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from backend import db
 from backend.access import Action, authorize, team_membership
@@ -19,7 +23,9 @@ from backend.api.common import BaseSchema, Instant, error_responses
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
-from backend.models import Enrollment, Patient
+from backend.models import AdherenceSnapshot, Enrollment, Patient
+from backend.models.adherence import TALLY_COLUMNS
+from backend.services import adherence_snapshots
 from backend.services.adherence import PERIODS, PatientAdherence, Tally, adherence
 
 blp = Blueprint("adherence", __name__, description="Medication adherence")
@@ -72,6 +78,14 @@ class PatientAdherenceSchema(ma.Schema):
 class PanelAdherenceSchema(TallySchema):
     patient_id = ma.fields.Integer()
     display_name = ma.fields.String()
+    computed_at = Instant(
+        metadata={
+            "description": "When these numbers were computed (their window ends then): the "
+            "request's instant, or up to "
+            f"{adherence_snapshots.FRESH_FOR.seconds // 60} minutes before it for a stored "
+            "snapshot (the worklist sweep's, or an earlier request's)"
+        }
+    )
 
 
 def _med_view(tally: Tally, med: Any) -> dict[str, Any]:
@@ -120,23 +134,44 @@ class PanelAdherence(MethodView):
         """Adherence of each patient on one of your teams, worst first"""
         if team_membership(current_user(), team_id) is None:
             fail(404, "No such care team.")
-        patients = list(
-            db.session.scalars(
-                select(Patient)
-                .join(Enrollment, Enrollment.patient_id == Patient.id)
-                .where(Enrollment.care_team_id == team_id, Enrollment.ended_at.is_(None))
+        days: int = args["days"]
+        at = now()
+        snapshot = [getattr(AdherenceSnapshot, name) for name in TALLY_COLUMNS]
+        panel = db.session.execute(
+            select(Patient.id, Patient.display_name, AdherenceSnapshot.computed_at, *snapshot)
+            .join(Enrollment, Enrollment.patient_id == Patient.id)
+            .outerjoin(
+                AdherenceSnapshot,
+                and_(AdherenceSnapshot.patient_id == Patient.id, AdherenceSnapshot.days == days),
             )
+            .where(Enrollment.care_team_id == team_id, Enrollment.ended_at.is_(None))
         )
-        rows = [
-            {
-                "id": r.patient.id,
-                "patient_id": r.patient.id,
-                "display_name": r.patient.display_name,
-                **r.overall.as_dict(),
-            }
-            for r in adherence(db.session(), patients, args["days"], now())
-        ]
-        rows.sort(key=_worst_first)
-        pagination_parameters.item_count = len(rows)
+        rows: dict[int, dict[str, Any]] = {}
+        stale: list[int] = []
+        for pid, name, computed_at, *tally in panel:
+            if computed_at is not None and adherence_snapshots.is_fresh(computed_at, at):
+                rows[pid] = {
+                    "id": pid,
+                    "patient_id": pid,
+                    "display_name": name,
+                    "computed_at": computed_at,
+                    **dict(zip(TALLY_COLUMNS, tally, strict=True)),
+                }
+            elif pid not in rows:
+                stale.append(pid)
+        if stale:
+            patients = list(db.session.scalars(select(Patient).where(Patient.id.in_(stale))))
+            results = adherence(db.session(), patients, days, at)
+            adherence_snapshots.store_quietly(db.session(), results, days, at)
+            for r in results:
+                rows[r.patient.id] = {
+                    "id": r.patient.id,
+                    "patient_id": r.patient.id,
+                    "display_name": r.patient.display_name,
+                    "computed_at": at,
+                    **r.overall.as_dict(),
+                }
+        ordered = sorted(rows.values(), key=_worst_first)
+        pagination_parameters.item_count = len(ordered)
         first = pagination_parameters.first_item
-        return rows[first : first + pagination_parameters.page_size]
+        return ordered[first : first + pagination_parameters.page_size]

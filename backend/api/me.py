@@ -16,6 +16,7 @@ from backend.auth import current_user
 from backend.errors import fail
 from backend.models import Patient, User
 from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
+from backend.services import adherence_snapshots
 from notifications.planner import replan_for_patient, replan_for_user
 from notifications.summary import replan_summaries
 
@@ -93,6 +94,8 @@ class Me(MethodView):
         elif own is not None and any(f in changes for f in ("time_zone", *ROUTINE_FIELDS)):
             db.session.flush()
             replan_for_patient(db.session(), own.id)
+        if own is not None and any(f in changes for f in ("time_zone", *ROUTINE_FIELDS)):
+            adherence_snapshots.invalidate(db.session(), [own.id])  # the slots moved
         return user
 
 

@@ -20,6 +20,7 @@ from backend.errors import fail
 from backend.models import Medication, Patient
 from backend.models.medication import MEDICATION_STATUSES, TZ_POLICIES
 from backend.schedule import TimingError, parse_timing
+from backend.services import adherence_snapshots
 from backend.services.doses import live_logs
 from backend.services.medications import occurrences, prn_status, supply
 from notifications.planner import replan_for_medication
@@ -168,6 +169,7 @@ class Medications(MethodView):
         db.session.add(med)
         db.session.flush()
         replan_for_medication(db.session(), med.id)
+        adherence_snapshots.invalidate(db.session(), [patient.id])
         return medication_view(med, patient)
 
 
@@ -204,6 +206,7 @@ class MedicationById(MethodView):
         med.updated_at = now()
         db.session.flush()
         replan_for_medication(db.session(), med.id)
+        adherence_snapshots.invalidate(db.session(), [patient_id])
         return medication_view(med, access.patient)
 
 

@@ -19,6 +19,7 @@ from backend.api.patient_schemas import (
 from backend.auth import current_user
 from backend.models import CaregiverGrant, Patient
 from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
+from backend.services import adherence_snapshots
 from notifications.planner import replan_for_patient
 
 blp = Blueprint("patients", __name__, url_prefix="/patients", description="Patients")
@@ -84,4 +85,5 @@ class PatientById(MethodView):
         if any(f in changes for f in ("time_zone", *ROUTINE_FIELDS)):
             db.session.flush()
             replan_for_patient(db.session(), patient_id)
+            adherence_snapshots.invalidate(db.session(), [patient_id])  # the slots moved
         return access_view(access)

@@ -1,5 +1,6 @@
 """Domain models, one module per subject; importing this package registers them all."""
 
+from backend.models.adherence import AdherenceSnapshot
 from backend.models.appointment import Appointment, AppointmentEvent
 from backend.models.audit import AccessLogEntry
 from backend.models.caregiving import (
@@ -26,6 +27,7 @@ from notifications.outbox import Delivery, Reminder
 __all__ = [
     "ALL_PERMISSIONS",
     "AccessLogEntry",
+    "AdherenceSnapshot",
     "Appointment",
     "AppointmentEvent",
     "CarePlan",

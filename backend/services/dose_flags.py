@@ -9,7 +9,9 @@
 
 Both close themselves (``resolve_by_system``) when the condition no longer holds: doses
 logged late with their real time, or the week moving on. Both use the adherence service,
-which costs two queries per batch of patients whatever its size.
+which costs two queries per batch of patients whatever its size, and keep what it computed
+as the batch's 7- and 30-day adherence snapshots (one upsert each; the care team's panel
+reads them, see ``backend/services/adherence_snapshots``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.models import Patient
+from backend.services import adherence_snapshots
 from backend.services.adherence import PatientAdherence, adherence
 from backend.services.today import MISSED_AFTER
 from backend.services.worklist import raise_flag, register_rule, resolve_by_system
@@ -42,7 +45,9 @@ def _medicines(result: PatientAdherence, attribute: str) -> list[dict[str, objec
 
 def missed_doses(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
     patients = list(db.scalars(select(Patient).where(Patient.id.in_(patient_ids))))
-    for result in adherence(db, patients, MISSED_DOSES_DAYS, at):
+    results = adherence(db, patients, MISSED_DOSES_DAYS, at)
+    adherence_snapshots.store(db, results, MISSED_DOSES_DAYS, at)
+    for result in results:
         tally, pid = result.overall, result.patient.id
         if tally.missed >= MISSED_DOSES_AT_LEAST and tally.last_missed_at is not None:
             raise_flag(
@@ -72,7 +77,9 @@ def missed_doses(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
 
 def low_adherence(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
     patients = list(db.scalars(select(Patient).where(Patient.id.in_(patient_ids))))
-    for result in adherence(db, patients, PDC_DAYS, at):
+    results = adherence(db, patients, PDC_DAYS, at)
+    adherence_snapshots.store(db, results, PDC_DAYS, at)
+    for result in results:
         tally, pid = result.overall, result.patient.id
         pdc = tally.pdc
         enough = tally.days_with_doses >= MIN_DAYS_FOR_PDC

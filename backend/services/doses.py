@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from backend.clock import now
 from backend.models import DoseLog, Medication, Patient, User
 from backend.schedule import Occurrence
+from backend.services import adherence_snapshots
 from backend.services.medications import occurrences, prn_status
 from notifications.relevance import on_dose_logged
 
@@ -144,6 +145,7 @@ def log_dose(
         return replay, False
     if log.slot_key is not None:
         on_dose_logged(db, patient.id, med.id, log.slot_key)
+        adherence_snapshots.invalidate(db, [patient.id])  # extra doses do not count
     return log, True
 
 
@@ -167,6 +169,7 @@ def undo(db: Session, med: Medication, log: DoseLog, by: User) -> None:
     if log.logged_by_user_id != by.id or now() - log.logged_at > UNDO_WINDOW:
         raise DoseError(409, "Too late to undo (or not your log); send a correction instead.")
     log.undone_at = now()
+    adherence_snapshots.invalidate(db, [log.patient_id])
     if log.status == "taken" and med.quantity_on_hand is not None:
         med.quantity_on_hand += med.dose_amount
 
@@ -205,4 +208,5 @@ def correct(
         *log.corrections,
         {"at": now().isoformat(), "by_user_id": by.id, "from": before, "to": after},
     ]
+    adherence_snapshots.invalidate(db, [log.patient_id])
     return log

@@ -1,0 +1,98 @@
+"""Adherence snapshots (``backend/models/adherence``): store, read, invalidate.
+
+* **Written** by the worklist sweep's dose rules for the patients of each batch (7 days by
+  ``missed_doses``, 30 by ``low_adherence``: the tallies they compute anyway), and by the
+  panel for the patients it had to compute live; one upsert statement per call.
+* **Read** by the panel when fresh: computed at most ``FRESH_FOR`` before now (and not after
+  it: a row from a sweep run for a later instant is recomputed).
+* **Deleted** for a patient when something their adherence depends on changes: a dose logged,
+  corrected or undone, a medicine added or changed, the patient's zone or routine changed. The
+  delete runs in the same transaction as the change, so once it commits the panel computes
+  that patient live again (and stores the new numbers) instead of showing an old one.
+
+Known gap: a sweep batch (or a panel request) that read the dose logs just before a dose was
+committed, and stores its snapshot just after, stores numbers without that dose; they are
+served until the row is ``FRESH_FOR`` old (or the next sweep replaces it), never longer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from backend.models import AdherenceSnapshot
+from backend.models.adherence import TALLY_COLUMNS
+
+if TYPE_CHECKING:  # doses.py imports this module, and adherence.py imports today.py, doses.py
+    from backend.services.adherence import PatientAdherence
+
+log = logging.getLogger(__name__)
+
+# The sweep runs every 15 minutes (``carecompanion worker``); a snapshot stays usable for
+# one sweep interval plus the time a sweep over every enrolled patient takes (about a minute
+# for 10,000 patients) and some slack, so a panel opened between two sweeps reads snapshots,
+# and one opened after a missed sweep computes live instead of showing older numbers.
+FRESH_FOR = timedelta(minutes=20)
+# Rows per INSERT: 14 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535.
+_CHUNK = 1000
+
+
+def is_fresh(computed_at: datetime, at: datetime) -> bool:
+    return at - FRESH_FOR <= computed_at <= at
+
+
+def _insert(db: Session) -> Any:
+    dialect = db.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(AdherenceSnapshot)
+
+
+def store(db: Session, results: Iterable[PatientAdherence], days: int, at: datetime) -> None:
+    """Insert or refresh the (patient, days) snapshots of these results, computed at ``at``,
+    in the caller's transaction. A row computed for a later instant is kept (two writers:
+    the newer tally wins whatever the order they commit in). Rows go in patient order, so
+    two writers lock shared rows in the same order (no deadlock on PostgreSQL)."""
+    rows = sorted(
+        (
+            {"patient_id": r.patient.id, "days": days, "computed_at": at, **r.overall.as_dict()}
+            for r in results
+        ),
+        key=lambda row: int(row["patient_id"]),
+    )
+    for start in range(0, len(rows), _CHUNK):
+        stmt = _insert(db).values(rows[start : start + _CHUNK])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["patient_id", "days"],
+            set_={name: stmt.excluded[name] for name in ("computed_at", *TALLY_COLUMNS)},
+            where=AdherenceSnapshot.computed_at <= stmt.excluded.computed_at,
+        )
+        db.execute(stmt)
+
+
+def store_quietly(
+    db: Session, results: Sequence[PatientAdherence], days: int, at: datetime
+) -> None:
+    """:func:`store` for a reader (the panel): the numbers are already computed and shown
+    whatever happens here, so a busy database (SQLite's write lock held past its timeout by
+    a sweep batch, a PostgreSQL lock timeout) costs the snapshots, not the request."""
+    try:
+        with db.begin_nested():
+            store(db, results, days, at)
+    except OperationalError as exc:
+        log.warning("adherence snapshots not stored (%d patients): %s", len(results), exc.orig)
+
+
+def invalidate(db: Session, patient_ids: Sequence[int]) -> None:
+    """Delete these patients' snapshots (every period), in the caller's transaction."""
+    if patient_ids:
+        db.execute(
+            delete(AdherenceSnapshot)
+            .where(AdherenceSnapshot.patient_id.in_(list(patient_ids)))
+            .execution_options(synchronize_session=False)
+        )
