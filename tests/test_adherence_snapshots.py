@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import event, select
 
 from backend import db
-from backend.models import AdherenceSnapshot
+from backend.models import AdherenceSnapshot, Enrollment, Patient
 from backend.services import worklist
 from tests.conftest import Api, Clock, World, assert_error
 from tests.test_adherence import _week_of_doses
@@ -239,3 +239,27 @@ def test_pages_of_the_panel_from_snapshots_keep_worst_first(
     assert [r["patient_id"] for r in first.get_json()] == [world.chen]
     assert [r["patient_id"] for r in second.get_json()] == [world.maria]
     assert '"total": 2' in first.headers["X-Pagination"]
+
+
+def test_the_sweep_stores_a_batch_in_one_statement_per_period(
+    api: Api, world: World, clock: Clock
+) -> None:
+    _story(api, world)
+    team = world.teams[TEAM].id
+    ids = [world.maria, world.chen]
+    for i in range(6):
+        creator = world.users["priya"].id
+        p = Patient(display_name=f"Panel {i}", created_by_user_id=creator, time_zone="UTC")
+        db.session.add(p)
+        db.session.flush()
+        db.session.add(Enrollment(care_team_id=team, patient_id=p.id))
+        db.session.commit()
+        add_med(api, p.id, name=f"Med {i}")
+        ids.append(p.id)
+    with _statements() as seen:
+        worklist.sweep(db.session(), clock.at, ids)
+        db.session.commit()
+    inserts = [s for s in seen if s.startswith("INSERT INTO adherence_snapshots")]
+    assert len(inserts) == 2  # 7 days (missed_doses), 30 days (low_adherence)
+    assert len(_snapshots()) == 2 * len(ids)
+    assert len(_panel(api, world)) == len(ids)

