@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import time
+from datetime import UTC, datetime, time
 from functools import cache
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -168,9 +168,22 @@ def LocalTime(**kwargs: Any) -> ma.fields.Time:
     return _LocalTime(format="%H:%M", **kwargs)
 
 
+# Instants outside these years are typing mistakes, and near year 1 or 9999 date arithmetic
+# (a window, an answer deadline, a zone conversion) overflows: refused at the edge, once.
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible(value: datetime) -> None:
+    if not EARLIEST_INSTANT <= value < LATEST_INSTANT:
+        raise ma.ValidationError("Between the years 1900 and 2199; check the year.")
+
+
 def Instant(**kwargs: Any) -> ma.fields.AwareDateTime:
-    """An RFC 3339 instant with an offset (naive input is refused)."""
-    return ma.fields.AwareDateTime(format="iso", **kwargs)
+    """An RFC 3339 instant with an offset (naive input is refused) in a plausible year."""
+    given = kwargs.pop("validate", None)
+    extra = list(given) if isinstance(given, list | tuple) else [given] if given else []
+    return ma.fields.AwareDateTime(format="iso", validate=[_plausible, *extra], **kwargs)
 
 
 def NeedFlags(**kwargs: Any) -> ma.fields.List:
