@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from backend import db
 from backend.checkins.rules import Earlier, RuleError, evaluate, parse_rule, template_rules
 from backend.checkins.templates import AnswerError, Template, parse_template
-from backend.models import Organization, Patient, Reminder, WorkItem
+from backend.models import CaregiverGrant, Organization, Patient, Reminder, WorkItem
 from backend.services.careplans import start_plan
 from tests.conftest import Api, Clock, World, assert_error
 from tests.test_checkin_templates import answer, good_vitals, make_template, vitals
@@ -429,3 +430,25 @@ def test_a_condition_on_a_hidden_item_hides_its_own_dependents() -> None:
     with pytest.raises(AnswerError) as exc:
         template.check_answers({"fell": "yes", "hurt": True})
     assert set(exc.value.errors) == {"fell"}
+
+
+def test_rules_on_answers_kept_from_caregivers_are_kept_from_them_too(
+    api: Api, world: World
+) -> None:
+    grant = db.session.scalars(
+        select(CaregiverGrant).where(CaregiverGrant.caregiver_user_id == world.users["ana"].id)
+    ).one()
+    grant.permissions = [*grant.permissions, "view_checkins"]
+    db.session.commit()
+    url = f"/patients/{world.maria}/flag-rules"
+    rule = {"name": "housing_watch", "kind": "equals", "item": "housing", "value": True}
+    made = api.post(url, as_="priya", json={"template": "SOCIAL-NEEDS", "rule": rule})
+    assert made.status_code == 201, made.get_json()
+    phq = {"name": "phq9_mild", "kind": "band_at_least", "band": "mild"}
+    assert api.post(url, as_="priya", json={"template": "PHQ-9", "rule": phq}).status_code == 201
+    assert [r["template"] for r in api.get(url, as_="maria").get_json()] == [
+        "PHQ-9",
+        "SOCIAL-NEEDS",
+    ]
+    # Ana may see check-ins now, but not what is watched on the social-needs screener
+    assert [r["template"] for r in api.get(url, as_="ana").get_json()] == ["PHQ-9"]

@@ -8,6 +8,7 @@ PostgreSQL with TEST_DATABASE_URL.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -367,7 +368,10 @@ def test_the_48h_call_is_on_the_worklist_and_resolving_it_completes_the_task(
     db.session.commit()
     task = _tasks(_get(api, world, d["id"]))[("call_48h", None)]
     assert task["status"] == "done"
-    assert task["note"] == "Called, doing well"
+    # the coordinator's own words stay on the worklist; David sees only that it was done
+    assert task["note"] == "48-hour call made."
+    davids = _tasks(_get(api, world, d["id"], as_="david"))[("call_48h", None)]
+    assert "doing well" not in json.dumps(davids)
     assert task["done_by_user_id"] == world.users["priya"].id
     _sweep(world)
     stored = db.session.get(TransitionTask, task["id"])

@@ -296,14 +296,17 @@ class FlagRules(MethodView):
     @error_responses(blp, 403, 404)
     def get(self, patient_id: int) -> Any:
         """The patient's own flag rules in force, on top of their templates' rules"""
-        authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
-        return list(
-            db.session.scalars(
-                select(PatientFlagRule)
-                .where(PatientFlagRule.patient_id == patient_id, PatientFlagRule.active.is_(True))
-                .order_by(PatientFlagRule.template_code, PatientFlagRule.id)
-            )
+        access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
+        stmt = (
+            select(PatientFlagRule)
+            .where(PatientFlagRule.patient_id == patient_id, PatientFlagRule.active.is_(True))
+            .order_by(PatientFlagRule.template_code, PatientFlagRule.id)
         )
+        if _is_caregiver(access):
+            # The rules on an answer kept from caregivers (SOCIAL-NEEDS) say what is watched.
+            hidden = hidden_from_caregivers(db.session())
+            stmt = stmt.where(PatientFlagRule.template_code.not_in(sorted(hidden)))
+        return list(db.session.scalars(stmt))
 
     @blp.arguments(FlagRuleCreateSchema)
     @blp.response(201, FlagRuleSchema)

@@ -502,10 +502,13 @@ def _observe_calls(db: Session, tasks: list[TransitionTask]) -> dict[int, Comple
     for task in tasks:
         item = items.get(task.work_item_id or 0)
         if item is not None and item.resolved_at is not None:
-            found[task.id] = Completion(
-                item.resolved_at, item.resolved_by_user_id, item.resolution_note
-            )
+            # Not the coordinator's note: the checklist is read on the patient's side, and
+            # what was said on the call stays on the worklist (care team only).
+            found[task.id] = Completion(item.resolved_at, item.resolved_by_user_id, CALL_DONE)
     return found
+
+
+CALL_DONE = "48-hour call made."
 
 
 def _observe_checks(db: Session, tasks: list[TransitionTask]) -> dict[int, Completion]:
