@@ -26,7 +26,12 @@ from backend.models import Patient
 from backend.services import adherence_snapshots
 from backend.services.adherence import PatientAdherence, adherence
 from backend.services.today import MISSED_AFTER
-from backend.services.worklist import raise_flag, register_rule, resolve_by_system
+from backend.services.worklist import (
+    patients_with_unresolved,
+    raise_flag,
+    register_rule,
+    resolve_by_system,
+)
 
 MISSED_DOSES_DAYS = 7
 MISSED_DOSES_AT_LEAST = 2
@@ -47,6 +52,7 @@ def missed_doses(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
     patients = list(db.scalars(select(Patient).where(Patient.id.in_(patient_ids))))
     results = adherence(db, patients, MISSED_DOSES_DAYS, at)
     adherence_snapshots.store(db, results, MISSED_DOSES_DAYS, at)
+    flagged = patients_with_unresolved(db, patient_ids, "missed_doses")
     for result in results:
         tally, pid = result.overall, result.patient.id
         if tally.missed >= MISSED_DOSES_AT_LEAST and tally.last_missed_at is not None:
@@ -65,7 +71,7 @@ def missed_doses(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
                 evidence_at=tally.last_missed_at + MISSED_AFTER,
                 at=at,
             )
-        else:
+        elif pid in flagged:
             resolve_by_system(
                 db,
                 pid,
@@ -79,6 +85,7 @@ def low_adherence(db: Session, at: datetime, patient_ids: Sequence[int]) -> None
     patients = list(db.scalars(select(Patient).where(Patient.id.in_(patient_ids))))
     results = adherence(db, patients, PDC_DAYS, at)
     adherence_snapshots.store(db, results, PDC_DAYS, at)
+    flagged = patients_with_unresolved(db, patient_ids, "low_adherence")
     for result in results:
         tally, pid = result.overall, result.patient.id
         pdc = tally.pdc
@@ -100,7 +107,7 @@ def low_adherence(db: Session, at: datetime, patient_ids: Sequence[int]) -> None
                 evidence_at=tally.last_not_taken_at + MISSED_AFTER,
                 at=at,
             )
-        elif enough:
+        elif enough and pid in flagged:
             resolve_by_system(
                 db,
                 pid,

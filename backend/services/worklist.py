@@ -44,10 +44,6 @@ def register_rule(name: str, rule: Rule) -> None:
     _RULES[name] = rule
 
 
-def rules() -> dict[str, Rule]:
-    return dict(_RULES)
-
-
 def _event(
     db: Session,
     item: WorkItem,
@@ -65,6 +61,20 @@ def _event(
             note=note,
             detail=detail or {},
             at=at,
+        )
+    )
+
+
+def patients_with_unresolved(db: Session, patient_ids: Iterable[int], key: str) -> set[int]:
+    """Which of these patients have an unresolved item with this key (one query): a sweep
+    rule needs to close only those, not look up every patient it found well."""
+    return set(
+        db.scalars(
+            select(WorkItem.patient_id).where(
+                WorkItem.patient_id.in_(list(patient_ids)),
+                WorkItem.key == key,
+                WorkItem.status.in_(UNRESOLVED),
+            )
         )
     )
 
