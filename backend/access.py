@@ -92,6 +92,12 @@ class PatientAccess:
     def allows(self, action: Action) -> bool:
         return action in self.actions
 
+    @property
+    def is_caregiver(self) -> bool:
+        """A caregiver, by consent or managing: someone other than the patient and outside
+        the care team (what is kept from caregivers, e.g. SOCIAL-NEEDS answers, keys on it)."""
+        return self.role in (Role.CAREGIVER, Role.MANAGING_CAREGIVER)
+
 
 def resolve(user: User, patient_id: int) -> PatientAccess | None:
     """How ``user`` relates to the patient right now, or None for no relation at all."""

@@ -16,7 +16,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
-from backend.access import Action, PatientAccess, Role, authorize
+from backend.access import Action, PatientAccess, authorize
 from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses
 from backend.api.medications import FhirTiming
 from backend.auth import current_user
@@ -140,7 +140,7 @@ class CheckinOccurrenceSchema(ma.Schema):
 
 def hidden_from(access: PatientAccess) -> set[str]:
     """Templates whose answers a caregiver never sees (SOCIAL-NEEDS): nor their schedules."""
-    if access.role in (Role.CAREGIVER, Role.MANAGING_CAREGIVER):
+    if access.is_caregiver:
         return hidden_from_caregivers(db.session())
     return set()
 

@@ -161,10 +161,6 @@ class CheckinTemplateOne(MethodView):
         return template
 
 
-def _is_caregiver(access: PatientAccess) -> bool:
-    return access.role in (Role.CAREGIVER, Role.MANAGING_CAREGIVER)
-
-
 def _with_guidance(response: CheckinResponse, access: PatientAccess) -> CheckinResponse:
     if SAFETY in response.flags:
         response.crisis_guidance = crisis_text(db.session(), access.patient)  # type: ignore[attr-defined]
@@ -187,7 +183,7 @@ class CheckinResponses(MethodView):
             .where(CheckinResponse.patient_id == patient_id)
             .order_by(CheckinResponse.at.desc(), CheckinResponse.id.desc())
         )
-        if _is_caregiver(access):
+        if access.is_caregiver:
             hidden = hidden_from_caregivers(db.session())
             stmt = stmt.where(CheckinResponse.template_code.not_in(sorted(hidden)))
         return PaginatedSelect(stmt, pagination_parameters).items
@@ -212,7 +208,7 @@ class CheckinResponses(MethodView):
                 "No such check-in template.",
                 errors={"json": {"template": ["Not a template this patient answers."]}},
             )
-        if _is_caregiver(access) and not template.caregiver_may_answer:
+        if access.is_caregiver and not template.caregiver_may_answer:
             fail(403, f"{template.code} is answered by the patient, not on their behalf.")
         try:
             answers = template.check_answers(data["answers"])
@@ -241,7 +237,7 @@ def _response(patient_id: int, response_id: int) -> tuple[PatientAccess, Checkin
     response = db.session.get(CheckinResponse, response_id)
     if response is None or response.patient_id != patient_id:
         fail(404, "No such check-in response.")
-    if _is_caregiver(access) and response.template_code in hidden_from_caregivers(db.session()):
+    if access.is_caregiver and response.template_code in hidden_from_caregivers(db.session()):
         fail(404, "No such check-in response.")
     return access, response
 
@@ -302,7 +298,7 @@ class FlagRules(MethodView):
             .where(PatientFlagRule.patient_id == patient_id, PatientFlagRule.active.is_(True))
             .order_by(PatientFlagRule.template_code, PatientFlagRule.id)
         )
-        if _is_caregiver(access):
+        if access.is_caregiver:
             # The rules on an answer kept from caregivers (SOCIAL-NEEDS) say what is watched.
             hidden = hidden_from_caregivers(db.session())
             stmt = stmt.where(PatientFlagRule.template_code.not_in(sorted(hidden)))

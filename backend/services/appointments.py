@@ -12,13 +12,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from backend.access import Action, Role, care_team_role, resolve
+from backend.access import Action, care_team_role, resolve
 from backend.clock import now
 from backend.models import Appointment, AppointmentEvent, Patient, User
 from backend.models.appointment import when
 from notifications.planner import replan_for_appointment
 
-_CAREGIVER_ROLES = (Role.CAREGIVER, Role.MANAGING_CAREGIVER)
 # Where it takes place, by type: a place, or a video link (which may come later).
 _PLACE_REQUIRED = ("in_person", "lab")
 
@@ -179,7 +178,7 @@ def _may_attend(session: Session, user_id: int, patient_id: int) -> bool:
     access = resolve(user, patient_id)
     return (
         access is not None
-        and access.role in _CAREGIVER_ROLES
+        and access.is_caregiver
         and access.allows(Action.VIEW_APPOINTMENTS)
     )
 

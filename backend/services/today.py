@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from backend.access import Action, PatientAccess, Role, patients_cared_for, record_access
+from backend.access import Action, PatientAccess, patients_cared_for, record_access
 from backend.clock import now
 from backend.models import Appointment, CarePlan, CheckinSchedule, DoseLog, Medication, User
 from backend.services import checkin_schedules as checkins
@@ -153,14 +153,13 @@ def _fill_checkins(
     )
     if not schedules:
         return
-    if any(d.access.role in (Role.CAREGIVER, Role.MANAGING_CAREGIVER) for d in allowed):
+    if any(d.access.is_caregiver for d in allowed):
         # Answers a caregiver never sees (SOCIAL-NEEDS): nor are their prompts shown.
         hidden = checkins.hidden_from_caregivers(db)
         schedules = [
             s
             for s in schedules
-            if s.template_code not in hidden
-            or by_patient[s.patient_id].access.role not in (Role.CAREGIVER, Role.MANAGING_CAREGIVER)
+            if s.template_code not in hidden or not by_patient[s.patient_id].access.is_caregiver
         ]
         if not schedules:
             return
