@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from flask import g
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from backend import db
 from backend.clock import now
@@ -159,6 +160,24 @@ def team_membership(user: User, team_id: int) -> CareTeamMember | None:
             CareTeamMember.user_id == user.id,
             CareTeamMember.removed_at.is_(None),
         )
+    )
+
+
+def my_team_ids(user_id: int) -> Select[Any]:
+    """The teams the user is an active member of, as a subquery."""
+    return select(CareTeamMember.care_team_id).where(
+        CareTeamMember.user_id == user_id, CareTeamMember.removed_at.is_(None)
+    )
+
+
+def panel_patient_ids(user_id: int, team_id: int | None = None) -> Select[Any]:
+    """The patients enrolled on the user's teams (or on one of them), as a subquery: a
+    care-team member's panel, the same rule as :func:`care_team_role` for one patient."""
+    teams = my_team_ids(user_id)
+    if team_id is not None:
+        teams = teams.where(CareTeamMember.care_team_id == team_id)
+    return select(Enrollment.patient_id).where(
+        Enrollment.care_team_id.in_(teams), Enrollment.ended_at.is_(None)
     )
 
 

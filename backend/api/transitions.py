@@ -37,6 +37,7 @@ from backend.access import (
     PatientAccess,
     Role,
     authorize,
+    panel_patient_ids,
     record_panel_access,
     team_membership,
 )
@@ -44,7 +45,7 @@ from backend.api.common import BaseSchema, Instant, RecordId, error_responses, t
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
-from backend.models import CareTeamMember, Discharge, Encounter, Enrollment, MedicationChange
+from backend.models import Discharge, Encounter, MedicationChange
 from backend.models.transition import CHANGE_KINDS, ENCOUNTER_KINDS, REPORTERS, TASK_KINDS
 from backend.services import transitions as service
 
@@ -396,16 +397,6 @@ class Encounters(MethodView):
         return _encounter_view(encounter, None)
 
 
-def _team_patient_ids(team_ids: list[int]) -> list[int]:
-    return list(
-        db.session.scalars(
-            select(Enrollment.patient_id)
-            .where(Enrollment.care_team_id.in_(team_ids), Enrollment.ended_at.is_(None))
-            .distinct()
-        )
-    )
-
-
 def _report(patient_ids: list[int], days: int) -> dict[str, Any]:
     """The report; the patients it names are in their access logs, as for the worklist."""
     result = service.report(db.session(), patient_ids, now(), days)
@@ -423,7 +414,8 @@ class TeamTransitionsReport(MethodView):
         """30-day readmission and ER-visit rates after discharge, for one of your teams"""
         if team_membership(current_user(), team_id) is None:
             fail(404, "No such care team.")
-        result = _report(_team_patient_ids([team_id]), args["days"])
+        patient_ids = list(db.session.scalars(panel_patient_ids(current_user().id, team_id)))
+        result = _report(patient_ids, args["days"])
         return {"team_id": team_id, **result}
 
 
@@ -433,13 +425,6 @@ class MyTransitionsReport(MethodView):
     @blp.response(200, ReportSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """30-day readmission and ER-visit rates after discharge, over all your teams"""
-        team_ids = list(
-            db.session.scalars(
-                select(CareTeamMember.care_team_id).where(
-                    CareTeamMember.user_id == current_user().id,
-                    CareTeamMember.removed_at.is_(None),
-                )
-            )
-        )
-        result = _report(_team_patient_ids(team_ids) if team_ids else [], args["days"])
+        patient_ids = set(db.session.scalars(panel_patient_ids(current_user().id)))
+        result = _report(sorted(patient_ids), args["days"])
         return {"team_id": None, **result}

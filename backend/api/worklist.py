@@ -13,14 +13,14 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import Select, literal_column, select
+from sqlalchemy import literal_column, select
 
 from backend import db
-from backend.access import record_panel_access
+from backend.access import my_team_ids, panel_patient_ids, record_panel_access
 from backend.api.common import BaseSchema, Instant, PaginatedSelect, RecordId, error_responses
 from backend.auth import current_user
 from backend.errors import fail
-from backend.models import CareTeamMember, Enrollment, Patient, User
+from backend.models import CareTeamMember, Patient, User
 from backend.models.worklist import KINDS, STATUSES, WorkItem, WorkItemEvent
 from backend.services import worklist
 
@@ -98,21 +98,6 @@ class ResolveSchema(BaseSchema):
             raise ma.ValidationError("Say what was done.")
 
 
-def _my_teams(user_id: int) -> Select[Any]:
-    return select(CareTeamMember.care_team_id).where(
-        CareTeamMember.user_id == user_id, CareTeamMember.removed_at.is_(None)
-    )
-
-
-def _visible_patients(user_id: int, team_id: int | None = None) -> Select[Any]:
-    teams = _my_teams(user_id)
-    if team_id is not None:
-        teams = teams.where(CareTeamMember.care_team_id == team_id)
-    return select(Enrollment.patient_id).where(
-        Enrollment.care_team_id.in_(teams), Enrollment.ended_at.is_(None)
-    )
-
-
 def _people(ids: set[int | None]) -> dict[int, dict[str, Any]]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
@@ -164,7 +149,7 @@ def _item_for(item_id: int) -> WorkItem:
     user = current_user()
     item = db.session.scalar(
         select(WorkItem).where(
-            WorkItem.id == item_id, WorkItem.patient_id.in_(_visible_patients(user.id))
+            WorkItem.id == item_id, WorkItem.patient_id.in_(panel_patient_ids(user.id))
         )
     )
     if item is None:
@@ -206,10 +191,10 @@ class Worklist(MethodView):
         user = current_user()
         team_id = args.get("team_id")
         if team_id is not None and not db.session.scalar(
-            _my_teams(user.id).where(CareTeamMember.care_team_id == team_id)
+            my_team_ids(user.id).where(CareTeamMember.care_team_id == team_id)
         ):
             fail(404, "No such care team.")
-        stmt = select(WorkItem).where(WorkItem.patient_id.in_(_visible_patients(user.id, team_id)))
+        stmt = select(WorkItem).where(WorkItem.patient_id.in_(panel_patient_ids(user.id, team_id)))
         status = args["status"]
         if status == "unresolved":
             # Written out, not a parameter: the planner must see the partial indexes' own
