@@ -176,11 +176,7 @@ def _may_attend(session: Session, user_id: int, patient_id: int) -> bool:
     if user is None:
         return False
     access = resolve(user, patient_id)
-    return (
-        access is not None
-        and access.is_caregiver
-        and access.allows(Action.VIEW_APPOINTMENTS)
-    )
+    return access is not None and access.is_caregiver and access.allows(Action.VIEW_APPOINTMENTS)
 
 
 def _save(session: Session, appointment: Appointment, by: User) -> None:
