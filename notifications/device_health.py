@@ -20,6 +20,15 @@ stamps ``subject.resolved_at`` on the episode's rows and cancels any still pendi
 next problem is a new episode and alerts again. (If old rows are pruned while the phone is
 still unreachable, the caregivers are reminded once more: acceptable, arguably useful.)
 
+The alert is not urgent: like the planner's other non-urgent kinds it waits for the end of
+the *recipient's* quiet hours (:func:`notifications.planner.apply_quiet_hours`, in their own
+zone) and is dropped if that is past its ``not_after``. A held row is pending, so it keeps
+its episode open: the checks during the night build the same dedupe key and enqueue nothing.
+A problem resolved during the night cancels it (the next check), and the dispatcher checks
+again when it sends it (:func:`still_unreachable`): no alert about a phone that works again.
+A change of the recipient's quiet hours moves their pending alerts (:func:`replan_alerts`,
+from :func:`notifications.planner.replan_for_user`).
+
 :func:`check_device_health` is the worker's periodic job (every 15 minutes); it runs in the
 caller's transaction.
 """
@@ -27,6 +36,7 @@ caller's transaction.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,15 +44,18 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from backend.clock import now as clock_now
 from backend.models import CaregiverGrant, Patient, Permission
 from notifications.devices import Device
 from notifications.outbox import Reminder, cancel, enqueue
+from notifications.planner import apply_quiet_hours
 
 NOT_SEEN_AFTER = timedelta(days=7)
 # A device-health alert is not urgent, but stale after a day (the next check re-evaluates).
 ALERT_LATENESS = timedelta(hours=24)
 PROBLEMS = ("no_device", "tokens_rejected", "notifications_off", "not_seen")
 KIND = "device_health"
+RESTORED = "device health restored"
 
 
 @dataclass(frozen=True)
@@ -145,6 +158,7 @@ def check_device_health(db: Session, now: datetime) -> dict[str, int]:
         if not (subject or {}).get("resolved_at"):
             episodes[patient_id].append((rid, dict(subject or {})))
 
+    wanted: list[dict[str, Any]] = []
     for patient_id, user_id in own.items():
         state = reach[user_id]
         open_rows = episodes.get(patient_id, [])
@@ -158,17 +172,21 @@ def check_device_health(db: Session, now: datetime) -> dict[str, int]:
             _episode_stamp(now),
         )
         for caregiver_id in sorted(alerted.get(patient_id, ())):
-            row = enqueue(
-                db,
-                dedupe_key=f"{KIND}:{patient_id}:{episode}:{caregiver_id}",
-                kind=KIND,
-                user_id=caregiver_id,
-                patient_id=patient_id,
-                due_at=now,
-                not_after=now + ALERT_LATENESS,
-                subject={"problem": state.problem, "episode": episode},
+            wanted.append(
+                {
+                    "dedupe_key": f"{KIND}:{patient_id}:{episode}:{caregiver_id}",
+                    "kind": KIND,
+                    "user_id": caregiver_id,
+                    "patient_id": patient_id,
+                    "due_at": now,
+                    "not_after": now + ALERT_LATENESS,
+                    "subject": {"problem": state.problem, "episode": episode},
+                }
             )
-            counts["alerts"] += row is not None
+    # Inside a recipient's quiet hours: due at their end, or dropped (one query for all).
+    for row in apply_quiet_hours(db, wanted, {}):
+        row.pop("next_attempt_at", None)  # enqueue sets it to due_at
+        counts["alerts"] += enqueue(db, **row) is not None
     return counts
 
 
@@ -183,4 +201,53 @@ def _resolve(
             .values(subject={**subject, "resolved_at": stamp})
             .execution_options(synchronize_session=False)
         )
-    cancel(db, reason="device health restored", patient_id=patient_id, kinds=[KIND])
+    cancel(db, reason=RESTORED, patient_id=patient_id, kinds=[KIND])
+
+
+def still_unreachable(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
+    """The dispatcher's relevance check: an alert about a patient who is reachable again
+    (fixed since the last check, e.g. while the alert waited for the morning) is dropped."""
+    ids = {r.patient_id for r in reminders if r.patient_id is not None}
+    users: dict[int, int] = {
+        pid: uid
+        for pid, uid in db.execute(select(Patient.id, Patient.user_id).where(Patient.id.in_(ids)))
+        if uid is not None
+    }
+    reach = reach_of_all(db, set(users.values()), clock_now())
+    return {
+        r.id: RESTORED for r in reminders if r.patient_id in users and reach[users[r.patient_id]].ok
+    }
+
+
+def replan_alerts(db: Session, user_id: int, now: datetime) -> int:
+    """The user's quiet hours changed: their pending alerts are due now, or at the end of
+    the new quiet period, or dropped if that is past ``not_after``. Returns rows changed."""
+    pending = list(
+        db.execute(
+            select(Reminder.id, Reminder.due_at, Reminder.not_after).where(
+                Reminder.kind == KIND, Reminder.user_id == user_id, Reminder.state == "pending"
+            )
+        )
+    )
+    if not pending:
+        return 0
+    rows = [
+        {"id": rid, "kind": KIND, "user_id": user_id, "due_at": now, "not_after": not_after}
+        for rid, _, not_after in pending
+    ]
+    kept: dict[int, datetime] = {r["id"]: r["due_at"] for r in apply_quiet_hours(db, rows, {})}
+    dropped = [rid for rid, _, _ in pending if rid not in kept]
+    changed = cancel(db, reason="quiet_hours", ids=dropped) if dropped else 0
+    for rid, due_at, _ in pending:
+        due = kept.get(rid)
+        # Held until the new end, or not held any more (due now); one already due stays.
+        if due is None or due == due_at or (due == now and due_at <= now):
+            continue
+        db.execute(
+            update(Reminder)
+            .where(Reminder.id == rid, Reminder.state == "pending")
+            .values(due_at=due, next_attempt_at=due)
+            .execution_options(synchronize_session=False)
+        )
+        changed += 1
+    return changed

@@ -619,6 +619,10 @@ def replan_for_user(db: Session, user_id: int, now: datetime | None = None) -> i
         )
     )
     patient_ids |= set(db.scalars(select(Patient.id).where(Patient.user_id == user_id)))
+    # Device-health alerts are enqueued by their check, not planned: moved where they are.
+    from notifications.device_health import replan_alerts
+
+    replan_alerts(db, user_id, at)
     return sum(replan_for_patient(db, pid, at) for pid in sorted(p for p in patient_ids if p))
 
 

@@ -10,6 +10,8 @@ the tests call it). Each check answers a whole claimed batch in a few queries:
 - a check-in prompt whose schedule was cancelled or expired, that was answered already, or
   whose recipient is no longer the patient or a managing caregiver
   (``backend.services.checkin_schedules.prompt_check``);
+- a device-health alert about a patient whose phone is reachable again
+  (``notifications.device_health.still_unreachable``) -> ``device health restored``;
 - a recipient other than the patient who no longer may hear about the patient (grant
   revoked or lapsed, the permission taken away, off the care team) -> ``access_revoked``.
 """
@@ -133,6 +135,9 @@ def register() -> None:
     from backend.services.checkin_schedules import prompt_check
 
     register_relevance_check("checkin_prompt", prompt_check)
+    from notifications.device_health import still_unreachable
+
+    register_relevance_check("device_health", still_unreachable)
 
 
 def unregister() -> None:
@@ -148,6 +153,9 @@ def unregister() -> None:
     from backend.services.checkin_schedules import prompt_check
 
     unregister_relevance_check("checkin_prompt", prompt_check)
+    from notifications.device_health import still_unreachable
+
+    unregister_relevance_check("device_health", still_unreachable)
 
 
 def on_dose_logged(db: Session, patient_id: int, medication_id: int, slot_key: str) -> int:
