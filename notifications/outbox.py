@@ -9,7 +9,9 @@ A reminder moves through these states (only the dispatcher moves it past ``pendi
 
 ``dedupe_key`` is unique, so enqueueing the same thing twice creates one row (planning twice
 creates nothing twice). ``cancel`` only touches ``pending`` rows: a reminder already claimed
-is in flight and cannot be called back.
+is in flight and cannot be called back. A row cancelled by a re-plan (``replanned``) goes
+back to ``pending`` when the planner plans its key again; ``recancel`` turns another reason
+into that one when its cause went away (a dose log undone).
 """
 
 from __future__ import annotations
@@ -150,10 +152,8 @@ def enqueue(
     return None if new_id is None else db.get(Reminder, new_id)
 
 
-def cancel(
-    db: Session,
+def _matching(
     *,
-    reason: str,
     ids: Iterable[int] | None = None,
     user_id: int | None = None,
     patient_id: int | None = None,
@@ -161,12 +161,9 @@ def cancel(
     dedupe_prefix: str | None = None,
     subject: Mapping[str, int | str] | None = None,
     due_from: datetime | None = None,
-) -> int:
-    """Cancel the still-pending reminders matching every given filter; returns how many.
-
-    A conditional UPDATE (``state = 'pending'``): a row a dispatcher has already claimed is
-    left alone, it is in flight. At least one filter is required.
-    """
+) -> list[ColumnElement[bool]]:
+    """The WHERE terms of the filters :func:`cancel` and :func:`recancel` take (each given
+    one must match); at least one is required."""
     where: list[ColumnElement[bool]] = []
     if ids is not None:
         where.append(Reminder.id.in_(list(ids)))
@@ -188,10 +185,66 @@ def cancel(
         where.append(Reminder.due_at >= due_from)
     if not where:
         raise ValueError("cancel() needs at least one filter")
+    return where
+
+
+def cancel(
+    db: Session,
+    *,
+    reason: str,
+    ids: Iterable[int] | None = None,
+    user_id: int | None = None,
+    patient_id: int | None = None,
+    kinds: Iterable[str] | None = None,
+    dedupe_prefix: str | None = None,
+    subject: Mapping[str, int | str] | None = None,
+    due_from: datetime | None = None,
+) -> int:
+    """Cancel the still-pending reminders matching every given filter; returns how many.
+
+    A conditional UPDATE (``state = 'pending'``): a row a dispatcher has already claimed is
+    left alone, it is in flight. At least one filter is required.
+    """
+    where = _matching(
+        ids=ids,
+        user_id=user_id,
+        patient_id=patient_id,
+        kinds=kinds,
+        dedupe_prefix=dedupe_prefix,
+        subject=subject,
+        due_from=due_from,
+    )
     stmt = (
         update(Reminder)
         .where(Reminder.state == "pending", and_(*where))
         .values(state="cancelled", cancelled_reason=reason[:60], lease_owner=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = cast(CursorResult[Any], db.execute(stmt))
+    return result.rowcount or 0
+
+
+def recancel(
+    db: Session,
+    *,
+    was: str,
+    reason: str,
+    patient_id: int | None = None,
+    kinds: Iterable[str] | None = None,
+    subject: Mapping[str, int | str] | None = None,
+    due_from: datetime | None = None,
+) -> int:
+    """Give the rows cancelled for ``was`` and matching every filter the reason ``reason``
+    instead; returns how many. A conditional UPDATE (``state = 'cancelled'`` and that
+    reason): the row stays cancelled, only why changes -- the planner revives a row
+    cancelled by a re-plan when it plans its key again (``notifications.planner``), so this
+    is how a cause that went away (a dose log undone) hands its rows back to the planner.
+    """
+    where = _matching(patient_id=patient_id, kinds=kinds, subject=subject, due_from=due_from)
+    stmt = (
+        update(Reminder)
+        .where(Reminder.state == "cancelled", Reminder.cancelled_reason == was, and_(*where))
+        .values(cancelled_reason=reason[:60])
         .execution_options(synchronize_session=False)
     )
     result = cast(CursorResult[Any], db.execute(stmt))

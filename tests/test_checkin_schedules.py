@@ -384,6 +384,69 @@ def test_answering_removes_the_pending_prompt_and_the_occurrence_shows_answered(
     assert statuses["2026-11-26T15:30:00+00:00"] == "overdue"
 
 
+def test_an_answer_cancels_the_prompt_it_answers_in_the_same_request(
+    api: Api, people: World, clock: Clock
+) -> None:
+    create(api, people)
+    first, second = prompts()
+    assert (first.due_at, first.state, second.state) == (DUE_1, "pending", "pending")
+    clock.at = DUE_1 - timedelta(minutes=5)  # the prompt is due in 5 minutes
+    response_id = answer(api, people)
+    # Right after the POST, no dispatcher involved: that occurrence's prompt is cancelled.
+    first, second = prompts()
+    assert (first.state, first.cancelled_reason) == ("cancelled", "checkin_answered")
+    assert (second.state, second.cancelled_reason) == ("pending", None)
+    # The same occurrence is the one the schedule's own view says was answered.
+    r = api.get(f"/patients/{people.maria}/checkin-schedules", as_="priya")
+    schedule_id = r.get_json()[0]["id"]
+    found = occurrences(api, people, schedule_id, to="2026-11-26T00:00:00Z")
+    assert [(o["due_at"], o["status"], o["response_id"]) for o in found] == [
+        ("2026-11-25T15:30:00+00:00", "answered", response_id)
+    ]
+    # A second answer the same morning answers nothing open: tomorrow's prompt stays.
+    clock.at = DUE_1 + timedelta(minutes=10)
+    answer(api, people)
+    assert [p.state for p in prompts()] == ["cancelled", "pending"]
+
+
+def test_an_answer_outside_every_window_cancels_nothing(
+    api: Api, people: World, clock: Clock
+) -> None:
+    # Windows [due - 1 h, due + 4 h]: 09:30-14:30 in New York each day.
+    create(api, people, answer_within="PT4H")
+    clock.at = DUE_1 + timedelta(hours=5)  # 15:30 on the 25th: after the first window
+    answer(api, people)
+    assert [(p.due_at, p.state) for p in prompts()] == [(DUE_1, "pending"), (DUE_2, "pending")]
+    clock.at = DUE_2 - timedelta(hours=2)  # 08:30 on the 26th: before the second one
+    answer(api, people)
+    assert [p.state for p in prompts()] == ["pending", "pending"]
+    clock.at = DUE_2 - timedelta(minutes=30)  # inside it
+    answer(api, people)
+    assert [(p.due_at, p.state, p.cancelled_reason) for p in prompts()] == [
+        (DUE_1, "pending", None),
+        (DUE_2, "cancelled", "checkin_answered"),
+    ]
+
+
+def test_an_answer_david_gives_for_mr_chen_cancels_the_prompt_to_him(
+    api: Api, people: World, clock: Clock
+) -> None:
+    body = create(api, people, patient="chen", template="POST-DISCHARGE", timing=DAILY_1030)
+    planned = prompts(patient_id=people.chen)
+    assert {p.user_id for p in planned} == {people.users["david"].id}
+    clock.at = planned[0].due_at - timedelta(minutes=10)
+    r = api.post(
+        f"/patients/{people.chen}/checkin-responses",
+        as_="david",
+        json={"template": "POST-DISCHARGE", "answers": {"er_visit": False}},
+    )
+    assert r.status_code == 201, r.get_json()
+    first, *rest = prompts(patient_id=people.chen)
+    assert (first.state, first.cancelled_reason) == ("cancelled", "checkin_answered")
+    assert all(p.state == "pending" for p in rest)
+    assert body["id"] == first.subject["schedule_id"]
+
+
 def test_the_prompt_reaches_maria_in_spanish_and_says_nothing_clinical(
     ctx: Flask,
     engine: Engine,

@@ -354,3 +354,136 @@ def test_an_appointment_rescheduled_cancels_the_old_reminders_and_plans_new_ones
     assert r.status_code == 200, r.get_json()
     run_until(engine, channel, clock, moved)
     assert pushes(fcm) == [("maria-phone", "appointment")]
+
+
+# -- undoing a dose log --------------------------------------------------------------------
+
+
+def post_dose(api: Api, world: World, med_id: int, at: datetime, client_id: str) -> int:
+    body = {"medication_id": med_id, "client_id": client_id, "status": "taken"}
+    r = api.post(
+        f"/patients/{world.maria}/doses", as_="maria", json={**body, "taken_at": at.isoformat()}
+    )
+    assert r.status_code == 201, r.get_json()
+    return int(r.get_json()["id"])
+
+
+def noon_slot(world: World) -> list[tuple[str, int, datetime, str, str | None]]:
+    names = {u.id: name for name, u in world.users.items()}
+    return [
+        (r.kind, names[r.user_id], r.due_at, r.state, r.cancelled_reason)
+        for r in rows()
+        if r.subject.get("dose_at") == NOON.isoformat()
+    ]
+
+
+def test_undoing_a_mistap_brings_the_reminders_back_and_the_noon_one_is_sent(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    med = add_med(api, people)
+    planned = noon_slot(people)
+    assert planned == [
+        ("dose", "maria", NOON, "pending", None),
+        ("dose_followup", "maria", NOON + timedelta(minutes=30), "pending", None),
+        ("missed_dose_alert", "ana", NOON + timedelta(minutes=60), "pending", None),
+    ]
+    clock.at = NOON - timedelta(minutes=10)
+    dose = post_dose(api, people, med, clock.at, "mistap-1150")
+    assert {(s, why) for *_, s, why in noon_slot(people)} == {("cancelled", "dose_logged")}
+    clock.at = NOON - timedelta(minutes=5)
+    r = api.delete(f"/patients/{people.maria}/doses/{dose}", as_="maria")
+    assert r.status_code == 204, r.get_json()
+    # Right after the DELETE: pending again, with their original due times.
+    assert noon_slot(people) == planned
+    assert len(rows()) == len(planned)  # revived, not doubled
+    run_until(engine, channel, clock, NOON)
+    assert pushes(fcm) == [("maria-phone", "dose")]
+    run_until(engine, channel, clock, NOON + timedelta(minutes=60))
+    assert pushes(fcm) == [
+        ("maria-phone", "dose"),
+        ("maria-phone", "dose_followup"),
+        ("ana-phone", "missed_dose_alert"),
+    ]
+
+
+def test_undo_after_the_reminder_time_brings_back_only_what_is_ahead(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    med = add_med(api, people)
+    clock.at = NOON - timedelta(minutes=2)
+    dose = post_dose(api, people, med, clock.at, "mistap-1158")
+    clock.at = NOON + timedelta(minutes=5)  # within the 10 minutes, past the reminder
+    r = api.delete(f"/patients/{people.maria}/doses/{dose}", as_="maria")
+    assert r.status_code == 204, r.get_json()
+    assert noon_slot(people) == [
+        ("dose", "maria", NOON, "cancelled", "dose_logged"),
+        ("dose_followup", "maria", NOON + timedelta(minutes=30), "pending", None),
+        ("missed_dose_alert", "ana", NOON + timedelta(minutes=60), "pending", None),
+    ]
+    run_until(engine, channel, clock, NOON + timedelta(hours=3))
+    assert pushes(fcm) == [("maria-phone", "dose_followup"), ("ana-phone", "missed_dose_alert")]
+
+
+def test_a_correction_brings_nothing_back(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    med = add_med(api, people)
+    clock.at = NOON - timedelta(minutes=10)
+    dose = post_dose(api, people, med, clock.at, "mistap-1150")
+    clock.at = NOON - timedelta(minutes=8)
+    for status in ("skipped", "taken"):
+        r = api.patch(
+            f"/patients/{people.maria}/doses/{dose}", as_="maria", json={"status": status}
+        )
+        assert r.status_code == 200, r.get_json()
+        assert {(s, why) for *_, s, why in noon_slot(people)} == {("cancelled", "dose_logged")}
+    run_until(engine, channel, clock, NOON + timedelta(hours=3))
+    assert fcm.received == []
+
+
+def test_undo_does_not_bring_back_an_alert_to_a_caregiver_revoked_since(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    med = add_med(api, people)
+    clock.at = NOON - timedelta(minutes=10)
+    dose = post_dose(api, people, med, clock.at, "mistap-1150")
+    grant = db.session.scalar(
+        select(CaregiverGrant).where(CaregiverGrant.caregiver_user_id == people.users["ana"].id)
+    )
+    assert grant is not None
+    r = api.delete(f"/patients/{people.maria}/caregivers/{grant.id}", as_="maria")
+    assert r.status_code == 204
+    r = api.delete(f"/patients/{people.maria}/doses/{dose}", as_="maria")
+    assert r.status_code == 204, r.get_json()
+    assert [(k, who, s) for k, who, _, s, _ in noon_slot(people)] == [
+        ("dose", "maria", "pending"),
+        ("dose_followup", "maria", "pending"),
+        ("missed_dose_alert", "ana", "cancelled"),
+    ]
+    run_until(engine, channel, clock, NOON + timedelta(hours=3))
+    assert fcm.to("ana-phone") == []
+    assert pushes(fcm) == [("maria-phone", "dose"), ("maria-phone", "dose_followup")]

@@ -32,6 +32,7 @@ from backend.models import (
     Patient,
 )
 from backend.models.checkin import PatientFlagRule
+from backend.services.checkin_schedules import on_answered
 from backend.services.worklist import raise_flag
 
 
@@ -147,8 +148,9 @@ def record_answer(
     answered_as: str,
     at: datetime,
 ) -> CheckinResponse:
-    """Store an answer set already checked by ``template.check_answers``, scored, and raise
-    what its flag rules call for, all in the caller's transaction."""
+    """Store an answer set already checked by ``template.check_answers``, scored, cancel the
+    pending prompts of the scheduled occurrences it answers, and raise what its flag rules
+    call for, all in the caller's transaction."""
     total = band = None
     flags: list[str] = []
     instrument = builtins().get(template.code) if template.builtin else None
@@ -173,6 +175,7 @@ def record_answer(
     )
     db.add(response)
     db.flush()
+    on_answered(db, patient, template.code, response.id, at)
     rules = flag_rules.effective(
         flag_rules.template_rules(template), patient_rules(db, patient.id, template)
     )

@@ -54,6 +54,7 @@ EARLY = timedelta(hours=1)
 OVERDUE_LOOKBACK = timedelta(days=14)
 OVERDUE = "checkin_overdue"
 CANCELLED = "schedule_cancelled"
+ANSWERED = "checkin_answered"
 
 STATUSES = ("upcoming", "due", "answered", "overdue", "cancelled")
 
@@ -278,6 +279,54 @@ def window_prompts(
         db, [patient.id], [schedule.template_code], start - 2 * within - EARLY, end + within
     ).get((patient.id, schedule.template_code), [])
     return [p for p in prompts(schedule, occs, answers, at) if start <= p.due_at < end]
+
+
+def answered_by(
+    db: Session, patient: Patient, template_code: str, response_id: int, at: datetime
+) -> list[Prompt]:
+    """The occurrences the response ``response_id`` (given at ``at``) answers: at most one per
+    schedule of the patient and template, by :func:`prompts`' rule over the window's answers.
+    Only schedules not cancelled whose prompts can still be open (one query, then two per
+    schedule: its occurrences and answers)."""
+    stmt = select(CheckinSchedule).where(
+        CheckinSchedule.patient_id == patient.id,
+        CheckinSchedule.template_code == template_code,
+        CheckinSchedule.status != "cancelled",
+        or_(
+            CheckinSchedule.expires_at.is_(None),
+            CheckinSchedule.expires_at > at - MAX_ANSWER_WITHIN,
+        ),
+    )
+    found: list[Prompt] = []
+    for schedule in db.scalars(stmt.order_by(CheckinSchedule.id)):
+        # The occurrences whose window [due - 1 h, due + answer_within] holds ``at``.
+        start, end = at - schedule.answer_within, at + EARLY + timedelta(seconds=1)
+        found += [
+            p
+            for p in window_prompts(db, schedule, patient, start, end, at)
+            if p.response_id == response_id
+        ]
+    return found
+
+
+def on_answered(
+    db: Session, patient: Patient, template_code: str, response_id: int, at: datetime
+) -> int:
+    """A check-in was answered: the pending prompts of the occurrences it answers
+    (:func:`answered_by`) are cancelled at once, in the answer's transaction (reason
+    ``checkin_answered``, as the dispatcher's re-check says it), so a prompt due in five
+    minutes for a check-in answered early is not left pending. An answer outside every
+    window cancels nothing. Returns how many rows were cancelled."""
+    return sum(
+        cancel(
+            db,
+            reason=ANSWERED,
+            patient_id=patient.id,
+            kinds=(KIND,),
+            subject={"schedule_id": p.schedule_id, "slot_key": p.slot_key},
+        )
+        for p in answered_by(db, patient, template_code, response_id, at)
+    )
 
 
 # -- create and cancel ----------------------------------------------------------------------
@@ -507,7 +556,7 @@ def prompt_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str
             continue
         given = answers.get((schedule.patient_id, schedule.template_code), [])
         if any(a >= due[r.id] - EARLY for a, _ in given):
-            reasons[r.id] = "checkin_answered"
+            reasons[r.id] = ANSWERED
         elif r.user_id not in recipients(circle.get(schedule.patient_id, Circle())):
             reasons[r.id] = "access_revoked"
         elif schedule.expires_at is not None and schedule.expires_at <= at:

@@ -15,6 +15,8 @@ from backend.models import DoseLog, Medication, Patient, User
 from backend.schedule import Occurrence
 from backend.services import adherence_snapshots
 from backend.services.medications import occurrences, prn_status
+from notifications.outbox import recancel
+from notifications.planner import DOSE_KINDS, REPLANNED, replan_for_medication
 from notifications.relevance import on_dose_logged
 
 # A dose reported up to 2 h before or 8 h after a slot belongs to that slot (the nearest
@@ -164,6 +166,9 @@ def _by_client_id(db: Session, patient_id: int, client_id: str) -> DoseLog | Non
 
 
 def undo(db: Session, med: Medication, log: DoseLog, by: User) -> None:
+    """Undo a mis-tap (its author, within :data:`UNDO_WINDOW`): the log stays, marked undone;
+    the supply it took is given back and the slot's reminders still ahead are planned again
+    (:func:`reminders_back`), all in the caller's transaction."""
     if not log.is_live:
         raise DoseError(409, "This log was already undone.")
     if log.logged_by_user_id != by.id or now() - log.logged_at > UNDO_WINDOW:
@@ -172,6 +177,46 @@ def undo(db: Session, med: Medication, log: DoseLog, by: User) -> None:
     adherence_snapshots.invalidate(db, [log.patient_id])
     if log.status == "taken" and med.quantity_on_hand is not None:
         med.quantity_on_hand += med.dose_amount
+    if log.slot_key is not None:
+        # The slot is open again: its reminders still ahead come back (after the supply
+        # change above, so the re-plan sees it).
+        db.flush()
+        reminders_back(db, log.patient_id, med.id, log.slot_key, log.undone_at)
+
+
+def reminders_back(
+    db: Session, patient_id: int, medication_id: int, slot_key: str, at: datetime | None = None
+) -> int:
+    """A dose log was undone: the slot's reminders still ahead come back, in the caller's
+    transaction; returns how many cancelled rows were handed back to the planner.
+
+    Logging cancelled them (reason ``dose_logged``, ``notifications.relevance.on_dose_logged``)
+    and those rows keep their dedupe keys, so planning the slot again would insert nothing
+    (``ON CONFLICT DO NOTHING``); and flipping them straight back to ``pending`` would revive
+    what may no longer hold (a caregiver whose access ended since, a step of a chain changed
+    since, a medicine paused since). So the slot's ``dose_logged`` rows due from ``at`` on are
+    handed to the planner instead: a conditional UPDATE makes them cancelled by a re-plan
+    (``replanned``, ``notifications.outbox.recancel``), and ``replan_for_medication`` plans
+    the medicine again, whose upsert revives -- back to ``pending`` with their planned times --
+    exactly the keys it still plans, and leaves the rest cancelled. Rows due before ``at``
+    (the reminder of a dose whose time passed) stay ``dose_logged``: the planner never plans
+    a step in the past. Rows cancelled for another reason ("I'm on it", access revoked) stay
+    as they are, and a correction keeps the log live, so it changes nothing here.
+    """
+    at = at or now()
+    handed = recancel(
+        db,
+        was="dose_logged",
+        reason=REPLANNED,
+        patient_id=patient_id,
+        kinds=DOSE_KINDS,
+        subject={"medication_id": medication_id, "slot_key": slot_key},
+        due_from=at,
+    )
+    # Always, not only when rows were handed: a chain changed since the log may have steps
+    # the slot never had.
+    replan_for_medication(db, medication_id, at)
+    return handed
 
 
 def correct(
