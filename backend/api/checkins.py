@@ -61,9 +61,10 @@ FHIR_JSON = "application/fhir+json"
 def _user_organization_ids(user: User) -> list[int]:
     """Organizations whose templates the user sees: the ones they work for, and the ones
     the patients they are or care for are enrolled with."""
+    patient_ids = [access.patient.id for access in patients_cared_for(user)]
     found = member_organization_ids(db.session(), user.id)
-    for access in patients_cared_for(user):
-        found.extend(patient_organization_ids(db.session(), access.patient.id))
+    if patient_ids:
+        found.extend(patient_organization_ids(db.session(), *patient_ids))
     return found
 
 

@@ -40,12 +40,13 @@ def custom_template(row: CheckinTemplate) -> Template:
     return parse_template(row.definition(), organization_id=row.organization_id)
 
 
-def patient_organization_ids(db: Session, patient_id: int) -> list[int]:
-    """The organizations of the care teams the patient is enrolled on, earliest first."""
+def patient_organization_ids(db: Session, *patient_ids: int) -> list[int]:
+    """The organizations of the care teams these patients are enrolled on, earliest
+    enrolment first, in one query whatever the number of patients."""
     rows = db.execute(
         select(CareTeam.organization_id)
         .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
-        .where(Enrollment.patient_id == patient_id, Enrollment.ended_at.is_(None))
+        .where(Enrollment.patient_id.in_(patient_ids), Enrollment.ended_at.is_(None))
         .order_by(Enrollment.enrolled_at, Enrollment.id)
     )
     return list(dict.fromkeys(org_id for (org_id,) in rows))
