@@ -9,7 +9,6 @@ Angeles (Mr. Chen).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -26,7 +25,6 @@ from notifications import Reminder, register_device
 from notifications.channels.fcm import FcmChannel
 from notifications.dispatch import dispatch_once, set_renderer
 from notifications.planner import plan
-from notifications.relevance import register, unregister
 from notifications.texts import render
 from tests.conftest import START, Api, Clock, World, assert_error
 from tests.fcmserver import FcmServer
@@ -36,14 +34,6 @@ DAILY_1030 = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOf
 DUE_1 = datetime.fromisoformat("2026-11-25T15:30:00+00:00")
 DUE_2 = datetime.fromisoformat("2026-11-26T15:30:00+00:00")
 PHQ2_ANSWERS = {"template": "PHQ-2", "answers": {"44250-9": 0, "44255-8": 1}}
-
-
-@pytest.fixture
-def checks() -> Iterator[None]:
-    """The relevance checks, as the worker installs them; removed after the test."""
-    register()
-    yield
-    unregister()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ injected clock moves time, nothing sleeps.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,20 +20,11 @@ from notifications import Reminder, register_device
 from notifications.channels.fcm import FcmChannel
 from notifications.dispatch import dispatch_once
 from notifications.planner import plan
-from notifications.relevance import register, unregister
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer
 
 NOON = START + timedelta(hours=2)  # 12:00 in New York, Maria's zone
 DAILY_NOON = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["12:00:00"]}}
-
-
-@pytest.fixture
-def checks() -> Iterator[None]:
-    """The relevance checks, as the worker installs them; removed after the test."""
-    register()
-    yield
-    unregister()
 
 
 @pytest.fixture

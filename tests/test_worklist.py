@@ -8,7 +8,6 @@ local days she missed 3 doses, the newest yesterday at 19:00.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,19 +22,11 @@ from backend.services.careteams import add_member
 from notifications import register_device
 from notifications.channels.fcm import FcmChannel
 from notifications.dispatch import dispatch_once, set_renderer
-from notifications.relevance import register, unregister
 from notifications.texts import render
 from tests.conftest import Api, Clock, World, assert_error
 from tests.fcmserver import FcmServer
 from tests.test_adherence import _week_of_doses
 from tests.test_medications import log, ny
-
-
-@pytest.fixture
-def checks() -> Iterator[None]:
-    register()
-    yield
-    unregister()
 
 
 def sweep(world: World, at: datetime) -> None:
