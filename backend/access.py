@@ -9,10 +9,10 @@ to the access log at the end of the request, with its outcome.
 from __future__ import annotations
 
 import enum
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from flask import g
 from sqlalchemy import Select, select
 
 from backend import db
@@ -27,6 +27,7 @@ from backend.models import (
     Permission,
     User,
 )
+from backend.models.careteam import care_team_rows
 
 
 class Role(enum.StrEnum):
@@ -137,17 +138,12 @@ def access_for_grant(user: User, patient: Patient, grant: CaregiverGrant) -> Pat
 
 
 def care_team_role(user_id: int, patient_id: int) -> str | None:
-    return db.session.scalar(
-        select(CareTeamMember.role)
-        .join(Enrollment, Enrollment.care_team_id == CareTeamMember.care_team_id)
-        .where(
-            CareTeamMember.user_id == user_id,
-            CareTeamMember.removed_at.is_(None),
-            Enrollment.patient_id == patient_id,
-            Enrollment.ended_at.is_(None),
-        )
+    row = db.session.execute(
+        care_team_rows()
+        .where(CareTeamMember.user_id == user_id, Enrollment.patient_id == patient_id)
         .limit(1)
-    )
+    ).first()
+    return None if row is None else str(row.role)
 
 
 def team_membership(user: User, team_id: int) -> CareTeamMember | None:
@@ -158,7 +154,7 @@ def team_membership(user: User, team_id: int) -> CareTeamMember | None:
         select(CareTeamMember).where(
             CareTeamMember.care_team_id == team_id,
             CareTeamMember.user_id == user.id,
-            CareTeamMember.removed_at.is_(None),
+            CareTeamMember.active_clause(),
         )
     )
 
@@ -166,7 +162,7 @@ def team_membership(user: User, team_id: int) -> CareTeamMember | None:
 def my_team_ids(user_id: int) -> Select[Any]:
     """The teams the user is an active member of, as a subquery."""
     return select(CareTeamMember.care_team_id).where(
-        CareTeamMember.user_id == user_id, CareTeamMember.removed_at.is_(None)
+        CareTeamMember.user_id == user_id, CareTeamMember.active_clause()
     )
 
 
@@ -177,7 +173,7 @@ def panel_patient_ids(user_id: int, team_id: int | None = None) -> Select[Any]:
     if team_id is not None:
         teams = teams.where(CareTeamMember.care_team_id == team_id)
     return select(Enrollment.patient_id).where(
-        Enrollment.care_team_id.in_(teams), Enrollment.ended_at.is_(None)
+        Enrollment.care_team_id.in_(teams), Enrollment.active_clause()
     )
 
 
@@ -219,14 +215,38 @@ def may_end_grant(access: PatientAccess, grant: CaregiverGrant) -> bool:
     return access.allows(Action.MANAGE_ACCESS)
 
 
+# The access-log entries of the request in hand: (patient, user, actor label, action). The app
+# starts each request with an empty list and writes them with the request's outcome.
+AccessEntry = tuple[int, int, str, str]
+_pending: ContextVar[list[AccessEntry] | None] = ContextVar("access_log", default=None)
+
+
+def start_access_log() -> None:
+    """A new request: nothing recorded yet."""
+    _pending.set([])
+
+
+def take_access_log() -> list[AccessEntry]:
+    """The entries recorded since :func:`start_access_log`, emptied."""
+    found = _pending.get() or []
+    _pending.set([])
+    return found
+
+
+def _queue(entries: list[AccessEntry]) -> None:
+    pending = _pending.get()
+    if pending is None:
+        pending = []
+        _pending.set(pending)
+    pending.extend(entries)
+
+
 def record_access(access: PatientAccess, action: Action) -> None:
     """Queue an access-log entry (written at the end of the request with its outcome)."""
-    pending: list[tuple[int, int, str, str]] = g.setdefault("access_log", [])
-    pending.append((access.patient.id, access.user.id, access.actor_label, action.value))
+    _queue([(access.patient.id, access.user.id, access.actor_label, action.value)])
 
 
 def record_panel_access(user_id: int, patient_ids: list[int], action: str) -> None:
     """Queue access-log entries for a care-team member's panel view (the worklist): one per
     patient shown, with the action named for the view."""
-    pending: list[tuple[int, int, str, str]] = g.setdefault("access_log", [])
-    pending.extend((patient_id, user_id, "care_team", action) for patient_id in patient_ids)
+    _queue([(patient_id, user_id, "care_team", action) for patient_id in patient_ids])

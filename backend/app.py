@@ -13,11 +13,35 @@ from flask import Flask, Response, g, request
 from sqlalchemy import insert
 
 from backend import db
+from backend.access import start_access_log, take_access_log
+from backend.api import (
+    access_log,
+    adherence,
+    appointments,
+    caregivers,
+    careplans,
+    careteams,
+    checkin_schedules,
+    checkins,
+    devices,
+    doses,
+    health,
+    invitations,
+    me,
+    medications,
+    messages,
+    patients,
+    reminders,
+    today,
+    transitions,
+    worklist,
+)
 from backend.api.common import IdConverter
+from backend.api.errors import CareApi, register_error_handlers, spec_plugins
 from backend.auth import authenticate
 from backend.clock import now
 from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
-from backend.errors import CareApi, fail, register_database_errors, spec_plugins
+from backend.errors import fail
 from backend.models import AccessLogEntry
 
 API_TITLE = "care-companion"
@@ -86,39 +110,13 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
 
     app.url_map.converters["int"] = IdConverter
     api = CareApi(app, spec_kwargs=spec_plugins())
-    register_database_errors(app, api)
+    register_error_handlers(app, api)
     _register_blueprints(api)
     _register_hooks(app)
-
-    from backend.cli import register_commands
-
-    register_commands(app)
     return app
 
 
 def _register_blueprints(api: CareApi) -> None:
-    from backend.api import (
-        access_log,
-        adherence,
-        appointments,
-        caregivers,
-        careplans,
-        careteams,
-        checkin_schedules,
-        checkins,
-        devices,
-        doses,
-        health,
-        invitations,
-        me,
-        medications,
-        messages,
-        patients,
-        reminders,
-        today,
-        transitions,
-        worklist,
-    )
 
     for module in (
         health,
@@ -150,6 +148,7 @@ def _register_hooks(app: Flask) -> None:
     def assign_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        start_access_log()
 
     app.before_request(authenticate)
 
@@ -178,7 +177,7 @@ def _register_hooks(app: Flask) -> None:
 
 
 def _write_access_log(status: int) -> None:
-    pending = g.pop("access_log", None)
+    pending = take_access_log()
     if not pending:
         return
     rows = [

@@ -5,11 +5,13 @@ Used by the API (a session per request, removed at teardown) and by the worker (
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -83,3 +85,26 @@ def get_engine() -> Engine:
     if _engine is None:
         raise RuntimeError("database engine not initialised: call init_engine() first")
     return _engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the write lock from its first statement.
+
+    SQLite: ``BEGIN IMMEDIATE`` issued ourselves. pysqlite (Python 3.11, legacy
+    transaction control) only begins a transaction implicitly before DML and never when
+    one is already open, so after our BEGIN IMMEDIATE it adds nothing and ``commit()``
+    commits ours. PostgreSQL: an ordinary transaction; row locks do the work.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()

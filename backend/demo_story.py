@@ -32,6 +32,8 @@ from backend.clock import now
 from backend.config import Settings
 from backend.devtokens import emulator_token
 from backend.models import Medication, Patient, User
+from backend.schedule.medicines import occurrences
+from backend.services.sweep import enrolled_patient_ids, sweep
 
 HISTORY_DAYS = 30
 # (medication name, local days ago, slot-key suffix) of the doses María did not log this
@@ -79,7 +81,6 @@ class _Client:
 
 def _log_history(api: _Client, patient: Patient, who: str) -> int:
     """Log the last 30 days of scheduled doses as taken, a few minutes late, except MISSED."""
-    from backend.services.medications import occurrences
 
     at = now()
     today = at.astimezone(ZoneInfo(patient.time_zone)).date()
@@ -116,7 +117,6 @@ def _log_history(api: _Client, patient: Patient, who: str) -> int:
 
 def tell(app: Flask, settings: Settings, personas: dict[str, dict[str, Any]]) -> None:
     """Run the story (idempotently) and print what Priya sees."""
-    from backend.services.worklist import enrolled_patient_ids, sweep
 
     with app.app_context():
         session = db.session()

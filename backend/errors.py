@@ -1,164 +1,72 @@
-"""One JSON error shape for every 4xx and 5xx, documented in the spec.
+"""One error type for "this request breaks a rule", raised anywhere below the views.
 
-``{"code": 404, "status": "Not Found", "message": "...", "errors": {...}, "request_id": "..."}``
+Services, the access policy and views raise :class:`ServiceError` (or call :func:`fail`);
+the app's one error handler (``backend.api.errors``) turns it into the error shape with its
+status. Nothing here imports Flask, so the services and the worker can raise it too.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
-import marshmallow as ma
-from apispec import APISpec, BasePlugin
-from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, g
-from flask_smorest import Api, abort
-from flask_smorest.pagination import PaginationMetadataSchema
-from sqlalchemy.exc import IntegrityError, OperationalError
-from werkzeug.exceptions import (
-    Conflict,
-    HTTPException,
-    InternalServerError,
-    ServiceUnavailable,
-)
-
-log = logging.getLogger(__name__)
+INVALID = "The request has invalid fields; see errors."
 
 
-def fail(code: int, message: str, **extra: Any) -> NoReturn:
-    """Stop the request with our error shape (flask-smorest's abort, typed as never returning)."""
-    abort(code, message=message, **extra)
-    raise AssertionError("unreachable")
+class ServiceError(Exception):
+    """A rule the request breaks: an HTTP status and a message; optionally the input it is
+    about (``field``, a dotted path in the JSON body such as ``timing.repeat.periodUnit``) or
+    the field errors by location (``errors``), and when to try again (``retry_after``, s)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: Mapping[str, Any] | None = None,
+        retry_after: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.errors = errors
+        self.retry_after = retry_after
+        self.headers = headers
+
+    def body_errors(self) -> dict[str, Any] | None:
+        """The ``errors`` member of the error body: by location, then field."""
+        if self.errors is not None:
+            return dict(self.errors)
+        if self.field is None:
+            return None
+        first, _, rest = self.field.partition(".")
+        return {"json": {first: {rest: [self.message]} if rest else [self.message]}}
+
+    def response_headers(self) -> dict[str, str]:
+        headers = dict(self.headers or {})
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
 
 
-class ErrorSchema(ma.Schema):
-    code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
-    status = ma.fields.String(required=True, metadata={"description": "HTTP status name"})
-    message = ma.fields.String(required=True, metadata={"description": "What went wrong"})
-    errors = ma.fields.Dict(metadata={"description": "Field-level errors, by location"})
-    request_id = ma.fields.String(
-        required=True, metadata={"description": "Quote this id when reporting a problem"}
+def fail(
+    status: int,
+    message: str,
+    *,
+    field: str | None = None,
+    errors: Mapping[str, Any] | None = None,
+    retry_after: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> NoReturn:
+    """Stop the request with our error shape (raises :class:`ServiceError`)."""
+    raise ServiceError(
+        status, message, field=field, errors=errors, retry_after=retry_after, headers=headers
     )
 
 
-def error_payload(code: int, name: str, message: str, errors: Any = None) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "code": code,
-        "status": name,
-        "message": message,
-        "request_id": g.get("request_id", "-"),
-    }
-    if errors:
-        payload["errors"] = errors
-    return payload
-
-
-class CareApi(Api):
-    ERROR_SCHEMA = ErrorSchema
-
-    def _init_spec(self, **kwargs: Any) -> None:
-        super()._init_spec(**kwargs)
-        self.spec.__class__ = SortedSpec
-
-    def _register_pagination_header(self) -> None:
-        # X-Pagination carries JSON. OpenAPI describes such a header with `content`; a bare
-        # object `schema` would mean the "key,value,key,value" style, which it is not.
-        self.spec.components.header(
-            "PAGINATION",
-            {
-                "description": "Pagination metadata, as JSON",
-                "content": {"application/json": {"schema": PaginationMetadataSchema}},
-            },
-            lazy=True,
-        )
-
-    def handle_http_exception(self, error: HTTPException) -> Any:
-        code = error.code or 500
-        headers: dict[str, str] = {}
-        message = error.description or error.name
-        errors = None
-        data = getattr(error, "data", None) or {}
-        if "message" in data:
-            message = data["message"]
-        if "errors" in data:
-            errors = data["errors"]
-        elif "messages" in data:
-            errors = data["messages"]
-            message = "The request has invalid fields; see errors."
-        if data.get("headers"):
-            headers = dict(data["headers"])
-        if isinstance(error, InternalServerError):
-            original = getattr(error, "original_exception", None)
-            log.error("unhandled error request_id=%s", g.get("request_id", "-"), exc_info=original)
-            message = "Something went wrong on our side. Quote the request id if you report it."
-        if code == 401:
-            headers.setdefault("WWW-Authenticate", 'Bearer realm="care-companion"')
-        return error_payload(code, error.name, message, errors), code, headers
-
-
-def register_database_errors(app: Flask, api: CareApi) -> None:
-    """Database errors become the same shape instead of a 500 page."""
-
-    def integrity(exc: IntegrityError) -> Any:
-        log.info("integrity error request_id=%s: %s", g.get("request_id", "-"), exc.orig)
-        return api.handle_http_exception(Conflict("This conflicts with data that already exists."))
-
-    def operational(exc: OperationalError) -> Any:
-        log.error("database unavailable request_id=%s: %s", g.get("request_id", "-"), exc.orig)
-        error = ServiceUnavailable("The database is busy or unavailable; try again shortly.")
-        payload, code, headers = api.handle_http_exception(error)
-        headers["Retry-After"] = "5"
-        return payload, code, headers
-
-    app.register_error_handler(IntegrityError, integrity)
-    app.register_error_handler(OperationalError, operational)
-
-
-class SortedSpec(APISpec):
-    """Keys in sorted order: the committed api_spec/openapi.json changes only where the API
-    does, never because a decorator or a blueprint moved."""
-
-    def to_dict(self) -> dict[str, Any]:
-        ordered: dict[str, Any] = _sorted(super().to_dict())
-        return ordered
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(v) for v in value]
-    return value
-
-
-class CommonErrorsPlugin(BasePlugin):
-    """Documents the errors any operation can answer with, whatever its view does:
-    401 wherever sign-in is needed, 400 and 415 wherever a JSON body is read."""
-
-    def operation_helper(
-        self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
-    ) -> None:
-        for operation in (operations or {}).values():
-            responses = operation.setdefault("responses", {})
-            if operation.get("security") != []:
-                responses.setdefault(401, "UNAUTHORIZED")
-            if "requestBody" in operation:
-                responses.setdefault(400, "BAD_REQUEST")
-                responses.setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
-
-
-def _schema_name(schema: type[ma.Schema] | ma.Schema) -> str:
-    # A partial (PATCH) instance gets its own component name, e.g. "MeUpdate".
-    cls = schema if isinstance(schema, type) else type(schema)
-    name = cls.__name__.removesuffix("Schema")
-    if not isinstance(schema, type) and schema.partial and not name.endswith("Update"):
-        name += "Update"
-    return name
-
-
-def spec_plugins() -> dict[str, Any]:
-    """The ``spec_kwargs`` for :class:`CareApi`."""
-    return {
-        "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
-        "extra_plugins": [CommonErrorsPlugin()],
-    }
+def invalid(json_errors: Mapping[str, Any]) -> ServiceError:
+    """A 422 for invalid fields of the JSON body, ``{field: [messages]}``."""
+    return ServiceError(422, INVALID, errors={"json": dict(json_errors)})

@@ -11,9 +11,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.api.careplans import CarePlanCreateSchema
+from backend.api.medications import MedicationSchema
 from backend.clock import now
 from backend.models import Appointment, CaregiverGrant, CareTeam, Medication, Patient, User
 from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
+from backend.services.appointments import book
+from backend.services.careplans import active_plan, fill_responsible_names, start_plan
 from backend.services.careteams import add_member, add_team, enroll
 
 DEFAULT_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "demo.json"
@@ -92,7 +96,6 @@ def _local_date(patient: Patient, in_days: int) -> date:
 def _medications(
     db: Session, items: list[dict[str, Any]], users: dict[str, User], patients: dict[str, Patient]
 ) -> None:
-    from backend.api.medications import MedicationSchema
 
     for item in items:
         patient = patients[item["patient"]]
@@ -119,7 +122,6 @@ def _medications(
 def _appointments(
     db: Session, items: list[dict[str, Any]], users: dict[str, User], patients: dict[str, Patient]
 ) -> None:
-    from backend.services.appointments import book
 
     for item in items:
         patient = patients[item["patient"]]
@@ -154,8 +156,6 @@ def _appointments(
 def _care_plans(
     db: Session, items: list[dict[str, Any]], users: dict[str, User], patients: dict[str, Patient]
 ) -> None:
-    from backend.api.careplans import CarePlanCreateSchema
-    from backend.services.careplans import active_plan, fill_responsible_names, start_plan
 
     for item in items:
         patient = patients[item["patient"]]

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.migrate import upgrade
 from backend.models import CaregiverGrant, Medication, User
+from backend.reminders.planner import run_planner
 from benchmarks._seed import PG_URL, add_patients, add_users, insert_many, throwaway_schema
 from notifications.outbox import Reminder
-from notifications.planner import run_planner
 
 AT = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 ZONES = ["America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/Madrid", "UTC"]

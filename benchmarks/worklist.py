@@ -13,10 +13,10 @@ What it does, in one run, and then stops by itself (Ctrl-C is fine at any point)
 2. puts them on 5 care teams of 2,000 patients, one coordinator (a user with an emulator
    token) per team, and adds a weekly PHQ-9 per patient over the 90 days (scored with the
    app's own scoring; totals mostly none or mild, some severe, item 9 above 0 now and then);
-3. runs the real sweep (``backend.services.worklist.run_sweep``: the missed-dose and
+3. runs the real sweep (``backend.services.sweep.run_sweep``: the missed-dose and
    low-adherence rules over every enrolled patient, which also write their 7- and 30-day
    adherence snapshots) and prints its time and patients/s;
-   raises the last 14 days' worrying check-ins with ``raise_flag`` (item 9 above 0: an urgent
+   raises the last 14 days' worrying check-ins with ``raise_work_item`` (item 9 above 0: an urgent
    ``safety`` item; a total of 20 or more: a ``checkin_flag``), while older ones are stored
    as already resolved (the table holds history, as it will in production); then
    ``VACUUM (ANALYZE)`` of the tables written, as autovacuum would do shortly after;
@@ -75,7 +75,8 @@ from backend.models import (
     WorkItem,
 )
 from backend.services.careteams import add_member, add_team
-from backend.services.worklist import raise_flag, run_sweep
+from backend.services.sweep import run_sweep
+from backend.services.worklist import raise_work_item
 from benchmarks._seed import PG_URL, insert_many, schema_url, throwaway_schema
 from benchmarks.today_view import (
     APP_NAME,
@@ -257,7 +258,7 @@ def seed_teams_and_checkins(
 
 
 def _flags_of(response: dict[str, Any]) -> list[dict[str, Any]]:
-    """What a worrying PHQ-9 raises: (kind, key, urgent, title, detail) as raise_flag takes."""
+    """What a worrying PHQ-9 raises: (kind, key, urgent, title, detail) as raise_work_item takes."""
     rid, total = response["id"], response["score"]
     detail = {"checkin_response_id": rid, "template": "PHQ-9", "score": total}
     out = []
@@ -319,7 +320,7 @@ def store_resolved_history(
 
 
 def raise_recent(engine: Engine, flagged: list[dict[str, Any]], now: datetime) -> dict[str, int]:
-    """The last 14 days' worrying answers through the real ``raise_flag`` (with its trail and
+    """The last 14 days' worrying answers through the real ``raise_work_item`` (with its trail and
     the urgent pushes to the care team), in one transaction as a producer would."""
     raised: dict[str, int] = {}
     with Session(engine) as s:
@@ -327,7 +328,7 @@ def raise_recent(engine: Engine, flagged: list[dict[str, Any]], now: datetime) -
             if response["at"] < now - RECENT:
                 continue
             for flag in _flags_of(response):
-                item = raise_flag(
+                item = raise_work_item(
                     s,
                     patient_id=response["patient_id"],
                     evidence_at=response["at"],
@@ -408,7 +409,7 @@ def build_world(engine: Engine, args: argparse.Namespace) -> World:
 
     t = time.perf_counter()
     world.raised = raise_recent(engine, flagged, now)
-    world.raise_seconds = phases["raise_flag (recent check-ins)"] = time.perf_counter() - t
+    world.raise_seconds = phases["raise_work_item (recent check-ins)"] = time.perf_counter() - t
     # What autovacuum does within a minute or two of so many new rows (our tables only: the
     # database is shared): statistics, and the visibility map that index-only scans need.
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -532,7 +533,7 @@ def report(
         f"{world.sweep_counts}"
     )
     print(
-        f"raise_flag for the last {RECENT.days} days' worrying check-ins: {world.raised} in "
+        f"raise_work_item for the last {RECENT.days} days' worrying check-ins: {world.raised} in "
         f"{world.raise_seconds:.1f} s"
     )
     for panel, counts in zip(world.panels, world.open_per_panel, strict=True):

@@ -1,19 +1,14 @@
-"""Turning "tell user U about X at time T" into a delivered push.
+"""The delivery engine: turning "tell user U about X at time T" into a delivered push.
 
-The backend uses only this package's small public API: device registration, and
-``enqueue`` / ``cancel`` on the outbox (see ``notifications.dispatch`` for the relevance
-checks and the renderer it can install). Nothing here reads Flask request state.
+What the rest of the code uses: device registration (``notifications.devices``) and the
+outbox (``notifications.outbox``: ``enqueue``, ``cancel``, the planner's ``upsert_planned``).
+The dispatcher (``notifications.dispatch``) is handed the domain's relevance checks and the
+renderer by the worker (``notifications.worker``), the one module that wires the reminder
+domain in. Nothing here but the worker imports ``backend.reminders`` or ``backend.services``,
+and nothing here imports Flask.
 """
 
-from notifications.devices import Device, register_device, remove_device
-from notifications.outbox import Delivery, Reminder, cancel, enqueue
+from notifications.devices import register_device, remove_device
+from notifications.outbox import cancel, enqueue
 
-__all__ = [
-    "Delivery",
-    "Device",
-    "Reminder",
-    "cancel",
-    "enqueue",
-    "register_device",
-    "remove_device",
-]
+__all__ = ["cancel", "enqueue", "register_device", "remove_device"]

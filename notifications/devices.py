@@ -7,33 +7,13 @@ moves to the new owner; a token is never held by two rows.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backend.clock import now
-from backend.db import Base, UTCDateTime
+from backend.models.device import PLATFORMS, Device
 
-PLATFORMS = ("android", "ios", "web")
-
-
-class Device(Base):
-    __tablename__ = "devices"
-    __table_args__ = (UniqueConstraint("user_id", "installation_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    installation_id: Mapped[str] = mapped_column(String(100))
-    fcm_token: Mapped[str] = mapped_column(String(4096), unique=True)
-    platform: Mapped[str] = mapped_column(String(10))
-    app_version: Mapped[str | None] = mapped_column(String(40))
-    locale: Mapped[str | None] = mapped_column(String(35))
-    notifications_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    deactivated_reason: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+__all__ = ["PLATFORMS", "Device", "register_device", "remove_device"]
 
 
 def register_device(

@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,12 +43,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from backend.clock import now as clock_now
+from backend.db import write_transaction
+from backend.models.device import Device
+from backend.models.outbox import Delivery, Reminder
 from backend.models.user import User
 from notifications.channels import Channel, Push, Result
-from notifications.devices import Device
-from notifications.outbox import Delivery, Reminder
 
-# -- hooks the backend extends -----------------------------------------------------------
+# -- what the composition root passes in -------------------------------------------------
 
 RelevanceCheck = Callable[[Session, Sequence[Reminder]], Mapping[int, str]]
 """Given claimed reminders of one kind, return {reminder id: reason} for those that no
@@ -57,19 +57,6 @@ longer matter (dose logged, appointment cancelled, access revoked); they are can
 
 Renderer = Callable[[Reminder, User], tuple[str, str, dict[str, str]]]
 """(title, body, extra data) for one reminder and its recipient."""
-
-_checks: dict[str, list[RelevanceCheck]] = defaultdict(list)
-
-
-def register_relevance_check(kind: str, check: RelevanceCheck) -> None:
-    """Add a check for reminders of ``kind`` ("*" for every kind)."""
-    if check not in _checks[kind]:
-        _checks[kind].append(check)
-
-
-def unregister_relevance_check(kind: str, check: RelevanceCheck) -> None:
-    if check in _checks.get(kind, []):
-        _checks[kind].remove(check)
 
 
 # Lock-screen safe: no medication, dose or diagnosis. Localized texts replace these.
@@ -89,15 +76,6 @@ def default_render(reminder: Reminder, user: User) -> tuple[str, str, dict[str, 
     return title, body, {}
 
 
-_renderer: Renderer = default_render
-
-
-def set_renderer(renderer: Renderer | None) -> None:
-    """Install the text renderer (None restores the neutral default)."""
-    global _renderer
-    _renderer = renderer or default_render
-
-
 # -- configuration and results -------------------------------------------------------
 
 
@@ -108,6 +86,11 @@ class DispatchConfig:
     max_attempts: int = 8  # 30 s .. 1 h apart: about 2 h of retrying, past most not_after
     backoff_base: timedelta = timedelta(seconds=30)
     backoff_cap: timedelta = timedelta(hours=1)
+    # The domain's re-checks by kind ("*": every kind) and the text renderer; the worker
+    # passes ``backend.reminders.relevance.CHECKS`` and ``notifications.texts``' renderer.
+    # The bare defaults check nothing and send neutral, lock-screen-safe texts.
+    checks: Mapping[str, Sequence[RelevanceCheck]] = field(default_factory=dict)
+    render: Renderer = default_render
 
 
 @dataclass
@@ -131,29 +114,6 @@ class BatchResult:
 
 
 # -- transactions --------------------------------------------------------------------
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that holds the write lock from its first statement.
-
-    SQLite: ``BEGIN IMMEDIATE`` issued ourselves. pysqlite (Python 3.11, legacy
-    transaction control) only begins a transaction implicitly before DML and never when
-    one is already open, so after our BEGIN IMMEDIATE it adds nothing and ``commit()``
-    commits ours. PostgreSQL: an ordinary transaction; row locks do the work.
-    """
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            yield conn
-        return
-    with engine.connect() as conn:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
 
 
 def _mine(owner: str) -> Any:
@@ -260,7 +220,13 @@ def _message_data(reminder: Reminder, extra: Mapping[str, str]) -> dict[str, str
     return data
 
 
-def prepare(engine: Engine, owner: str, ids: Sequence[int], now: datetime) -> Prepared:
+def prepare(
+    engine: Engine,
+    owner: str,
+    ids: Sequence[int],
+    now: datetime,
+    config: DispatchConfig = DispatchConfig(),
+) -> Prepared:
     """Expire, re-check and render a claimed batch; returns the pushes to send."""
     out = Prepared()
     if not ids:
@@ -275,7 +241,7 @@ def prepare(engine: Engine, owner: str, ids: Sequence[int], now: datetime) -> Pr
         )
         live = [r for r in reminders if r.not_after >= now]
 
-        cancelled = _run_checks(db, live)
+        cancelled = _run_checks(db, live, config.checks)
         for reason, group in _group_by_value(cancelled).items():
             out.result.cancelled += _finish(
                 conn, owner, group, state="cancelled", cancelled_reason=reason[:60]
@@ -309,7 +275,7 @@ def prepare(engine: Engine, owner: str, ids: Sequence[int], now: datetime) -> Pr
             if not targets:
                 unreachable.append(reminder.id)
                 continue
-            title, body, extra = _renderer(reminder, users[reminder.user_id])
+            title, body, extra = config.render(reminder, users[reminder.user_id])
             data = _message_data(reminder, extra)
             out.attempts[reminder.id] = reminder.attempts
             out.pushes.extend(
@@ -337,13 +303,15 @@ def prepare(engine: Engine, owner: str, ids: Sequence[int], now: datetime) -> Pr
     return out
 
 
-def _run_checks(db: Session, reminders: Sequence[Reminder]) -> dict[int, str]:
+def _run_checks(
+    db: Session, reminders: Sequence[Reminder], checks: Mapping[str, Sequence[RelevanceCheck]]
+) -> dict[int, str]:
     by_kind: dict[str, list[Reminder]] = defaultdict(list)
     for reminder in reminders:
         by_kind[reminder.kind].append(reminder)
     reasons: dict[int, str] = {}
     for kind, group in by_kind.items():
-        for check in [*_checks.get("*", []), *_checks.get(kind, [])]:
+        for check in [*checks.get("*", ()), *checks.get(kind, ())]:
             pending = [r for r in group if r.id not in reasons]
             if pending:
                 reasons.update(check(db, pending))
@@ -494,7 +462,7 @@ def dispatch_batch(
 ) -> BatchResult:
     """Claim one batch, re-check and render it, send it, record the outcome."""
     ids = claim_due(engine, owner, now, config.batch_size, config.lease)
-    prepared = prepare(engine, owner, ids, now)
+    prepared = prepare(engine, owner, ids, now, config)
     result = prepared.result
     result.claimed = len(ids)
     if prepared.pushes:

@@ -16,92 +16,36 @@ into that one when its cause went away (a dose log undone).
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
     and_,
     func,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from backend.clock import now
-from backend.db import Base, UTCDateTime
+from backend.models.outbox import FINAL_STATES, REMINDER_KINDS, STATES, Delivery, Reminder
 
-KINDS = (
-    "dose",
-    "dose_followup",
-    "missed_dose_alert",
-    "appointment",
-    "refill",
-    "device_health",
-    "summary",
-    "message",
-    "urgent_flag",
-    "checkin_prompt",
-)
-STATES = ("pending", "claimed", "sent", "cancelled", "expired", "failed")
-FINAL_STATES = ("sent", "cancelled", "expired", "failed")
+REPLANNED = "replanned"  # cancelled by a re-plan: planning its key again revives the row
 
-
-class Reminder(Base):
-    __tablename__ = "reminders"
-    __table_args__ = (
-        # The dispatcher's one hot query: pending rows whose next attempt is due.
-        Index("ix_reminders_state_next_attempt_at", "state", "next_attempt_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(30))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
-    # Ids of what the reminder is about (medication_id, slot_key, appointment_id, ...):
-    # used by relevance checks, texts and the push's deep-link data.
-    subject: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The lateness limit: after this instant the reminder is useless and is expired.
-    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(10), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    lease_owner: Mapped[str | None] = mapped_column(String(100))
-    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    cancelled_reason: Mapped[str | None] = mapped_column(String(60))
-
-
-class Delivery(Base):
-    """One try of one reminder to one device: FCM's message id, or its error."""
-
-    __tablename__ = "deliveries"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id"), index=True)
-    # SET NULL: a device row is deleted when its token moves to another install; the
-    # delivery history of the reminder stays.
-    device_id: Mapped[int | None] = mapped_column(
-        ForeignKey("devices.id", ondelete="SET NULL"), index=True
-    )
-    attempt: Mapped[int] = mapped_column(Integer)
-    fcm_message_id: Mapped[str | None] = mapped_column(String(200))
-    error_code: Mapped[str | None] = mapped_column(String(40))
-    permanent: Mapped[bool] = mapped_column(Boolean, default=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+__all__ = [
+    "FINAL_STATES",
+    "REMINDER_KINDS",
+    "REPLANNED",
+    "STATES",
+    "Delivery",
+    "Reminder",
+]
 
 
 def _insert(db: Session) -> Any:
@@ -126,7 +70,7 @@ def enqueue(
     that caused it. The INSERT ignores a conflicting key instead of failing, so two
     planners racing on the same key both succeed and one row results.
     """
-    if kind not in KINDS:
+    if kind not in REMINDER_KINDS:
         raise ValueError(f"unknown reminder kind {kind!r}")
     if not_after < due_at:
         raise ValueError("not_after is before due_at")
@@ -237,7 +181,7 @@ def recancel(
     """Give the rows cancelled for ``was`` and matching every filter the reason ``reason``
     instead; returns how many. A conditional UPDATE (``state = 'cancelled'`` and that
     reason): the row stays cancelled, only why changes -- the planner revives a row
-    cancelled by a re-plan when it plans its key again (``notifications.planner``), so this
+    cancelled by a re-plan when it plans its key again (``backend.reminders.planner``), so this
     is how a cause that went away (a dose log undone) hands its rows back to the planner.
     """
     where = _matching(patient_id=patient_id, kinds=kinds, subject=subject, due_from=due_from)
@@ -251,6 +195,45 @@ def recancel(
     return result.rowcount or 0
 
 
+def reschedule(
+    db: Session, reminder_id: int, due_at: datetime, not_after: datetime | None = None
+) -> bool:
+    """Move a still-pending reminder to ``due_at`` (and its lateness limit, if given); a row
+    already claimed, sent or cancelled is left as it is. Returns whether it moved."""
+    values: dict[str, Any] = {"due_at": due_at, "next_attempt_at": due_at}
+    if not_after is not None:
+        values["not_after"] = not_after
+    result = db.execute(
+        update(Reminder)
+        .where(Reminder.id == reminder_id, Reminder.state == "pending")
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
+    return bool(cast(CursorResult[Any], result).rowcount)
+
+
+def restamp(db: Session, reminder_id: int, subject: Mapping[str, Any]) -> None:
+    """Replace what a reminder is about (its ``subject``), whatever its state: the domain
+    keeps episode marks there (device health's ``resolved_at``)."""
+    db.execute(
+        update(Reminder)
+        .where(Reminder.id == reminder_id)
+        .values(subject=dict(subject))
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def mark_opened(db: Session, reminder: Reminder, at: datetime) -> None:
+    """The app reports the push was opened: its timeline keeps the first time."""
+    if reminder.opened_at is None:
+        db.execute(
+            update(Reminder)
+            .where(Reminder.id == reminder.id, Reminder.opened_at.is_(None))
+            .values(opened_at=at)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
 def counts_by_state(db: Session) -> dict[str, int]:
     rows = db.execute(
         Reminder.__table__.select()
@@ -258,3 +241,117 @@ def counts_by_state(db: Session) -> dict[str, int]:
         .group_by(Reminder.state)
     ).all()
     return {state: n for state, n in rows}
+
+
+# -- the planner's bulk write --------------------------------------------------------------
+
+
+def row(
+    key: str,
+    kind: str,
+    user_id: int,
+    patient_id: int,
+    due: datetime,
+    late: timedelta,
+    subject: dict[str, Any],
+) -> dict[str, Any]:
+    """One planned row as :func:`upsert_planned` takes it (due now, useless after ``late``)."""
+    return {
+        "dedupe_key": key,
+        "kind": kind,
+        "user_id": user_id,
+        "patient_id": patient_id,
+        "subject": subject,
+        "due_at": due,
+        "not_after": due + late,
+        "next_attempt_at": due,
+    }
+
+
+# PostgreSQL: one statement per chunk whose rows come as one JSON array, unpacked server-side.
+# Compiled once and cached (a multi-row VALUES is compiled again for every chunk, which
+# cost more than the database's work), and a chunk can be large.
+_PG_WRITE = text(
+    """
+    INSERT INTO reminders (dedupe_key, kind, user_id, patient_id, subject, due_at, not_after,
+                           next_attempt_at, state, attempts, created_at)
+    SELECT t.k, t.kd, t.u, t.p, t.s, t.d, t.na, t.d, 'pending', 0, :now
+    FROM json_to_recordset(CAST(:rows AS json))
+         AS t(k text, kd text, u integer, p integer, s json, d timestamptz, na timestamptz)
+    ON CONFLICT (dedupe_key) DO UPDATE SET
+        state = 'pending', cancelled_reason = NULL, due_at = EXCLUDED.due_at,
+        not_after = EXCLUDED.not_after, next_attempt_at = EXCLUDED.next_attempt_at,
+        subject = EXCLUDED.subject, attempts = 0
+    WHERE reminders.state = 'cancelled' AND reminders.cancelled_reason = :replanned
+    RETURNING kind
+    """.strip()
+)
+PG_CHUNK = 10_000
+
+
+def upsert_planned(
+    db: Session,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    skip: frozenset[str] | set[str] = frozenset(),
+) -> Counter[str]:
+    """Insert the rows; a key seen before stays, unless its row was cancelled by a re-plan.
+    Keys in ``skip`` are known to stay (the planner looked) and are not sent."""
+    created: Counter[str] = Counter()
+    if not rows:
+        return created
+    unique = [r for k, r in {r["dedupe_key"]: r for r in rows}.items() if k not in skip]
+    if not unique:
+        return created
+    if db.get_bind().dialect.name == "postgresql":
+        iso: dict[datetime, str] = {}  # rows share few instants: format each once
+
+        def stamp(at: datetime) -> str:
+            found = iso.get(at)
+            if found is None:
+                found = iso[at] = at.isoformat()
+            return found
+
+        for i in range(0, len(unique), PG_CHUNK):
+            chunk = unique[i : i + PG_CHUNK]
+            # One JSON document per chunk: psycopg's text arrays escape each element with
+            # a regex, json.dumps is C.
+            payload = json.dumps(
+                [
+                    {
+                        "k": r["dedupe_key"],
+                        "kd": r["kind"],
+                        "u": r["user_id"],
+                        "p": r["patient_id"],
+                        "s": r["subject"],
+                        "d": stamp(r["due_at"]),
+                        "na": stamp(r["not_after"]),
+                    }
+                    for r in chunk
+                ]
+            )
+            params = {"now": now, "replanned": REPLANNED, "rows": payload}
+            created.update(db.execute(_PG_WRITE, params).scalars())
+        return created
+    # SQLite: one multi-row VALUES statement per chunk (an executemany of an upsert with
+    # RETURNING would run row by row); 500 rows x 11 columns stays under its limit.
+    for i in range(0, len(unique), 500):
+        chunk = [
+            {**r, "state": "pending", "attempts": 0, "created_at": now} for r in unique[i : i + 500]
+        ]
+        insert = sqlite.insert(Reminder).values(chunk)
+        stmt = insert.on_conflict_do_update(
+            index_elements=["dedupe_key"],
+            set_={
+                "state": "pending",
+                "cancelled_reason": None,
+                "due_at": insert.excluded.due_at,
+                "not_after": insert.excluded.not_after,
+                "next_attempt_at": insert.excluded.next_attempt_at,
+                "subject": insert.excluded.subject,
+                "attempts": 0,
+            },
+            where=(Reminder.state == "cancelled") & (Reminder.cancelled_reason == REPLANNED),
+        ).returning(Reminder.kind)
+        created.update(db.execute(stmt).scalars())
+    return created

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from notifications.outbox import KINDS, STATES, Delivery, Reminder
+from notifications.outbox import REMINDER_KINDS, STATES, Delivery, Reminder
 
 
 @dataclass
@@ -144,7 +144,9 @@ def format_stats(stats: ReminderStats) -> str:
         "",
     ]
     states = [s for s in STATES if any(s in k for k in stats.by_kind.values())] or ["sent"]
-    kinds = [k for k in KINDS if k in stats.by_kind] + sorted(set(stats.by_kind) - set(KINDS))
+    kinds = [k for k in REMINDER_KINDS if k in stats.by_kind] + sorted(
+        set(stats.by_kind) - set(REMINDER_KINDS)
+    )
     width = max([len("kind"), len("total"), *map(len, kinds)])
     header = "kind".ljust(width) + "".join(s.rjust(11) for s in states) + "total".rjust(9)
     lines += [header, "-" * len(header)]

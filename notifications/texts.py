@@ -24,10 +24,10 @@ queries per batch, not per reminder).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,16 +40,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from backend.models import Appointment, Medication, Patient, User
-from notifications.outbox import Reminder
-from notifications.summary import count_for
+from backend.models.outbox import Reminder
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "messages"
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "es")
-
-# Why a device-health alert was raised (see notifications.device_health).
-PROBLEMS = ("no_device", "notifications_off", "tokens_rejected", "not_seen")
 
 
 def N_(message: str) -> str:
@@ -284,7 +280,19 @@ _CHECKIN = {
 _URGENT = N_("A patient on your care team needs attention now. Open the worklist.")
 
 
-def render(reminder: Reminder, user: User) -> tuple[str, str, dict[str, str]]:
+SummaryCount = Callable[[Reminder], int | None]
+"""The number of things on a morning summary's day, counted when it is sent."""
+
+
+def renderer(summary_count: SummaryCount | None = None) -> Callable[[Reminder, User], Rendered]:
+    """The dispatcher's renderer, with the domain's summary count wired in (the worker's)."""
+    return partial(render, summary_count=summary_count)
+
+
+Rendered = tuple[str, str, dict[str, str]]
+
+
+def render(reminder: Reminder, user: User, summary_count: SummaryCount | None = None) -> Rendered:
     """(title, body, extra data) in the recipient's language; see the module docstring."""
     facts = _facts(reminder, user)
     tr = translations(facts.lang)
@@ -312,7 +320,8 @@ def render(reminder: Reminder, user: User) -> tuple[str, str, dict[str, str]]:
         if isinstance(problem, str) and problem in _PROBLEM:
             body = f"{body} {_(_PROBLEM[problem])}"
     elif kind == "summary":
-        count = count_for(reminder)  # counted now, for the whole batch (notifications.summary)
+        # Counted now, for the whole batch (backend.reminders.summary.count_for).
+        count = summary_count(reminder) if summary_count is not None else None
         title = _(T_TODAY)
         if count is None:
             body = _(_SUMMARY_NONE)

@@ -9,11 +9,13 @@ coordinate through row claims).
   keep coming;
 - reap, every 30 s: return claimed rows whose lease expired (a dead worker's) to pending;
 - plan, every 5 min: the planner's rolling 48 h horizon (idempotent: two workers planning
-  at once create each row once), with the relevance checks installed for the dispatcher;
+  at once create each row once);
 - device_health, every 15 min: people whose phones cannot receive pushes; their caregivers
-  are alerted once per episode (``notifications.device_health``).
+  are alerted once per episode (``backend.reminders.device_health``);
+- sweep, every 15 min: the worklist sweep's computed rules (``backend.services.sweep``).
 
-The pushes' texts come from ``notifications.texts`` (localized, lock-screen safe).
+This module is the composition root: it hands the dispatcher the domain's relevance checks
+(``backend.reminders.relevance.CHECKS``) and the localized renderer (:func:`wired`).
 
 ``coalesce=True`` and ``max_instances=1``: a slow run is never doubled up and missed runs
 collapse into one. SIGTERM (and Ctrl-C) stops after the batch in hand: the dispatch loop
@@ -28,6 +30,7 @@ import signal
 import socket
 import threading
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from types import FrameType
 
@@ -36,24 +39,25 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from backend.clock import now
-from backend.services.worklist import run_sweep
+from backend.db import write_transaction
+from backend.reminders.device_health import check_device_health
+from backend.reminders.planner import run_planner
+from backend.reminders.relevance import CHECKS
+from backend.reminders.summary import count_for
+from backend.services.sweep import run_sweep
 from notifications.channels import Channel
-from notifications.device_health import check_device_health
-from notifications.dispatch import (
-    DispatchConfig,
-    drain,
-    expire_overdue,
-    reap_expired_leases,
-    set_renderer,
-    write_transaction,
-)
-from notifications.planner import run_planner
-from notifications.relevance import register as register_relevance_checks
-from notifications.texts import render
+from notifications.dispatch import DispatchConfig, drain, expire_overdue, reap_expired_leases
+from notifications.texts import renderer
 
 log = logging.getLogger(__name__)
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+
+
+def wired(config: DispatchConfig | None = None) -> DispatchConfig:
+    """The dispatcher's settings with the reminder domain wired in: its relevance checks and
+    the localized renderer with the morning summary's count. The one place both meet."""
+    return replace(config or DispatchConfig(), checks=CHECKS, render=renderer(count_for))
 
 
 def worker_id() -> str:
@@ -70,12 +74,11 @@ def build_scheduler(
     reap_every: timedelta = timedelta(seconds=30),
     device_health_every: timedelta = timedelta(minutes=15),
     plan_every: timedelta = timedelta(minutes=5),
-    flags_every: timedelta = timedelta(minutes=15),
+    sweep_every: timedelta = timedelta(minutes=15),
     stop: threading.Event | None = None,
 ) -> BlockingScheduler:
-    register_relevance_checks()
     owner = owner or worker_id()
-    config = config or DispatchConfig()
+    config = wired(config)
     stopping = stop or threading.Event()
 
     def dispatch() -> None:
@@ -101,7 +104,7 @@ def build_scheduler(
         if set(counts) - {"patients"}:
             log.info("planned %s", counts)
 
-    def flags() -> None:
+    def sweep() -> None:
         counts = run_sweep(engine)
         log.info("worklist sweep: unresolved %s", counts)
 
@@ -120,10 +123,10 @@ def build_scheduler(
         next_run_time=now() + timedelta(seconds=30),
     )
     scheduler.add_job(
-        flags,
+        sweep,
         "interval",
-        seconds=flags_every.total_seconds(),
-        id="flags",
+        seconds=sweep_every.total_seconds(),
+        id="sweep",
         next_run_time=now() + timedelta(seconds=60),
     )
     return scheduler
@@ -137,7 +140,6 @@ def run_worker(
     dispatch_every: timedelta = timedelta(seconds=2),
 ) -> None:
     """Run until SIGTERM/SIGINT; the batch in hand is finished first."""
-    set_renderer(render)
     stop = threading.Event()
     scheduler = build_scheduler(
         engine, channel, config=config, dispatch_every=dispatch_every, stop=stop

@@ -37,8 +37,6 @@ from backend.fixtures import load_fixtures
 from backend.migrate import upgrade
 from backend.models import Patient, User
 from notifications.channels.fcm import FcmChannel
-from notifications.relevance import register as register_relevance_checks
-from notifications.relevance import unregister as unregister_relevance_checks
 from tests.fcmserver import FcmServer, local_fcm_app
 
 EMULATOR = "127.0.0.1:9099"
@@ -201,14 +199,6 @@ class Api:
 
     def delete(self, path: str, as_: str | None = None, **kw: Any) -> Any:
         return self.request("DELETE", path, as_, **kw)
-
-
-@pytest.fixture
-def checks() -> Iterator[None]:
-    """The dispatcher's relevance checks, as the worker installs them; removed after."""
-    register_relevance_checks()
-    yield
-    unregister_relevance_checks()
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from backend.models import Medication, Patient
+from backend.schedule.medicines import occurrences
 from backend.services.adherence import _dates_free_key, window
-from backend.services.medications import occurrences
 
 GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
 

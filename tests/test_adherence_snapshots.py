@@ -16,7 +16,7 @@ from sqlalchemy import event, select
 
 from backend import db
 from backend.models import AdherenceSnapshot, Enrollment, Patient
-from backend.services import worklist
+from backend.services import sweep
 from tests.conftest import Api, Clock, World, assert_error
 from tests.test_adherence import _week_of_doses
 from tests.test_medications import add_med, log, ny
@@ -35,7 +35,7 @@ def _story(api: Api, world: World) -> dict[str, Any]:
 
 
 def _sweep(world: World, at: datetime) -> None:
-    worklist.sweep(db.session(), at, [world.maria, world.chen])
+    sweep.sweep(db.session(), at, [world.maria, world.chen])
     db.session.commit()
 
 
@@ -257,7 +257,7 @@ def test_the_sweep_stores_a_batch_in_one_statement_per_period(
         add_med(api, p.id, name=f"Med {i}")
         ids.append(p.id)
     with _statements() as seen:
-        worklist.sweep(db.session(), clock.at, ids)
+        sweep.sweep(db.session(), clock.at, ids)
         db.session.commit()
     inserts = [s for s in seen if s.startswith("INSERT INTO adherence_snapshots")]
     assert len(inserts) == 2  # 7 days (missed_doses), 30 days (low_adherence)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend import db
+from backend.errors import ServiceError
 from backend.models import Appointment, AppointmentEvent, CaregiverGrant, User
 from backend.services import appointments as service
 from tests.conftest import Api, Clock, World, assert_error
@@ -459,7 +460,7 @@ def test_of_a_cancel_and_a_reschedule_at_the_same_moment_only_the_first_counts(
         ana = elsewhere.get(User, world.users["ana"].id)
         assert ana is not None
         later = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
-        with pytest.raises(service.AppointmentError) as raised:
+        with pytest.raises(ServiceError) as raised:
             service.reschedule(elsewhere, stale, ana, later, later + timedelta(hours=1))
         assert raised.value.status == 409 and "same moment" in raised.value.message
     now_stored = api.get(url(world.maria, booked["id"]), as_="maria").get_json()

@@ -7,6 +7,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from backend import db
+from backend.cli import cli
 from backend.models import CareTeamMember, User
 from tests.conftest import Api, World, assert_error
 
@@ -82,6 +83,7 @@ def test_coordinators_are_added_only_by_the_operator_command(ctx: Flask, world: 
     team_b = world.teams["Riverside Primary Care B"].id
     runner = ctx.test_cli_runner()
     result = runner.invoke(
+        cli,
         args=[
             "coordinator",
             "add",
@@ -93,7 +95,7 @@ def test_coordinators_are_added_only_by_the_operator_command(ctx: Flask, world: 
             str(team_b),
             "--role",
             "social_worker",
-        ]
+        ],
     )
     assert result.exit_code == 0, result.output
     kim = db.session.scalar(select(User).where(User.firebase_uid == "uid-kim"))
@@ -101,7 +103,7 @@ def test_coordinators_are_added_only_by_the_operator_command(ctx: Flask, world: 
     member = db.session.scalar(select(CareTeamMember).where(CareTeamMember.user_id == kim.id))
     assert member is not None and member.role == "social_worker"
     bad = runner.invoke(
-        args=["coordinator", "add", "--uid", "x", "--name", "X", "--team-id", "9999"]
+        cli, args=["coordinator", "add", "--uid", "x", "--name", "X", "--team-id", "9999"]
     )
     assert bad.exit_code != 0 and "no care team 9999" in bad.output
     assert isinstance(runner, CliRunner)
@@ -113,7 +115,7 @@ def test_operator_enrolls_a_patient_and_the_team_sees_them(
     team_b = world.teams["Riverside Primary Care B"].id
     assert_error(api.get(f"/patients/{world.maria}", as_="omar"), 404)
     result = ctx.test_cli_runner().invoke(
-        args=["team", "enroll", "--team-id", str(team_b), "--patient-id", str(world.maria)]
+        cli, args=["team", "enroll", "--team-id", str(team_b), "--patient-id", str(world.maria)]
     )
     assert result.exit_code == 0, result.output
     assert api.get(f"/patients/{world.maria}", as_="omar").get_json()["my_role"] == "care_team"

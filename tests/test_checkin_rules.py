@@ -13,6 +13,7 @@ from sqlalchemy import select
 from backend import db
 from backend.checkins.rules import Earlier, RuleError, evaluate, parse_rule, template_rules
 from backend.checkins.templates import AnswerError, Template, parse_template
+from backend.cli import cli
 from backend.models import CaregiverGrant, Organization, Patient, Reminder, WorkItem
 from backend.services.careplans import start_plan
 from tests.conftest import Api, Clock, World, assert_error
@@ -320,10 +321,11 @@ def test_crisis_guidance_follows_the_patients_organization(
     }
     for language, text in texts.items():
         result = runner.invoke(
-            args=["team", "crisis-guidance", "--org", org, "--language", language, "--text", text]
+            cli,
+            args=["team", "crisis-guidance", "--org", org, "--language", language, "--text", text],
         )
         assert result.exit_code == 0, result.output
-    result = runner.invoke(args=["team", "crisis-guidance", "--org", "Nowhere", "--clear"])
+    result = runner.invoke(cli, args=["team", "crisis-guidance", "--org", "Nowhere", "--clear"])
     assert result.exit_code != 0 and "no organization" in result.output
     db.session.expire_all()
     assert db.session.query(Organization).filter_by(name=org).one().crisis_guidance == texts
@@ -340,7 +342,7 @@ def test_crisis_guidance_follows_the_patients_organization(
     db.session.commit()
     body = submit(api, world.maria, "maria", "PHQ-9", phq9([0] * 8 + [1])["answers"])
     assert body["crisis_guidance"] == texts["en"]
-    result = runner.invoke(args=["team", "crisis-guidance", "--org", org, "--clear"])
+    result = runner.invoke(cli, args=["team", "crisis-guidance", "--org", org, "--clear"])
     assert result.exit_code == 0, result.output
     body = submit(api, world.maria, "maria", "PHQ-9", phq9([0] * 8 + [1])["answers"])
     assert "988" in body["crisis_guidance"]

@@ -18,16 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from backend import db
-from backend.models import CaregiverGrant, Patient, User, WorkItem, WorkItemEvent
+from backend.models import CaregiverGrant, Patient, Reminder, User, WorkItem, WorkItemEvent
+from backend.reminders.planner import plan
 from backend.services.checkin_schedules import schedule_checkin
-from backend.services.worklist import run_sweep
-from notifications import Reminder, register_device
+from backend.services.sweep import run_sweep
+from notifications import register_device
 from notifications.channels.fcm import FcmChannel
-from notifications.dispatch import dispatch_once, set_renderer
-from notifications.planner import plan
-from notifications.texts import render
+from notifications.dispatch import DispatchConfig, dispatch_once
 from tests.conftest import START, Api, Clock, World, assert_error
 from tests.fcmserver import FcmServer
+from tests.wiring import CHECKED, WIRED
 
 DAILY_1030 = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["10:30"]}}
 # 10:30 in New York on the first two days (EST, UTC-5)
@@ -37,7 +37,7 @@ PHQ2_ANSWERS = {"template": "PHQ-2", "answers": {"44250-9": 0, "44255-8": 1}}
 
 
 @pytest.fixture
-def people(api: Api, world: World, checks: None) -> World:
+def people(api: Api, world: World) -> World:
     session = db.session()
     for who in ("maria", "david", "priya"):
         register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
@@ -80,11 +80,17 @@ def occurrences(api: Api, world: World, schedule_id: int, **query: str) -> list[
     return found
 
 
-def dispatch_until(engine: Engine, channel: FcmChannel, clock: Clock, until: datetime) -> None:
+def dispatch_until(
+    engine: Engine,
+    channel: FcmChannel,
+    clock: Clock,
+    until: datetime,
+    config: DispatchConfig = CHECKED,
+) -> None:
     """Dispatch every minute from the clock's time to ``until`` (inclusive)."""
     db.session.commit()
     while clock.at <= until:
-        while dispatch_once(engine, channel, "w1", clock.at).claimed:
+        while dispatch_once(engine, channel, "w1", clock.at, config).claimed:
             pass
         clock.advance(minutes=1)
     db.session.expire_all()
@@ -448,11 +454,7 @@ def test_the_prompt_reaches_maria_in_spanish_and_says_nothing_clinical(
 ) -> None:
     create(api, people, template="PHQ-9")
     create(api, people, patient="chen", template="POST-DISCHARGE", timing={"repeat": {"count": 1}})
-    set_renderer(render)
-    try:
-        dispatch_until(engine, channel, clock, DUE_1)
-    finally:
-        set_renderer(None)
+    dispatch_until(engine, channel, clock, DUE_1, WIRED)
     (to_maria,) = fcm.to("maria-phone")
     assert to_maria["notification"] == {
         "title": "Control de seguimiento",

@@ -12,11 +12,11 @@ from backend.checkins.instruments import (
     PHQ9_ITEM9,
     POSITIVE_SCREEN,
     SAFETY,
-    AnswerError,
     Instrument,
     builtins,
     score,
 )
+from backend.checkins.templates import AnswerError
 
 
 def _answers(instrument: Instrument, values: list[int]) -> dict[str, str]:

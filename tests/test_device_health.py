@@ -17,14 +17,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from backend import db
-from backend.models import CaregiverGrant
-from notifications import Device, Reminder, enqueue, register_device
+from backend.db import write_transaction
+from backend.models import CaregiverGrant, Device, Reminder
+from backend.reminders.device_health import check_device_health, reach_of
+from notifications import enqueue, register_device
 from notifications.channels import Push, Result, SendError
 from notifications.channels.console import ConsoleChannel
-from notifications.device_health import check_device_health, reach_of
-from notifications.dispatch import dispatch_once, set_renderer, write_transaction
-from notifications.texts import render
+from notifications.dispatch import dispatch_once
 from tests.conftest import Api, Clock, World
+from tests.wiring import WIRED
 
 
 class RejectingChannel:
@@ -123,12 +124,8 @@ def test_a_rejected_only_token_alerts_the_caregiver_once_per_episode(
 
     # Ana's phone shows it, in English, first name only.
     out = io.StringIO()
-    set_renderer(render)
-    try:
-        clock.at = alert.due_at + timedelta(minutes=1)
-        assert dispatch_once(engine, ConsoleChannel(out), "w", clock()).sent == 1
-    finally:
-        set_renderer(None)
+    clock.at = alert.due_at + timedelta(minutes=1)
+    assert dispatch_once(engine, ConsoleChannel(out), "w", clock(), WIRED).sent == 1
     assert "María's phone is not receiving reminders." in out.getvalue()
     assert f"device {ana_phone}" in out.getvalue()
 

@@ -19,14 +19,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from backend import db
-from notifications import Reminder, register_device
-from notifications import device_health as health
+from backend.db import write_transaction
+from backend.models import Reminder
+from backend.reminders import device_health as health
+from backend.reminders.device_health import check_device_health
+from notifications import register_device
 from notifications.channels.fcm import FcmChannel
-from notifications.device_health import check_device_health
-from notifications.dispatch import dispatch_once, write_transaction
-from notifications.relevance import register, unregister
+from notifications.dispatch import dispatch_once
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer
+from tests.wiring import CHECKED
 
 NY = ZoneInfo("America/New_York")
 LA = ZoneInfo("America/Los_Angeles")
@@ -43,14 +45,12 @@ def la(day: int, hour: int, minute: int = 0) -> datetime:
 @pytest.fixture
 def night(api: Api, world: World) -> Iterator[World]:
     """Both phones work; Ana's quiet hours are 22:00-07:00 (she lives in New York)."""
-    register()
     session = db.session()
     for who in ("maria", "ana"):
         register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
     session.commit()
     quiet_hours(api, "22:00", "07:00")
     yield world
-    unregister()
 
 
 def quiet_hours(api: Api, start: str | None, end: str | None, **more: str) -> None:
@@ -90,7 +90,7 @@ def alerts() -> list[Reminder]:
 def send_at(engine: Engine, channel: FcmChannel, clock: Clock, at: datetime) -> None:
     clock.at = at
     db.session.commit()
-    while dispatch_once(engine, channel, "w1", at).claimed:
+    while dispatch_once(engine, channel, "w1", at, CHECKED).claimed:
         pass
     db.session.expire_all()
 

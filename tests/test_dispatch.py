@@ -21,8 +21,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from backend import db
-from backend.models import User
-from notifications import Delivery, Device, Reminder, cancel, enqueue, register_device
+from backend.models import Delivery, Device, Reminder, User
+from notifications import cancel, enqueue, register_device
 from notifications.channels.fcm import FcmChannel
 from notifications.dispatch import (
     DispatchConfig,
@@ -30,8 +30,6 @@ from notifications.dispatch import (
     dispatch_once,
     prepare,
     record,
-    register_relevance_check,
-    unregister_relevance_check,
     write_transaction,
 )
 from tests import dispatch_proc
@@ -200,11 +198,8 @@ def test_a_reminder_that_no_longer_matters_is_cancelled_at_dispatch(
     def dose_logged(_db: Any, reminders: Any) -> dict[int, str]:
         return {r.id: "dose logged" for r in reminders if r.id == logged.id}
 
-    register_relevance_check("dose", dose_logged)
-    try:
-        result = dispatch_once(engine, channel, "w1", START)
-    finally:
-        unregister_relevance_check("dose", dose_logged)
+    checked = DispatchConfig(checks={"dose": (dose_logged,)})
+    result = dispatch_once(engine, channel, "w1", START, checked)
     assert (result.cancelled, result.sent) == (1, 1)
     row = reload(logged.id)
     assert (row.state, row.cancelled_reason) == ("cancelled", "dose logged")

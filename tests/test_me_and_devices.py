@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from backend import db
-from notifications import Device
+from backend.models import Device
 from tests.conftest import Api, World, assert_error
 
 TOKEN_A = "fcm-token-" + "a" * 140

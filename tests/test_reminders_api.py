@@ -13,10 +13,8 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 
 from backend import db
-from backend.models import CaregiverGrant, Medication, Patient
-from notifications import Reminder
-from notifications.planner import plan
-from notifications.relevance import unregister
+from backend.models import CaregiverGrant, Medication, Patient, Reminder
+from backend.reminders.planner import plan
 from notifications.worker import build_scheduler
 from tests.conftest import START, Api, Clock, World, assert_error
 from tests.test_reminders_scenarios import DAILY_NOON, NOON, add_med, rows
@@ -184,9 +182,6 @@ def test_the_worker_plans_every_few_minutes(engine: Engine) -> None:
         def send(self, pushes: Any) -> list[Any]:
             return []
 
-    try:
-        scheduler = build_scheduler(engine, Quiet())  # type: ignore[arg-type]
-    finally:
-        unregister()  # build_scheduler installs the relevance checks, process-wide
+    scheduler = build_scheduler(engine, Quiet())  # type: ignore[arg-type]
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert jobs["plan"].trigger.interval == timedelta(minutes=5)

@@ -1,7 +1,7 @@
 """Quiet hours: non-urgent reminders wait for their end; dose reminders never do.
 
 SQLite and (TEST_DATABASE_URL) PostgreSQL, the injected clock; nothing sleeps. Maria sets
-22:00-07:00 in New York (the rule is in notifications/planner.py's docstring).
+22:00-07:00 in New York (the rule is in backend/reminders/quiet_hours.py's docstring).
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from backend import db
-from backend.models import Patient
-from notifications import Reminder, register_device
+from backend.models import Patient, Reminder
+from backend.reminders.planner import plan
+from backend.reminders.quiet_hours import QuietHours, quiet_until
+from notifications import register_device
 from notifications.channels.fcm import FcmChannel
 from notifications.dispatch import dispatch_once
-from notifications.planner import QuietHours, plan, quiet_until
-from notifications.relevance import register, unregister
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer
+from tests.wiring import CHECKED
 
 NY = ZoneInfo("America/New_York")
 
@@ -74,7 +75,6 @@ def test_quiet_hours_within_a_day_and_none() -> None:
 
 @pytest.fixture
 def people(api: Api, world: World) -> Iterator[World]:
-    register()
     session = db.session()
     for who in ("maria", "ana"):
         register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
@@ -92,7 +92,6 @@ def people(api: Api, world: World) -> Iterator[World]:
     patient = session.get(Patient, world.maria)
     assert patient is not None and patient.time_zone == "America/New_York"
     yield world
-    unregister()
 
 
 def at_local(hhmm: str) -> dict[str, Any]:
@@ -128,7 +127,7 @@ def pending(kind: str) -> list[Reminder]:
 
 def send_at(engine: Engine, channel: FcmChannel, at: datetime) -> None:
     db.session.commit()
-    while dispatch_once(engine, channel, "w1", at).claimed:
+    while dispatch_once(engine, channel, "w1", at, CHECKED).claimed:
         pass
 
 

@@ -15,20 +15,21 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from backend import db
-from backend.models import CaregiverGrant, Medication, Patient
-from notifications import Reminder, register_device
+from backend.models import CaregiverGrant, Medication, Patient, Reminder
+from backend.reminders.planner import plan
+from notifications import register_device
 from notifications.channels.fcm import FcmChannel
 from notifications.dispatch import dispatch_once
-from notifications.planner import plan
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer
+from tests.wiring import CHECKED
 
 NOON = START + timedelta(hours=2)  # 12:00 in New York, Maria's zone
 DAILY_NOON = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["12:00:00"]}}
 
 
 @pytest.fixture
-def people(api: Api, world: World, checks: None) -> World:
+def people(api: Api, world: World) -> World:
     session = db.session()
     for who in ("maria", "ana", "priya", "david"):
         register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
@@ -57,7 +58,7 @@ def run_until(engine: Engine, channel: FcmChannel, clock: Clock, until: datetime
     """Dispatch every minute from the clock's time to ``until`` (inclusive)."""
     db.session.commit()
     while clock.at <= until:
-        while dispatch_once(engine, channel, "w1", clock.at).claimed:
+        while dispatch_once(engine, channel, "w1", clock.at, CHECKED).claimed:
             pass
         clock.advance(minutes=1)
     db.session.expire_all()
@@ -293,7 +294,7 @@ def test_dst_night_in_new_york_no_doubled_and_no_missing_reminders(
     while clock.at <= end:
         plan(db.session(), clock.at)
         db.session.commit()
-        while dispatch_once(engine, channel, "w1", clock.at).claimed:
+        while dispatch_once(engine, channel, "w1", clock.at, CHECKED).claimed:
             pass
         clock.advance(minutes=15)
     doses = rows(kind="dose")

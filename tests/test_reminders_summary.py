@@ -17,15 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from backend import db
-from backend.models import Patient
-from notifications import Reminder, register_device
+from backend.models import Patient, Reminder
+from backend.reminders.planner import plan
+from notifications import register_device
 from notifications.channels.fcm import FcmChannel
-from notifications.dispatch import dispatch_once, set_renderer
-from notifications.planner import plan
-from notifications.relevance import register, unregister
-from notifications.texts import render
+from notifications.dispatch import dispatch_once
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer
+from tests.wiring import WIRED
 
 NY = ZoneInfo("America/New_York")
 TWICE_A_DAY = {
@@ -44,8 +43,6 @@ def ny(day: int, hour: int, minute: int = 0) -> datetime:
 
 @pytest.fixture
 def people(api: Api, world: World) -> Iterator[World]:
-    register()
-    set_renderer(render)
     session = db.session()
     for who in ("maria", "ana", "david"):
         register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
@@ -57,8 +54,6 @@ def people(api: Api, world: World) -> Iterator[World]:
         r = api.patch("/me", as_=who, json={"time_zone": "America/New_York", "wake_time": "07:00"})
         assert r.status_code == 200, r.get_json()
     yield world
-    set_renderer(None)
-    unregister()
 
 
 def add_med(api: Api, patient_id: int, who: str) -> int:
@@ -92,7 +87,7 @@ def summaries(state: str | None = "pending") -> list[Reminder]:
 
 def send_at(engine: Engine, channel: FcmChannel, at: datetime) -> None:
     db.session.commit()
-    while dispatch_once(engine, channel, "w1", at).claimed:
+    while dispatch_once(engine, channel, "w1", at, WIRED).claimed:
         pass
 
 

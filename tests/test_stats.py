@@ -13,7 +13,9 @@ from flask import Flask
 from sqlalchemy import insert, update
 
 from backend import db
-from notifications import Delivery, Reminder, enqueue
+from backend.cli import cli
+from backend.models import Delivery, Reminder
+from notifications import enqueue
 from notifications.stats import format_stats, percentile, reminder_stats
 from tests.conftest import START, Clock, World
 
@@ -101,7 +103,7 @@ def test_the_command_prints_the_table(ctx: Flask, world: World, clock: Clock) ->
     add(world, 3, state="sent", sent_at=lambda due: due + timedelta(minutes=2))
     runner = ctx.test_cli_runner()
     result = runner.invoke(
-        args=["stats", "reminders", "--since", "2026-11-25", "--until", "2026-11-26T00:00:00Z"]
+        cli, args=["stats", "reminders", "--since", "2026-11-25", "--until", "2026-11-26T00:00:00Z"]
     )
     assert result.exit_code == 0, result.output
     assert (
@@ -110,9 +112,9 @@ def test_the_command_prints_the_table(ctx: Flask, world: World, clock: Clock) ->
     assert "p50 2.0min" in result.output
     # Default period: the last 24 h by the (injected) clock.
     clock.advance(minutes=1)
-    result = runner.invoke(args=["stats", "reminders"])
+    result = runner.invoke(cli, args=["stats", "reminders"])
     assert result.exit_code == 0 and ": 3" in result.output.splitlines()[0]
-    bad = runner.invoke(args=["stats", "reminders", "--since", "yesterday"])
+    bad = runner.invoke(cli, args=["stats", "reminders", "--since", "yesterday"])
     assert bad.exit_code != 0 and "not an ISO date" in bad.output
-    backwards = runner.invoke(args=["stats", "reminders", "--since", "2026-12-01"])
+    backwards = runner.invoke(cli, args=["stats", "reminders", "--since", "2026-12-01"])
     assert backwards.exit_code != 0

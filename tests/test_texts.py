@@ -20,10 +20,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from backend import db
-from backend.models import Appointment, Medication, User
-from notifications import Reminder, enqueue, register_device
+from backend.models import Appointment, Medication, Reminder, User
+from notifications import enqueue, register_device
 from notifications.channels.console import ConsoleChannel
-from notifications.dispatch import dispatch_once, set_renderer
+from notifications.dispatch import dispatch_once
 from notifications.texts import (
     LANGUAGES,
     compile_po,
@@ -34,6 +34,7 @@ from notifications.texts import (
     render,
 )
 from tests.conftest import START, World
+from tests.wiring import WIRED
 
 # -- the catalogs ------------------------------------------------------------------------
 
@@ -142,7 +143,7 @@ def rendered(engine: Engine, reminder_id: int) -> tuple[str, str, dict[str, str]
         assert reminder is not None
         user = session.get(User, reminder.user_id)
         assert user is not None
-        return render(reminder, user)
+        return WIRED.render(reminder, user)
 
 
 def test_each_recipient_reads_their_own_language(
@@ -308,11 +309,7 @@ def test_the_dispatcher_sends_the_rendered_texts(
     remind("dose", maria, world.maria, medication_id=people["med"])
     remind("missed_dose_alert", ana, world.maria, medication_id=people["med"])
     out = io.StringIO()
-    set_renderer(render)
-    try:
-        result = dispatch_once(engine, ConsoleChannel(out), "texts", START)
-    finally:
-        set_renderer(None)
+    result = dispatch_once(engine, ConsoleChannel(out), "texts", START, WIRED)
     assert result.sent == 2
     shown = out.getvalue()
     assert "Es hora de tomar su medicamento." in shown
@@ -336,7 +333,6 @@ def test_the_demo_runs_a_console_worker_that_stops_with_it(
     from backend.cli import cli
     from backend.clock import now
     from backend.models import Patient
-    from notifications import dispatch
 
     for var in ("DATABASE_URL", "TEST_DATABASE_URL"):
         monkeypatch.delenv(var, raising=False)
@@ -383,4 +379,3 @@ def test_the_demo_runs_a_console_worker_that_stops_with_it(
     assert "Reminders print below as each phone would show them" in result.output
     assert "Es hora de tomar su medicamento." in result.output
     assert not any(t.name == "demo-worker" for t in threading.enumerate())
-    assert dispatch._renderer is dispatch.default_render

@@ -31,7 +31,8 @@ from backend.models import (
     WorkItem,
 )
 from backend.services.checkin_schedules import template_exists
-from backend.services.worklist import resolve, sweep
+from backend.services.sweep import sweep
+from backend.services.worklist import resolve
 from tests.conftest import START, Api, Clock, World, assert_error
 
 LA = ZoneInfo("America/Los_Angeles")

@@ -11,26 +11,26 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from backend import db
 from backend.models import AccessLogEntry, Reminder, WorkItem
+from backend.services import sweep as sweeps
 from backend.services import worklist
 from backend.services.careteams import add_member
 from notifications import register_device
 from notifications.channels.fcm import FcmChannel
-from notifications.dispatch import dispatch_once, set_renderer
-from notifications.texts import render
+from notifications.dispatch import dispatch_once
 from tests.conftest import Api, Clock, World, assert_error
 from tests.fcmserver import FcmServer
 from tests.test_adherence import _week_of_doses
 from tests.test_medications import log, ny
+from tests.wiring import WIRED
 
 
 def sweep(world: World, at: datetime) -> None:
-    worklist.sweep(db.session(), at, [world.maria, world.chen])
+    sweeps.sweep(db.session(), at, [world.maria, world.chen])
     db.session.commit()
 
 
@@ -59,7 +59,7 @@ def team_id(world: World, who: str = "priya") -> int:
 
 
 def urgent(world: World, patient: int | None = None, **extra: Any) -> WorkItem:
-    item = worklist.raise_flag(
+    item = worklist.raise_work_item(
         db.session(),
         patient_id=patient or world.maria,
         kind="safety",
@@ -245,15 +245,11 @@ def test_the_urgent_push_reaches_priyas_phone_in_her_words_unless_already_resolv
     engine: Engine,
     channel: FcmChannel,
     fcm: FcmServer,
-    checks: None,
-    request: pytest.FixtureRequest,
 ) -> None:
     register_device(db.session(), world.users["priya"].id, "inst-priya", "priya-phone", "android")
     db.session.commit()
-    set_renderer(render)
-    request.addfinalizer(lambda: set_renderer(None))
     urgent(world)
-    while dispatch_once(engine, channel, "w1", clock.at).claimed:
+    while dispatch_once(engine, channel, "w1", clock.at, WIRED).claimed:
         pass
     (sent,) = fcm.received
     assert sent["token"] == "priya-phone"
@@ -266,7 +262,7 @@ def test_the_urgent_push_reaches_priyas_phone_in_her_words_unless_already_resolv
     r = api.post(f"/worklist/{second.id}/resolve", as_="priya", json={"note": "Spoke with her."})
     assert r.status_code == 200
     clock.advance(seconds=1)
-    while dispatch_once(engine, channel, "w1", clock.at).claimed:
+    while dispatch_once(engine, channel, "w1", clock.at, WIRED).claimed:
         pass
     assert len(fcm.received) == 1
     db.session.expire_all()
@@ -288,7 +284,7 @@ def test_bad_filters_and_bodies_are_422(api: Api, world: World, clock: Clock) ->
 
 def test_filters_by_patient_and_team_and_pages(api: Api, world: World, clock: Clock) -> None:
     for n in range(3):
-        worklist.raise_flag(
+        worklist.raise_work_item(
             db.session(),
             patient_id=world.chen,
             kind="transition_task",
@@ -308,7 +304,7 @@ def test_filters_by_patient_and_team_and_pages(api: Api, world: World, clock: Cl
 def test_run_sweep_commits_in_batches(api: Api, world: World, clock: Clock, engine: Engine) -> None:
     _week_of_doses(api, world)
     db.session.commit()
-    counts = worklist.run_sweep(engine, clock.at, batch=1)
+    counts = sweeps.run_sweep(engine, clock.at, batch=1)
     assert counts == {"missed_doses": 1, "low_adherence": 1}
     db.session.expire_all()
     assert [i["kind"] for i in items(api)] == ["missed_doses", "low_adherence"]

@@ -144,7 +144,7 @@ class PanelAdherence(MethodView):
                 AdherenceSnapshot,
                 and_(AdherenceSnapshot.patient_id == Patient.id, AdherenceSnapshot.days == days),
             )
-            .where(Enrollment.care_team_id == team_id, Enrollment.ended_at.is_(None))
+            .where(Enrollment.care_team_id == team_id, Enrollment.active_clause())
         )
         rows: dict[int, dict[str, Any]] = {}
         stale: list[int] = []

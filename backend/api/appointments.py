@@ -8,8 +8,6 @@ adds a history row with the old and new times; see backend/models/appointment.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -247,16 +245,6 @@ class AppointmentHistoryEntrySchema(BaseSchema):
     reason = ma.fields.String(dump_only=True, allow_none=True)
 
 
-@contextmanager
-def _rules() -> Iterator[None]:
-    """The service's rule errors in our error shape."""
-    try:
-        yield
-    except service.AppointmentError as exc:
-        extra = {"errors": {"json": exc.errors}} if exc.errors else {}
-        fail(exc.status, exc.message, **extra)
-
-
 def _appointment(patient_id: int, appointment_id: int) -> Appointment:
     appointment = db.session.get(Appointment, appointment_id)
     if appointment is None or appointment.patient_id != patient_id:
@@ -288,8 +276,7 @@ class Appointments(MethodView):
     def post(self, data: dict[str, Any], patient_id: int) -> Appointment:
         """Book an appointment"""
         access = authorize(current_user(), patient_id, Action.MANAGE_APPOINTMENTS)
-        with _rules():
-            return service.book(db.session(), access.patient, access.user, data)
+        return service.book(db.session(), access.patient, access.user, data)
 
 
 @blp.route("/patients/<int:patient_id>/appointments/<int:appointment_id>")
@@ -308,8 +295,7 @@ class AppointmentById(MethodView):
         """Edit details, or record the outcome (completed, no_show) once it has started"""
         access = authorize(current_user(), patient_id, Action.MANAGE_APPOINTMENTS)
         appointment = _appointment(patient_id, appointment_id)
-        with _rules():
-            service.edit(db.session(), appointment, access.user, changes)
+        service.edit(db.session(), appointment, access.user, changes)
         return appointment
 
 
@@ -322,8 +308,7 @@ class RescheduleAppointment(MethodView):
         """Move a booked appointment to a new time; its history keeps the old one"""
         access = authorize(current_user(), patient_id, Action.MANAGE_APPOINTMENTS)
         appointment = _appointment(patient_id, appointment_id)
-        with _rules():
-            service.reschedule(db.session(), appointment, access.user, **data)
+        service.reschedule(db.session(), appointment, access.user, **data)
         return appointment
 
 
@@ -336,8 +321,7 @@ class CancelAppointment(MethodView):
         """Cancel a booked appointment"""
         access = authorize(current_user(), patient_id, Action.MANAGE_APPOINTMENTS)
         appointment = _appointment(patient_id, appointment_id)
-        with _rules():
-            service.cancel(db.session(), appointment, access.user, data.get("reason"))
+        service.cancel(db.session(), appointment, access.user, data.get("reason"))
         return appointment
 
 

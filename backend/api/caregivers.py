@@ -15,8 +15,8 @@ from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_respo
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
-from backend.models import ALL_PERMISSIONS, CaregiverGrant, Patient, User
-from notifications.planner import cancel_caregiver_alerts
+from backend.models import ALL_PERMISSIONS, CaregiverGrant, User
+from backend.services.caregivers import end_grant
 
 blp = Blueprint("caregivers", __name__, description="Caregiver access")
 
@@ -117,28 +117,4 @@ class CaregiverById(MethodView):
         grant = _grant(patient_id, grant_id)
         if not may_end_grant(access, grant):
             fail(403, "Only the patient's side can revoke someone else's access.")
-        if not grant.is_active():
-            fail(409, f"This access is already {grant.status()}.")
-        leaving = grant.caregiver_user_id == access.user.id
-        if leaving and grant.is_managing and _sole_manager(grant):
-            fail(
-                409,
-                "You are this person's only managing caregiver; hand over first.",
-            )
-        grant.end(access.user.id, "left" if leaving else "revoked")
-        cancel_caregiver_alerts(db.session(), patient_id, grant.caregiver_user_id)
-
-
-def _sole_manager(grant: CaregiverGrant) -> bool:
-    patient = db.session.get(Patient, grant.patient_id)
-    if patient is None or not patient.is_managed:
-        return False
-    others = db.session.scalar(
-        select(CaregiverGrant.id).where(
-            CaregiverGrant.patient_id == grant.patient_id,
-            CaregiverGrant.is_managing.is_(True),
-            CaregiverGrant.id != grant.id,
-            CaregiverGrant.active_clause(now()),
-        )
-    )
-    return others is None
+        end_grant(db.session(), grant, access.user)

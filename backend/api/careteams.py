@@ -46,7 +46,7 @@ def _members(team_id: int) -> list[dict[str, Any]]:
     rows = db.session.execute(
         select(CareTeamMember, User)
         .join(User, User.id == CareTeamMember.user_id)
-        .where(CareTeamMember.care_team_id == team_id, CareTeamMember.removed_at.is_(None))
+        .where(CareTeamMember.care_team_id == team_id, CareTeamMember.active_clause())
         .order_by(CareTeamMember.id)
     )
     return [{"user_id": u.id, "name": u.name, "role": m.role} for m, u in rows]
@@ -71,7 +71,7 @@ class MyTeams(MethodView):
             select(CareTeam, Organization, CareTeamMember.role)
             .join(CareTeamMember, CareTeamMember.care_team_id == CareTeam.id)
             .join(Organization, Organization.id == CareTeam.organization_id)
-            .where(CareTeamMember.user_id == current_user().id, CareTeamMember.removed_at.is_(None))
+            .where(CareTeamMember.user_id == current_user().id, CareTeamMember.active_clause())
             .order_by(CareTeam.id)
         )
         return [_team_view(t, o, role) for t, o, role in rows]
@@ -89,7 +89,7 @@ class TeamPanel(MethodView):
         return (
             select(Patient)
             .join(Enrollment, Enrollment.patient_id == Patient.id)
-            .where(Enrollment.care_team_id == team_id, Enrollment.ended_at.is_(None))
+            .where(Enrollment.care_team_id == team_id, Enrollment.active_clause())
             .order_by(Patient.display_name, Patient.id)
         )
 
@@ -105,7 +105,7 @@ class PatientCareTeam(MethodView):
             select(CareTeam, Organization)
             .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
             .join(Organization, Organization.id == CareTeam.organization_id)
-            .where(Enrollment.patient_id == patient_id, Enrollment.ended_at.is_(None))
+            .where(Enrollment.patient_id == patient_id, Enrollment.active_clause())
             .order_by(CareTeam.id)
         )
         return [_team_view(t, o, None) for t, o in rows]

@@ -24,16 +24,15 @@ from backend.clock import now
 from backend.errors import fail
 from backend.models import CheckinSchedule
 from backend.models.medication import TZ_POLICIES
+from backend.reminders.checkin_prompts import window_prompts
 from backend.services.checkin_schedules import (
     DEFAULT_ANSWER_WITHIN,
     STATUSES,
-    ScheduleError,
     cancel_schedule,
     format_duration,
     hidden_from_caregivers,
     parse_duration,
     schedule_checkin,
-    window_prompts,
 )
 
 blp = Blueprint("checkin_schedules", __name__, description="Scheduled check-ins")
@@ -156,12 +155,6 @@ def get_schedule(access: PatientAccess, schedule_id: int) -> CheckinSchedule:
     return schedule
 
 
-def _refused(exc: ScheduleError) -> None:
-    field, _, rest = exc.field.partition(".")
-    errors: Any = {rest: [exc.message]} if rest else [exc.message]
-    fail(422, exc.message, errors={"json": {field: errors}})
-
-
 @blp.route("/patients/<int:patient_id>/checkin-schedules")
 class CheckinSchedules(MethodView):
     @blp.arguments(ScheduleFilter, location="query")
@@ -198,22 +191,18 @@ class CheckinSchedules(MethodView):
     def post(self, data: dict[str, Any], patient_id: int) -> CheckinSchedule:
         """Schedule a check-in, once or repeating; its prompts are planned at once"""
         access = authorize(current_user(), patient_id, Action.MANAGE_CHECKINS)
-        try:
-            return schedule_checkin(
-                db.session(),
-                patient_id=patient_id,
-                template_code=data["template"],
-                timing=data["timing"],
-                answer_within=data.get("answer_within", DEFAULT_ANSWER_WITHIN),
-                expires_at=data.get("expires_at"),
-                created_by_user_id=access.user.id,
-                note=data.get("note", ""),
-                starts_at=data.get("starts_at"),
-                tz_policy=data.get("tz_policy", "local"),
-            )
-        except ScheduleError as exc:
-            _refused(exc)
-            raise
+        return schedule_checkin(
+            db.session(),
+            patient_id=patient_id,
+            template_code=data["template"],
+            timing=data["timing"],
+            answer_within=data.get("answer_within", DEFAULT_ANSWER_WITHIN),
+            expires_at=data.get("expires_at"),
+            created_by_user_id=access.user.id,
+            note=data.get("note", ""),
+            starts_at=data.get("starts_at"),
+            tz_policy=data.get("tz_policy", "local"),
+        )
 
 
 @blp.route("/patients/<int:patient_id>/checkin-schedules/<int:schedule_id>")

@@ -12,7 +12,7 @@ from typing import Any
 import marshmallow as ma
 
 from backend.api.common import BaseSchema, Instant, Pattern, RecordId, trimmed
-from backend.checkins.rules import FLAGS, KINDS, OPS
+from backend.checkins.rules import FLAGS, OPS, RULE_KINDS
 from backend.checkins.templates import (
     CODE_PATTERN,
     ID_PATTERN,
@@ -134,7 +134,7 @@ class TemplateItemInSchema(BaseSchema):
 
 class FlagRuleDefSchema(BaseSchema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
-    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(KINDS))
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(RULE_KINDS))
     flag = ma.fields.String(validate=ma.validate.OneOf(FLAGS), load_default="checkin_flag")
     urgent = ma.fields.Boolean(load_default=False)
     item = ma.fields.String(validate=ma.validate.Length(min=1, max=40))

@@ -37,7 +37,12 @@ from backend.checkins import rules as flag_rules
 from backend.checkins.catalog import builtin_templates
 from backend.checkins.fhir import questionnaire_response
 from backend.checkins.instruments import SAFETY
-from backend.checkins.service import (
+from backend.checkins.templates import AnswerError, Template, TemplateError, parse_template
+from backend.clock import now
+from backend.errors import fail
+from backend.models import CarePlan, CheckinResponse, CheckinTemplate, User
+from backend.models.checkin import PatientFlagRule
+from backend.services.checkins import (
     any_template,
     crisis_text,
     find_template,
@@ -48,11 +53,6 @@ from backend.checkins.service import (
     template_for_patient,
     visible_templates,
 )
-from backend.checkins.templates import AnswerError, Template, TemplateError, parse_template
-from backend.clock import now
-from backend.errors import fail
-from backend.models import CarePlan, CheckinResponse, CheckinTemplate, User
-from backend.models.checkin import PatientFlagRule
 
 blp = Blueprint("checkins", __name__, description="Check-ins, templates and flag rules")
 FHIR_JSON = "application/fhir+json"

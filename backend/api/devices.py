@@ -13,7 +13,8 @@ from backend import db
 from backend.api.common import BaseSchema, Instant, Language, Pattern, error_responses
 from backend.auth import current_user
 from backend.errors import fail
-from notifications import Device, register_device, remove_device
+from backend.models import Device
+from notifications import register_device, remove_device
 from notifications.devices import PLATFORMS
 
 blp = Blueprint("devices", __name__, url_prefix="/me/devices", description="Push devices")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -24,7 +24,7 @@ from backend.api.medications import get_medication
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import DoseLog
-from backend.services.doses import DoseError, Report, correct, log_dose, undo
+from backend.services.doses import Report, correct, log_dose, undo
 
 blp = Blueprint("doses", __name__, description="Dose log")
 
@@ -85,11 +85,6 @@ def _dose(patient_id: int, dose_id: int) -> DoseLog:
     return log
 
 
-def _fail(exc: DoseError) -> NoReturn:
-    errors = {"json": {exc.field: [exc.message]}} if exc.field else None
-    fail(exc.status, exc.message, errors=errors)
-
-
 @blp.route("/patients/<int:patient_id>/doses")
 class Doses(MethodView):
     @blp.arguments(DoseFilter, location="query")
@@ -116,10 +111,7 @@ class Doses(MethodView):
         """Log a dose as taken, taken late or skipped (yourself or on the patient's behalf)"""
         access = authorize(current_user(), patient_id, Action.LOG_DOSES)
         med = get_medication(patient_id, data.pop("medication_id"))
-        try:
-            log, created = log_dose(db.session(), med, access.patient, access.user, Report(**data))
-        except DoseError as exc:
-            _fail(exc)
+        log, created = log_dose(db.session(), med, access.patient, access.user, Report(**data))
         return log if created else (log, 200)
 
 
@@ -133,10 +125,7 @@ class DoseById(MethodView):
         access = authorize(current_user(), patient_id, Action.LOG_DOSES)
         log = _dose(patient_id, dose_id)
         med = get_medication(patient_id, log.medication_id)
-        try:
-            return correct(db.session(), med, log, access.user, changes)
-        except DoseError as exc:
-            _fail(exc)
+        return correct(db.session(), med, log, access.user, changes)
 
     @blp.response(204)
     @error_responses(blp, 403, 404, 409)
@@ -144,7 +133,4 @@ class DoseById(MethodView):
         """Undo a mis-tap (by its author, within 10 minutes)"""
         access = authorize(current_user(), patient_id, Action.LOG_DOSES)
         log = _dose(patient_id, dose_id)
-        try:
-            undo(db.session(), get_medication(patient_id, log.medication_id), log, access.user)
-        except DoseError as exc:
-            _fail(exc)
+        undo(db.session(), get_medication(patient_id, log.medication_id), log, access.user)

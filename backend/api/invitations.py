@@ -13,12 +13,13 @@ from sqlalchemy import Select, select
 from backend import db
 from backend.access import Action, authorize
 from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses, trimmed
+from backend.api.errors import ErrorSchema
 from backend.auth import current_user
 from backend.clock import now
-from backend.errors import ErrorSchema, fail
+from backend.errors import fail
 from backend.models import ALL_PERMISSIONS, Invitation
 from backend.models.caregiving import RELATIONSHIPS
-from backend.services.invitations import RedemptionError, create_invitation, redeem
+from backend.services.invitations import create_invitation, redeem
 
 blp = Blueprint("invitations", __name__, description="Caregiver invitations")
 
@@ -195,13 +196,7 @@ class Redeem(MethodView):
     @error_responses(blp, 404, 409, 410)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Accept an invitation code: become a caregiver, or link your login to your record"""
-        try:
-            result = redeem(
-                db.session(), data["code"], current_user(), current_app.config["SETTINGS"]
-            )
-        except RedemptionError as exc:
-            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
-            fail(exc.status, exc.message, headers=headers)
+        result = redeem(db.session(), data["code"], current_user(), current_app.config["SETTINGS"])
         grant = result.grant
         return {
             "patient_id": result.invitation.patient_id,

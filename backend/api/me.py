@@ -15,20 +15,7 @@ from backend.api.patient_schemas import OwnPatientCreateSchema, PatientSchema, p
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import Patient, User
-from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
-from backend.services import adherence_snapshots
-from notifications.planner import replan_for_patient, replan_for_user
-from notifications.summary import replan_summaries
-
-# What the morning summary's time depends on (notifications.summary).
-SUMMARY_FIELDS = {
-    "morning_summary",
-    "morning_summary_time",
-    "time_zone",
-    "wake_time",
-    "quiet_hours_start",
-    "quiet_hours_end",
-}
+from backend.services.profiles import update_me
 
 blp = Blueprint("me", __name__, url_prefix="/me", description="The signed-in user")
 
@@ -76,26 +63,7 @@ class Me(MethodView):
     def patch(self, changes: dict[str, Any]) -> User:
         """Change your profile; zone, routine and language also apply to your own patient record"""
         user = current_user()
-        for name, value in changes.items():
-            setattr(user, name, value)
-        own = db.session.scalar(select(Patient).where(Patient.user_id == user.id))
-        if own is not None:
-            own.copy_profile_from(user, [f for f in PROFILE_FIELDS if f in changes])
-        quiet = {"quiet_hours_start", "quiet_hours_end"} & changes.keys() or (
-            "time_zone" in changes and user.quiet_hours_start is not None
-        )
-        if SUMMARY_FIELDS & changes.keys():
-            db.session.flush()
-            replan_summaries(db.session(), user.id)
-        if quiet:
-            # Quiet hours are the recipient's: every patient they hear about (own included).
-            db.session.flush()
-            replan_for_user(db.session(), user.id)
-        elif own is not None and any(f in changes for f in ("time_zone", *ROUTINE_FIELDS)):
-            db.session.flush()
-            replan_for_patient(db.session(), own.id)
-        if own is not None and any(f in changes for f in ("time_zone", *ROUTINE_FIELDS)):
-            adherence_snapshots.invalidate(db.session(), [own.id])  # the slots moved
+        update_me(db.session(), user, changes)
         return user
 
 

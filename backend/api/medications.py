@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -20,10 +19,9 @@ from backend.errors import fail
 from backend.models import Medication, Patient
 from backend.models.medication import MEDICATION_STATUSES, TZ_POLICIES
 from backend.schedule import TimingError, parse_timing
-from backend.services import adherence_snapshots
+from backend.schedule.medicines import occurrences, prn_status, supply
 from backend.services.doses import live_logs
-from backend.services.medications import occurrences, prn_status, supply
-from notifications.planner import replan_for_medication
+from backend.services.medications import add_medication, update_medication
 
 blp = Blueprint("medications", __name__, description="Medications and schedules")
 
@@ -156,21 +154,8 @@ class Medications(MethodView):
     def post(self, data: dict[str, Any], patient_id: int) -> Medication:
         """Add a medicine with its schedule"""
         access = authorize(current_user(), patient_id, Action.MANAGE_MEDICATIONS)
-        patient = access.patient
-        data.setdefault("start_date", now().astimezone(ZoneInfo(patient.time_zone)).date())
-        med = Medication(
-            patient_id=patient.id,
-            created_by_user_id=access.user.id,
-            home_time_zone=patient.time_zone,
-            created_at=now(),
-            updated_at=now(),
-            **data,
-        )
-        db.session.add(med)
-        db.session.flush()
-        replan_for_medication(db.session(), med.id)
-        adherence_snapshots.invalidate(db.session(), [patient.id])
-        return medication_view(med, patient)
+        med = add_medication(db.session(), access.patient, access.user, data)
+        return medication_view(med, access.patient)
 
 
 @blp.route("/patients/<int:patient_id>/medications/<int:medication_id>")
@@ -189,24 +174,7 @@ class MedicationById(MethodView):
         """Change a medicine: dose, schedule, status (pause/stop), supply"""
         access = authorize(current_user(), patient_id, Action.MANAGE_MEDICATIONS)
         med = get_medication(patient_id, medication_id)
-        for name, value in changes.items():
-            setattr(med, name, value)
-        if med.end_date is not None and med.end_date < med.start_date:
-            fail(
-                422,
-                "Ends before it starts.",
-                errors={"json": {"end_date": ["Ends before it starts."]}},
-            )
-        if not med.timing and not med.as_needed:
-            fail(
-                422,
-                "A schedule is needed unless the medicine is as-needed.",
-                errors={"json": {"timing": ["Required unless as_needed."]}},
-            )
-        med.updated_at = now()
-        db.session.flush()
-        replan_for_medication(db.session(), med.id)
-        adherence_snapshots.invalidate(db.session(), [patient_id])
+        update_medication(db.session(), med, changes)
         return medication_view(med, access.patient)
 
 

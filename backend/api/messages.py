@@ -12,7 +12,6 @@ message, in their language, never its subject or text (``notifications.texts``).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import marshmallow as ma
@@ -28,22 +27,16 @@ from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
 from backend.models import (
-    CaregiverGrant,
-    CareTeamMember,
-    Enrollment,
     Message,
     MessageThread,
-    Patient,
-    Permission,
     ThreadRead,
     User,
 )
-from notifications.outbox import enqueue
+from backend.reminders.messages import notify_participants
 
 blp = Blueprint("messages", __name__, description="Messages with the care team")
 
 MAX_BODY = 4000
-PUSH_LIFETIME = timedelta(hours=24)
 
 
 class NewMessageSchema(BaseSchema):
@@ -175,33 +168,6 @@ def mark_read(thread_id: int, user_id: int, message_id: int) -> None:
     db.session.execute(stmt)
 
 
-def participants(patient: Patient) -> dict[int, bool]:
-    """Who may message about the patient now: user id -> is on the care team."""
-    found: dict[int, bool] = {}
-    if patient.user_id is not None:
-        found[patient.user_id] = False
-    grants = db.session.scalars(
-        select(CaregiverGrant).where(
-            CaregiverGrant.patient_id == patient.id, CaregiverGrant.active_clause(now())
-        )
-    )
-    for grant in grants:
-        if grant.is_managing or Permission.MESSAGE_CARE_TEAM.value in (grant.permissions or []):
-            found.setdefault(grant.caregiver_user_id, False)
-    members = db.session.scalars(
-        select(CareTeamMember.user_id)
-        .join(Enrollment, Enrollment.care_team_id == CareTeamMember.care_team_id)
-        .where(
-            CareTeamMember.removed_at.is_(None),
-            Enrollment.patient_id == patient.id,
-            Enrollment.ended_at.is_(None),
-        )
-    )
-    for user_id in members:
-        found.setdefault(user_id, True)
-    return found
-
-
 def post_message(access: PatientAccess, thread: MessageThread, body: str) -> Message:
     at = now()
     message = Message(thread_id=thread.id, author_user_id=access.user.id, body=body, created_at=at)
@@ -209,23 +175,7 @@ def post_message(access: PatientAccess, thread: MessageThread, body: str) -> Mes
     thread.last_message_at = at
     db.session.flush()
     mark_read(thread.id, access.user.id, message.id)
-    for user_id, care_team in participants(access.patient).items():
-        if user_id == access.user.id:
-            continue
-        enqueue(
-            db.session(),
-            dedupe_key=f"message:{message.id}:{user_id}",
-            kind="message",
-            user_id=user_id,
-            patient_id=access.patient.id,
-            subject={
-                "thread_id": thread.id,
-                "message_id": message.id,
-                "audience": "care_team" if care_team else "patient",
-            },
-            due_at=at,
-            not_after=at + PUSH_LIFETIME,
-        )
+    notify_participants(db.session(), access.patient, thread, message, at)
     return message
 
 

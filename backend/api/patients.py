@@ -18,9 +18,7 @@ from backend.api.patient_schemas import (
 )
 from backend.auth import current_user
 from backend.models import CaregiverGrant, Patient
-from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
-from backend.services import adherence_snapshots
-from notifications.planner import replan_for_patient
+from backend.services.profiles import update_patient
 
 blp = Blueprint("patients", __name__, url_prefix="/patients", description="Patients")
 
@@ -75,15 +73,5 @@ class PatientById(MethodView):
     def patch(self, changes: dict[str, Any], patient_id: int) -> dict[str, Any]:
         """Change a patient's record (the patient or their managing caregiver)"""
         access = authorize(current_user(), patient_id, Action.EDIT_PATIENT)
-        for name, value in changes.items():
-            setattr(access.patient, name, value)
-        if access.patient.user_id == access.user.id:
-            # One person, one set of preferences: keep /me in step with the record.
-            access.user.copy_profile_from(
-                access.patient, [k for k in changes if k in PROFILE_FIELDS]
-            )
-        if any(f in changes for f in ("time_zone", *ROUTINE_FIELDS)):
-            db.session.flush()
-            replan_for_patient(db.session(), patient_id)
-            adherence_snapshots.invalidate(db.session(), [patient_id])  # the slots moved
+        update_patient(db.session(), access.patient, access.user, changes)
         return access_view(access)

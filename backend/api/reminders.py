@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from backend import db
 from backend.access import Action, authorize
@@ -19,23 +17,15 @@ from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
 from backend.models import Medication, User
-from notifications.escalation import (
-    MAX_AFTER_MINUTES,
-    MAX_STEPS,
-    TARGETS,
-    DoseAcknowledgement,
-    EscalationChain,
-    Step,
-    circles,
-    default_chain,
-)
-from notifications.outbox import Reminder, enqueue
-from notifications.planner import pending_by_slot, replan_for_patient
-from notifications.relevance import on_acknowledged
+from backend.models.escalation import DoseAcknowledgement, EscalationChain
+from backend.models.outbox import Reminder
+from backend.reminders.doses import acknowledge
+from backend.reminders.escalation import MAX_AFTER_MINUTES, MAX_STEPS, TARGETS, default_chain
+from backend.reminders.snoozes import snooze
+from backend.services.escalation import set_chain
+from notifications.outbox import mark_opened
 
 blp = Blueprint("reminders", __name__, description="Reminders and escalation")
-
-SNOOZABLE = ("dose", "dose_followup", "refill")
 
 
 class StepSchema(BaseSchema):
@@ -141,43 +131,9 @@ class Escalation(MethodView):
     def put(self, data: dict[str, Any], patient_id: int) -> dict[str, Any]:
         """Set the chain (the patient or managing caregiver), or one medicine's override"""
         access = authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
-        med_id = data.get("medication_id")
-        if med_id is not None:
-            med = db.session.get(Medication, med_id)
-            if med is None or med.patient_id != patient_id:
-                fail(404, "No such medication.")
-        steps = data["steps"]
-        holders = circles(db.session(), [access.patient], now())[patient_id].alert_holders
-        named = [s["user_id"] for s in steps or [] if s["notify"] == "caregiver"]
-        if any(u not in holders for u in named):
-            message = "Not a caregiver of this patient who receives missed-dose alerts."
-            fail(422, message, errors={"json": {"steps": [message]}})
-        chain = db.session.scalar(
-            select(EscalationChain).where(
-                EscalationChain.patient_id == patient_id,
-                EscalationChain.medication_id.is_(None)
-                if med_id is None
-                else EscalationChain.medication_id == med_id,
-            )
+        set_chain(
+            db.session(), access.patient, access.user, data.get("medication_id"), data["steps"]
         )
-        if steps is None:
-            if chain is not None:
-                db.session.delete(chain)
-        else:
-            clean = [
-                Step(timedelta(minutes=s["after_minutes"]), s["notify"], s.get("user_id"))
-                for s in steps
-            ]
-            if chain is None:
-                chain = EscalationChain(
-                    patient_id=patient_id, medication_id=med_id, updated_by_user_id=access.user.id
-                )
-                db.session.add(chain)
-            chain.steps = [s.as_json() for s in clean]
-            chain.updated_by_user_id = access.user.id
-            chain.updated_at = now()
-        db.session.flush()
-        replan_for_patient(db.session(), patient_id)
         return _chain_view(patient_id)
 
 
@@ -226,21 +182,7 @@ class Acknowledge(MethodView):
         reminder = _own(reminder_id, "alert")
         if reminder.kind != "missed_dose_alert":
             fail(404, "No such alert.")
-        subject = reminder.subject
-        ack = DoseAcknowledgement(
-            patient_id=reminder.patient_id,
-            medication_id=int(subject["medication_id"]),
-            slot_key=str(subject["slot_key"]),
-            user_id=reminder.user_id,
-            reminder_id=reminder.id,
-            at=now(),
-        )
-        try:
-            with db.session.begin_nested():
-                db.session.add(ack)
-        except IntegrityError:
-            pass  # someone else was first: the view shows who
-        on_acknowledged(db.session(), reminder)
+        acknowledge(db.session(), reminder, now())
         return _view(reminder)
 
 
@@ -252,38 +194,7 @@ class Snooze(MethodView):
     def post(self, data: dict[str, Any], reminder_id: int) -> dict[str, Any]:
         """Remind me again in N minutes (5-60); its follow-ups move with it"""
         reminder = _own(reminder_id)
-        if reminder.kind not in SNOOZABLE:
-            fail(409, "This reminder cannot be snoozed.")
-        if reminder.state not in ("pending", "sent"):
-            fail(409, f"This reminder is {reminder.state}; it cannot be snoozed.")
-        at = now()
-        new_due = at + timedelta(minutes=data["minutes"])
-        delta = new_due - reminder.due_at
-        later = [r for r in pending_by_slot(db.session(), reminder) if r.due_at > reminder.due_at]
-        for row in later:
-            row.due_at += delta
-            row.next_attempt_at = row.due_at
-            row.not_after += delta
-        if reminder.state == "pending":
-            reminder.due_at, reminder.next_attempt_at = new_due, new_due
-            reminder.not_after += delta
-            target = reminder
-        else:
-            again = enqueue(
-                db.session(),
-                dedupe_key=f"{reminder.dedupe_key}:snooze:{int(new_due.timestamp())}"[:200],
-                kind=reminder.kind,
-                user_id=reminder.user_id,
-                patient_id=reminder.patient_id,
-                subject=reminder.subject,
-                due_at=new_due,
-                not_after=new_due + (reminder.not_after - reminder.due_at),
-            )
-            if again is None:
-                fail(409, "Already snoozed to that time.")
-            target = again
-        db.session.flush()
-        return _view(target)
+        return _view(snooze(db.session(), reminder, data["minutes"], now()))
 
 
 @blp.route("/me/reminders/<int:reminder_id>/opened")
@@ -293,6 +204,6 @@ class Opened(MethodView):
     def post(self, reminder_id: int) -> dict[str, Any]:
         """The app reports that the push was opened (its timeline records the first time)"""
         reminder = _own(reminder_id)
-        if reminder.opened_at is None:
-            reminder.opened_at = now()
+        mark_opened(db.session(), reminder, now())
+        db.session.refresh(reminder)
         return _view(reminder)

@@ -14,9 +14,9 @@ from backend.api.careplans import CarePlanActivitySchema
 from backend.api.common import BaseSchema, Instant
 from backend.auth import current_user
 from backend.clock import now
+from backend.reminders.device_health import PROBLEMS, reach_of
 from backend.services.checkin_schedules import STATUSES as CHECKIN_STATUSES
 from backend.services.today import PatientDay, build_today
-from notifications.device_health import PROBLEMS, reach_of
 
 blp = Blueprint("today", __name__, url_prefix="/me/today", description="The today view")
 

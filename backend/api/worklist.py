@@ -21,7 +21,8 @@ from backend.api.common import BaseSchema, Instant, PaginatedSelect, RecordId, e
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import CareTeamMember, Patient, User
-from backend.models.worklist import KINDS, STATUSES, WorkItem, WorkItemEvent
+from backend.models.worklist import STATUSES, WORK_ITEM_KINDS, WorkItem, WorkItemEvent
+from backend.reminders.audience import care_team_user_ids
 from backend.services import worklist
 
 blp = Blueprint("worklist", __name__, description="The care team's worklist")
@@ -32,7 +33,7 @@ NOTE_MAX = 2000
 class WorklistArgs(BaseSchema):
     team_id = RecordId(metadata={"description": "Only patients of this team (one of yours)"})
     patient_id = RecordId()
-    kind = ma.fields.String(validate=ma.validate.OneOf(KINDS))
+    kind = ma.fields.String(validate=ma.validate.OneOf(WORK_ITEM_KINDS))
     status = ma.fields.String(
         load_default="unresolved",
         validate=ma.validate.OneOf(("unresolved", *STATUSES)),
@@ -257,7 +258,7 @@ class Assign(MethodView):
     def post(self, data: dict[str, Any], item_id: int) -> Any:
         """Give the item to a member of the patient's care team"""
         user_id, item = _workable(item_id)
-        members = worklist.care_team_user_ids(db.session(), [item.patient_id])
+        members = care_team_user_ids(db.session(), [item.patient_id])
         if data["user_id"] not in members.get(item.patient_id, set()):
             fail(
                 422,

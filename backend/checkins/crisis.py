@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.models import Organization
+
 CRISIS_GUIDANCE = {
     "en": (
         "If you are thinking about hurting yourself, you are not alone. Call or text 988 "
@@ -57,7 +59,6 @@ def set_organization_guidance(
 
     Without ``text`` and ``clear`` it only reads them. ValueError for an unknown organization
     or a bad value."""
-    from backend.models import Organization
 
     organization = db.scalar(select(Organization).where(Organization.name == org_name))
     if organization is None:

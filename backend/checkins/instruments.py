@@ -29,6 +29,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from backend.checkins.templates import AnswerError
+
 BUILTIN_FILE = Path(__file__).with_name("builtin_templates.json")
 SAFETY = "safety"
 POSITIVE_SCREEN = "positive_screen"
@@ -101,14 +103,6 @@ class Score:
     flags: tuple[str, ...] = ()
     complete: bool = True
     missing: tuple[str, ...] = field(default=())
-
-
-class AnswerError(ValueError):
-    """Answers that do not fit the instrument: ``errors`` maps item code -> message."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(errors)
-        self.errors = errors
 
 
 def _instrument(data: dict[str, Any]) -> Instrument:

@@ -33,7 +33,7 @@ from typing import Any
 
 from backend.checkins.templates import BP_COMPONENTS, Template, is_number
 
-KINDS = ("threshold", "score", "band_at_least", "equals", "change", "off")
+RULE_KINDS = ("threshold", "score", "band_at_least", "equals", "change", "off")
 FLAGS = ("checkin_flag", "safety", "social_need")
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -108,8 +108,8 @@ def parse_rule(template: Template, data: dict[str, Any], *, for_patient: bool = 
     kind, name = data.get("kind"), data.get("name", "")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         bad("name", "Lower-case letters, digits, '_' and '-'; up to 60.")
-    if kind not in KINDS or (kind == "off" and not for_patient):
-        bad("kind", f"One of {', '.join(k for k in KINDS if for_patient or k != 'off')}.")
+    if kind not in RULE_KINDS or (kind == "off" and not for_patient):
+        bad("kind", f"One of {', '.join(k for k in RULE_KINDS if for_patient or k != 'off')}.")
     flag = data.get("flag", "checkin_flag")
     if flag not in FLAGS:
         bad("flag", f"One of {', '.join(FLAGS)}.")

@@ -138,7 +138,7 @@ class TemplateError(ValueError):
 
 
 class AnswerError(ValueError):
-    """Answers that do not fit the template: ``errors`` maps item id -> message."""
+    """Answers that do not fit the template or instrument: ``errors`` maps item -> message."""
 
     def __init__(self, errors: dict[str, str], *, only_missing: bool = False) -> None:
         super().__init__(errors)

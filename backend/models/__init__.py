@@ -14,15 +14,15 @@ from backend.models.careplan import CarePlan, CarePlanRevision
 from backend.models.careteam import CareTeam, CareTeamMember, Enrollment, Organization, TeamRole
 from backend.models.checkin import CheckinResponse, CheckinTemplate
 from backend.models.checkin_schedule import CheckinSchedule
+from backend.models.device import Device
+from backend.models.escalation import DoseAcknowledgement, EscalationChain
 from backend.models.medication import DoseLog, Medication
 from backend.models.message import Message, MessageThread, ThreadRead
+from backend.models.outbox import Delivery, Reminder
 from backend.models.patient import Patient
 from backend.models.transition import Discharge, Encounter, MedicationChange, TransitionTask
 from backend.models.user import User
 from backend.models.worklist import WorkItem, WorkItemEvent
-from notifications.devices import Device
-from notifications.escalation import DoseAcknowledgement, EscalationChain
-from notifications.outbox import Delivery, Reminder
 
 __all__ = [
     "ALL_PERMISSIONS",

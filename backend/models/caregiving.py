@@ -80,6 +80,10 @@ class CaregiverGrant(Base):
     def is_active(self, at: datetime | None = None) -> bool:
         return self.status(at) == "active"
 
+    def allows(self, permission: Permission) -> bool:
+        """What this grant lets its caregiver see or hear (the rule: :func:`grant_allows`)."""
+        return grant_allows(self.is_managing, self.permissions, permission)
+
     def end(self, by_user_id: int, reason: str) -> None:
         self.ended_at = now()
         self.end_reason = reason
@@ -129,3 +133,9 @@ class RedemptionAttempt(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+
+
+def grant_allows(is_managing: bool, permissions: list[str] | None, permission: Permission) -> bool:
+    """A managing caregiver holds every permission; anyone else those granted. The one rule,
+    for the access policy and for who hears what (``backend.reminders.audience``)."""
+    return is_managing or permission.value in (permissions or [])

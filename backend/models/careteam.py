@@ -6,8 +6,9 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Select, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from backend.clock import now
 from backend.db import Base, UTCDateTime
@@ -53,6 +54,11 @@ class CareTeamMember(Base):
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    @classmethod
+    def active_clause(cls) -> ColumnElement[bool]:
+        """Still on the team (not removed)."""
+        return cls.removed_at.is_(None)
+
 
 class Enrollment(Base):
     __tablename__ = "enrollments"
@@ -63,3 +69,19 @@ class Enrollment(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def active_clause(cls) -> ColumnElement[bool]:
+        """Still enrolled (not ended)."""
+        return cls.ended_at.is_(None)
+
+
+def care_team_rows() -> Select[int, int, str]:
+    """(patient id, member user id, member role) for every active member of every team a
+    patient is actively enrolled on: the one definition of "on the patient's care team";
+    callers narrow it with ``.where(...)``."""
+    return (
+        select(Enrollment.patient_id, CareTeamMember.user_id, CareTeamMember.role)
+        .join(CareTeamMember, CareTeamMember.care_team_id == Enrollment.care_team_id)
+        .where(Enrollment.active_clause(), CareTeamMember.active_clause())
+    )

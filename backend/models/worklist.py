@@ -23,7 +23,7 @@ from backend.db import Base, UTCDateTime
 #   backend/checkins (answers): safety, checkin_flag, social_need
 #   computed rules (backend/flags): missed_doses, low_adherence, checkin_overdue
 #   care transitions: transition_task, no_follow_up, encounter
-KINDS = (
+WORK_ITEM_KINDS = (
     "safety",
     "checkin_flag",
     "social_need",

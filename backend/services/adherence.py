@@ -37,9 +37,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.models import DoseLog, Medication, Patient
+from backend.reminders.timeline import MISSED_AFTER
 from backend.schedule import Timing
-from backend.services.medications import expansion_key, occurrences, routine_of, timing_of
-from backend.services.today import MISSED_AFTER, local_day
+from backend.schedule.medicines import expansion_key, local_day, occurrences, routine_of, timing_of
 
 PERIODS = (7, 30, 90)
 # A log's scheduled_at is the slot's instant when it was logged; travel can move the slot's

@@ -14,34 +14,19 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from backend.access import Action, care_team_role, resolve
 from backend.clock import now
+from backend.errors import ServiceError, invalid
 from backend.models import Appointment, AppointmentEvent, Patient, User
 from backend.models.appointment import when
-from notifications.planner import replan_for_appointment
+from backend.reminders.planner import replan_for_appointment
 
 # Where it takes place, by type: a place, or a video link (which may come later).
 _PLACE_REQUIRED = ("in_person", "lab")
 
 
-class AppointmentError(Exception):
-    """A rule the request breaks: an HTTP status, a message and field errors (422)."""
-
-    def __init__(
-        self, status: int, message: str, errors: dict[str, list[str]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors
-
-
-def _invalid(errors: dict[str, list[str]]) -> AppointmentError:
-    return AppointmentError(422, "The request has invalid fields; see errors.", errors)
-
-
 def replan_reminders(session: Session, appointment: Appointment) -> None:
     """THE hook for appointment reminders; called after every change to an appointment.
 
-    The planner (``notifications/planner.py``) plans from the appointment's current state,
+    The planner (``backend/reminders/planner.py``) plans from the appointment's current state,
     not from the change: for a booked appointment, one reminder per lead time (to the
     patient and the attending caregiver) at ``start_at - lead``, keyed by appointment, lead
     and start so that planning again creates nothing twice; pending ones for an old start
@@ -77,7 +62,7 @@ def book(session: Session, patient: Patient, by: User, data: dict[str, Any]) -> 
 def edit(session: Session, appointment: Appointment, by: User, changes: dict[str, Any]) -> None:
     """Field edits and outcomes (``status``); times change only by :func:`reschedule`."""
     if appointment.status == "cancelled":
-        raise AppointmentError(409, "This appointment is cancelled; book a new one instead.")
+        raise ServiceError(409, "This appointment is cancelled; book a new one instead.")
     changes = dict(changes)
     if "reminder_lead_minutes" in changes:
         changes["reminder_lead_minutes"] = _leads(changes["reminder_lead_minutes"])
@@ -86,7 +71,7 @@ def edit(session: Session, appointment: Appointment, by: User, changes: dict[str
         return
     status = changed.pop("status", None)
     if status is not None and not appointment.has_started():
-        raise AppointmentError(409, f"It has not started yet; it cannot be {status} now.")
+        raise ServiceError(409, f"It has not started yet; it cannot be {status} now.")
     current = {k: getattr(appointment, k) for k in _placement_defaults()}
     _check(session, appointment.patient_id, {**current, **changed}, changed)
     if changed:
@@ -114,11 +99,11 @@ def reschedule(
     """Move a booked appointment; the history keeps the time it had."""
     if not appointment.is_booked:
         label = appointment.status.replace("_", " ")
-        raise AppointmentError(409, f"This appointment is {label}; book a new one instead.")
+        raise ServiceError(409, f"This appointment is {label}; book a new one instead.")
     before = appointment.when()
     after = when(start, end, time_zone or appointment.time_zone)
     if after == before:
-        raise _invalid({"start": ["That is already the appointment's time."]})
+        raise invalid({"start": ["That is already the appointment's time."]})
     appointment.start_at, appointment.end_at = start, end
     appointment.time_zone = after["time_zone"]
     _record(session, appointment, by, "rescheduled", before, after, reason)
@@ -130,7 +115,7 @@ def cancel(session: Session, appointment: Appointment, by: User, reason: str | N
     """Cancel a booked appointment; it stays listed, as cancelled."""
     if not appointment.is_booked:
         label = appointment.status.replace("_", " ")
-        raise AppointmentError(409, f"This appointment is already {label}.")
+        raise ServiceError(409, f"This appointment is already {label}.")
     appointment.status = "cancelled"
     _record(
         session, appointment, by, "cancelled", {"status": "booked"}, {"status": "cancelled"}, reason
@@ -168,7 +153,7 @@ def _check(
     if attendee is not None and not _may_attend(session, attendee, patient_id):
         errors["attendee_user_id"] = ["Not a caregiver of this patient who may see appointments."]
     if errors:
-        raise _invalid(errors)
+        raise invalid(errors)
 
 
 def _may_attend(session: Session, user_id: int, patient_id: int) -> bool:
@@ -185,7 +170,7 @@ def _save(session: Session, appointment: Appointment, by: User) -> None:
     try:
         session.flush()
     except StaleDataError:
-        raise AppointmentError(
+        raise ServiceError(
             409, "Someone changed this appointment at the same moment; reload it and retry."
         ) from None
 

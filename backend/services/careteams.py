@@ -5,11 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.errors import ServiceError
 from backend.models import CareTeam, CareTeamMember, Enrollment, Organization, Patient, User
-
-
-class CareTeamError(Exception):
-    pass
 
 
 def add_team(db: Session, org_name: str, team_name: str) -> CareTeam:
@@ -32,7 +29,7 @@ def add_member(
     db: Session, team_id: int, uid: str, name: str, email: str | None, role: str
 ) -> CareTeamMember:
     if db.get(CareTeam, team_id) is None:
-        raise CareTeamError(f"no care team {team_id}")
+        raise ServiceError(404, f"no care team {team_id}")
     user = db.scalar(select(User).where(User.firebase_uid == uid))
     if user is None:
         user = User(firebase_uid=uid, display_name=name, email=email)
@@ -54,9 +51,9 @@ def add_member(
 
 def enroll(db: Session, team_id: int, patient_id: int) -> Enrollment:
     if db.get(CareTeam, team_id) is None:
-        raise CareTeamError(f"no care team {team_id}")
+        raise ServiceError(404, f"no care team {team_id}")
     if db.get(Patient, patient_id) is None:
-        raise CareTeamError(f"no patient {patient_id}")
+        raise ServiceError(404, f"no patient {patient_id}")
     row = db.scalar(
         select(Enrollment).where(
             Enrollment.care_team_id == team_id, Enrollment.patient_id == patient_id

@@ -1,31 +1,15 @@
-"""Check-in schedules: when a patient is asked to answer a template, and what became of it.
+"""Check-in schedules: creating and cancelling them, their templates and durations, and the
+computed worklist rule ``checkin_overdue``.
 
-A schedule is a FHIR R4 ``Timing`` expanded by the medication engine (``backend.schedule``)
-in the patient's zone (``local`` policy) or the zone it was set in (``home``), anchored at
-``starts_at`` (so ``count: 1`` is "once, now" and a daily 10:00 made at 15:00 starts
-tomorrow), and cut at ``expires_at``. Each occurrence is a prompt:
-
-- ``upcoming`` before its due time, ``due`` until ``due + answer_within``, then ``overdue``;
-- ``answered`` by a check-in response of that patient and template given in
-  ``[due - 1 h, due + answer_within]``. Responses are taken oldest first and each answers one
-  occurrence: the newest still-unanswered one whose window holds it (when the windows of a
-  schedule do not overlap this is simply "the first response in the window"; when they do,
-  a late answer counts for the prompt the patient most likely opened, the newest);
-- ``cancelled``: unanswered and still open when the schedule was cancelled.
-
-Prompts reach the patient's own login or, for a managed patient (no login), the managing
-caregivers, through the reminder pipeline (``checkin_prompt`` rows planned by
-``notifications.planner``; :func:`prompt_rows` builds them). The computed worklist rule
-``checkin_overdue`` is registered with ``backend.services.worklist`` when this module is
-imported (the planner imports it, and so does the API).
+What a schedule's occurrences are, what became of each (upcoming, due, answered, overdue,
+cancelled) and how they reach the patient is in ``backend.reminders.checkin_prompts``; the
+sweep (``backend.services.sweep``) runs :func:`overdue_rule`.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,37 +19,32 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from backend.clock import now
-from backend.models import CheckinResponse, CheckinSchedule, Patient
+from backend.errors import ServiceError
+from backend.models import CheckinSchedule, Patient
 from backend.models.medication import TZ_POLICIES
 from backend.models.worklist import UNRESOLVED, WorkItem
-from backend.schedule import Occurrence, Timing, TimingError, expand, parse_timing
-from backend.services.medications import routine_of
-from backend.services.worklist import raise_flag, register_rule, resolve_by_system
-from notifications.escalation import Circle
-from notifications.outbox import Reminder, cancel
+from backend.reminders.checkin_prompts import (
+    CANCELLED,
+    EARLY,
+    KIND,
+    MAX_ANSWER_WITHIN,
+    prompt_occurrences,
+    prompts,
+    responses_of,
+)
+from backend.reminders.planner import replan_for_checkin_schedule
+from backend.schedule import TimingError, parse_timing
+from backend.services import checkins
+from backend.services.worklist import raise_work_item, resolve_by_system
+from notifications.outbox import cancel
 
-KIND = "checkin_prompt"
 DEFAULT_ANSWER_WITHIN = timedelta(hours=24)
 MIN_ANSWER_WITHIN = timedelta(minutes=15)
-MAX_ANSWER_WITHIN = timedelta(days=7)
-# An answer given shortly before the prompt (the app open anyway) counts for it.
-EARLY = timedelta(hours=1)
 # How far back the overdue rule looks for unanswered prompts.
 OVERDUE_LOOKBACK = timedelta(days=14)
 OVERDUE = "checkin_overdue"
-CANCELLED = "schedule_cancelled"
-ANSWERED = "checkin_answered"
 
 STATUSES = ("upcoming", "due", "answered", "overdue", "cancelled")
-
-
-class ScheduleError(ValueError):
-    """A schedule we refuse: ``field`` names the input (``timing.repeat.periodUnit``)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 # -- templates ------------------------------------------------------------------------------
@@ -81,9 +60,7 @@ class TemplateFacts:
 def template_for(db: Session, patient_id: int, code: str) -> TemplateFacts | None:
     """The template if the patient may be asked it (a built-in, or one of the organizations
     they are enrolled with), read at call time from ``backend.checkins``: the set grows."""
-    from backend.checkins.service import template_for_patient
-
-    found = template_for_patient(db, patient_id, code)
+    found = checkins.template_for_patient(db, patient_id, code)
     if found is None:
         return None
     return TemplateFacts(found.code, found.caregiver_may_answer, found.hidden_from_caregivers)
@@ -92,17 +69,13 @@ def template_for(db: Session, patient_id: int, code: str) -> TemplateFacts | Non
 def template_exists(db: Session, code: str) -> bool:
     """A built-in template or a custom one of any organization (``template_for`` tells
     whether a given patient may be asked it)."""
-    from backend.checkins.service import any_template
-
-    return any_template(db, code) is not None
+    return checkins.any_template(db, code) is not None
 
 
 def hidden_from_caregivers(db: Session) -> set[str]:
     """The codes of templates whose answers caregivers never see (SOCIAL-NEEDS): their
     schedules are not shown to caregivers either."""
-    from backend.checkins.service import hidden_from_caregivers as hidden
-
-    return hidden(db)
+    return checkins.hidden_from_caregivers(db)
 
 
 # -- durations ------------------------------------------------------------------------------
@@ -125,210 +98,6 @@ def format_duration(delta: timedelta) -> str:
     return "PT" + (f"{hours}H" if hours else "") + (f"{rest}M" if rest or not hours else "")
 
 
-# -- expansion ------------------------------------------------------------------------------
-
-# Parsed timings by canonical JSON (parsing is pure; a handful of shapes recur).
-_PARSED: dict[str, Timing] = {}
-
-
-def timing_of(schedule: CheckinSchedule) -> Timing:
-    key = json.dumps(schedule.timing, sort_keys=True, separators=(",", ":"))
-    found = _PARSED.get(key)
-    if found is None:
-        found = parse_timing(schedule.timing)
-        if len(_PARSED) >= 1024:
-            _PARSED.clear()
-        _PARSED[key] = found
-    return found
-
-
-def occurrences(
-    schedule: CheckinSchedule, patient: Patient, start: datetime, end: datetime
-) -> list[Occurrence]:
-    """The schedule's prompts due in [start, end), before it expires (cancelled or not).
-
-    Only those still answerable when the schedule was made: an ``event`` instant (or a
-    ``starts_at``) in the past is asked if its window is still open, and is never counted
-    as missed when it closed before anyone asked."""
-    if schedule.expires_at is not None:
-        end = min(end, schedule.expires_at)
-    if end <= start:
-        return []
-    found = expand(
-        timing_of(schedule),
-        routine_of(patient),
-        patient.time_zone,
-        start,
-        end,
-        anchor=schedule.starts_at,
-        policy=schedule.tz_policy,
-        home_zone=schedule.home_time_zone,
-    )
-    made, within = schedule.created_at, schedule.answer_within
-    return [o for o in found if o.at + within > made]
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """One occurrence of a schedule and what became of it."""
-
-    schedule_id: int
-    template: str
-    slot_key: str
-    due_at: datetime
-    deadline: datetime
-    status: str
-    response_id: int | None = None
-    answered_at: datetime | None = None
-
-
-Answer = tuple[datetime, int]  # (at, response id)
-
-
-def responses_of(
-    db: Session,
-    patient_ids: Iterable[int],
-    templates: Iterable[str],
-    since: datetime,
-    until: datetime | None = None,
-) -> dict[tuple[int, str], list[Answer]]:
-    """(patient, template) -> the responses given in [since, until], oldest first; one query."""
-    ids, codes = sorted(set(patient_ids)), sorted(set(templates))
-    if not ids or not codes:
-        return {}
-    stmt = select(
-        CheckinResponse.patient_id,
-        CheckinResponse.template_code,
-        CheckinResponse.at,
-        CheckinResponse.id,
-    ).where(
-        CheckinResponse.patient_id.in_(ids),
-        CheckinResponse.template_code.in_(codes),
-        CheckinResponse.at >= since,
-    )
-    if until is not None:
-        stmt = stmt.where(CheckinResponse.at <= until)
-    found: dict[tuple[int, str], list[Answer]] = defaultdict(list)
-    for patient_id, code, at, response_id in db.execute(
-        stmt.order_by(CheckinResponse.at, CheckinResponse.id)
-    ):
-        found[(patient_id, code)].append((at, response_id))
-    return found
-
-
-def prompts(
-    schedule: CheckinSchedule,
-    occs: Sequence[Occurrence],
-    answers: Sequence[Answer],
-    at: datetime,
-) -> list[Prompt]:
-    """The status of each occurrence at ``at`` (see the module docstring for the rules)."""
-    within = schedule.answer_within
-    ordered = sorted(occs, key=lambda o: o.at)
-    answered: dict[int, Answer] = {}
-    for answer in sorted(answers):
-        open_ = [
-            i
-            for i, o in enumerate(ordered)
-            if i not in answered and o.at - EARLY <= answer[0] <= o.at + within
-        ]
-        if open_:
-            answered[max(open_, key=lambda i: ordered[i].at)] = answer
-    out = []
-    for i, o in enumerate(ordered):
-        deadline = o.at + within
-        found = answered.get(i)
-        if found is not None:
-            status = "answered"
-        elif schedule.cancelled_at is not None and deadline > schedule.cancelled_at:
-            status = "cancelled"
-        elif at < o.at:
-            status = "upcoming"
-        elif at <= deadline:
-            status = "due"
-        else:
-            status = "overdue"
-        out.append(
-            Prompt(
-                schedule_id=schedule.id,
-                template=schedule.template_code,
-                slot_key=o.slot_key,
-                due_at=o.at,
-                deadline=deadline,
-                status=status,
-                response_id=found[1] if found else None,
-                answered_at=found[0] if found else None,
-            )
-        )
-    return out
-
-
-def window_prompts(
-    db: Session,
-    schedule: CheckinSchedule,
-    patient: Patient,
-    start: datetime,
-    end: datetime,
-    at: datetime,
-) -> list[Prompt]:
-    """The prompts due in [start, end) with their status at ``at`` (two windows' worth of
-    margin before ``start``, so an answer is matched as it would be over the whole history)."""
-    within = schedule.answer_within
-    occs = occurrences(schedule, patient, start - within - EARLY, end)
-    answers = responses_of(
-        db, [patient.id], [schedule.template_code], start - 2 * within - EARLY, end + within
-    ).get((patient.id, schedule.template_code), [])
-    return [p for p in prompts(schedule, occs, answers, at) if start <= p.due_at < end]
-
-
-def answered_by(
-    db: Session, patient: Patient, template_code: str, response_id: int, at: datetime
-) -> list[Prompt]:
-    """The occurrences the response ``response_id`` (given at ``at``) answers: at most one per
-    schedule of the patient and template, by :func:`prompts`' rule over the window's answers.
-    Only schedules not cancelled whose prompts can still be open (one query, then two per
-    schedule: its occurrences and answers)."""
-    stmt = select(CheckinSchedule).where(
-        CheckinSchedule.patient_id == patient.id,
-        CheckinSchedule.template_code == template_code,
-        CheckinSchedule.status != "cancelled",
-        or_(
-            CheckinSchedule.expires_at.is_(None),
-            CheckinSchedule.expires_at > at - MAX_ANSWER_WITHIN,
-        ),
-    )
-    found: list[Prompt] = []
-    for schedule in db.scalars(stmt.order_by(CheckinSchedule.id)):
-        # The occurrences whose window [due - 1 h, due + answer_within] holds ``at``.
-        start, end = at - schedule.answer_within, at + EARLY + timedelta(seconds=1)
-        found += [
-            p
-            for p in window_prompts(db, schedule, patient, start, end, at)
-            if p.response_id == response_id
-        ]
-    return found
-
-
-def on_answered(
-    db: Session, patient: Patient, template_code: str, response_id: int, at: datetime
-) -> int:
-    """A check-in was answered: the pending prompts of the occurrences it answers
-    (:func:`answered_by`) are cancelled at once, in the answer's transaction (reason
-    ``checkin_answered``, as the dispatcher's re-check says it), so a prompt due in five
-    minutes for a check-in answered early is not left pending. An answer outside every
-    window cancels nothing. Returns how many rows were cancelled."""
-    return sum(
-        cancel(
-            db,
-            reason=ANSWERED,
-            patient_id=patient.id,
-            kinds=(KIND,),
-            subject={"schedule_id": p.schedule_id, "slot_key": p.slot_key},
-        )
-        for p in answered_by(db, patient, template_code, response_id, at)
-    )
-
-
 # -- create and cancel ----------------------------------------------------------------------
 
 
@@ -346,10 +115,10 @@ def check_schedule(
     """Raise :class:`ScheduleError` naming the first input we refuse."""
     template = template_for(db, patient.id, template_code)
     if template is None:
-        raise ScheduleError("template", f"No such check-in template {template_code!r}.")
+        raise _refused("template", f"No such check-in template {template_code!r}.")
     if patient.user_id is None and not template.caregiver_may_answer:
         # The prompts would go to a caregiver who may not answer: the care team asks by phone.
-        raise ScheduleError(
+        raise _refused(
             "template",
             f"{template_code} is answered by the patient, who has no login of their own, and "
             "not by a caregiver; record the answers given by phone instead.",
@@ -358,13 +127,13 @@ def check_schedule(
         parse_timing(dict(timing))
     except TimingError as exc:
         path = f"timing.{exc.field}" if exc.field else "timing"
-        raise ScheduleError(path, exc.message) from None
+        raise _refused(path, exc.message) from None
     if not MIN_ANSWER_WITHIN <= answer_within <= MAX_ANSWER_WITHIN:
-        raise ScheduleError("answer_within", "Between 15 minutes (PT15M) and 7 days (P7D).")
+        raise _refused("answer_within", "Between 15 minutes (PT15M) and 7 days (P7D).")
     if expires_at is not None and expires_at <= max(starts_at, now()):
-        raise ScheduleError("expires_at", "Must be in the future and after the start.")
+        raise _refused("expires_at", "Must be in the future and after the start.")
     if tz_policy not in TZ_POLICIES:
-        raise ScheduleError("tz_policy", f"One of {', '.join(TZ_POLICIES)}.")
+        raise _refused("tz_policy", f"One of {', '.join(TZ_POLICIES)}.")
 
 
 def schedule_checkin(
@@ -390,7 +159,7 @@ def schedule_checkin(
     at = now()
     patient = db.get(Patient, patient_id)
     if patient is None:
-        raise ScheduleError("patient_id", "No such patient.")
+        raise _refused("patient_id", "No such patient.")
     starts = starts_at or at
     check_schedule(
         db,
@@ -418,8 +187,6 @@ def schedule_checkin(
     )
     db.add(schedule)
     db.flush()
-    from notifications.planner import replan_for_checkin_schedule
-
     # Everything still answerable is asked, an event in the past included.
     replan_for_checkin_schedule(db, schedule.id, at, lookback=answer_within)
     return schedule
@@ -444,124 +211,6 @@ def cancel_schedule(db: Session, schedule: CheckinSchedule, user_id: int) -> int
         kinds=(KIND,),
         subject={"schedule_id": schedule.id},
     )
-
-
-# -- planning (called by notifications.planner) ----------------------------------------------
-
-
-def prompt_key(schedule_id: int, slot_key: str, user_id: int) -> str:
-    return f"checkin:{schedule_id}:{slot_key}:{user_id}"
-
-
-def recipients(circle: Circle) -> list[int]:
-    """The patient's own login, or for a managed patient the managing caregivers."""
-    if circle.patient_user is not None:
-        return [circle.patient_user]
-    return sorted(circle.managing)
-
-
-def prompt_rows(
-    db: Session,
-    patients: Mapping[int, Patient],
-    circle: Mapping[int, Circle],
-    start: datetime,
-    end: datetime,
-    at: datetime,
-    schedule_ids: Iterable[int] | None = None,
-) -> list[dict[str, Any]]:
-    """The ``checkin_prompt`` outbox rows of these patients' active schedules due in
-    [start, end) and still answerable at ``at``; two queries (schedules, answers) for the
-    whole batch. A prompt due before ``at`` (a re-plan's look-back) is due at ``at``."""
-    stmt = select(CheckinSchedule).where(
-        CheckinSchedule.patient_id.in_(list(patients)),
-        CheckinSchedule.status == "active",
-        or_(CheckinSchedule.expires_at.is_(None), CheckinSchedule.expires_at > start),
-    )
-    if schedule_ids is not None:
-        stmt = stmt.where(CheckinSchedule.id.in_(list(schedule_ids)))
-    schedules = list(db.scalars(stmt.order_by(CheckinSchedule.id)))
-    if not schedules:
-        return []
-    answers = responses_of(
-        db,
-        {s.patient_id for s in schedules},
-        {s.template_code for s in schedules},
-        start - EARLY,
-    )
-    rows: list[dict[str, Any]] = []
-    for schedule in schedules:
-        users = recipients(circle[schedule.patient_id])
-        if not users:
-            continue
-        within = schedule.answer_within
-        given = [a for a, _ in answers.get((schedule.patient_id, schedule.template_code), [])]
-        for occ in occurrences(schedule, patients[schedule.patient_id], start, end):
-            deadline = occ.at + within
-            if deadline <= at or any(occ.at - EARLY <= a <= deadline for a in given):
-                continue
-            due = max(occ.at, at)
-            # Ids only: the subject travels in the push's data (no template code on a phone).
-            subject = {
-                "schedule_id": schedule.id,
-                "slot_key": occ.slot_key,
-                "due_at": occ.at.isoformat(),
-            }
-            for user_id in users:
-                rows.append(
-                    {
-                        "dedupe_key": prompt_key(schedule.id, occ.slot_key, user_id),
-                        "kind": KIND,
-                        "user_id": user_id,
-                        "patient_id": schedule.patient_id,
-                        "subject": subject,
-                        "due_at": due,
-                        "not_after": deadline,
-                        "next_attempt_at": due,
-                    }
-                )
-    return rows
-
-
-# -- relevance (installed by notifications.relevance) -----------------------------------------
-
-
-def prompt_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
-    """Skip a prompt whose schedule was cancelled or expired, that was answered already, or
-    whose recipient is no longer the patient or a managing caregiver; a few queries."""
-    from notifications.escalation import circles
-
-    ids = {int(r.subject["schedule_id"]) for r in reminders if "schedule_id" in (r.subject or {})}
-    schedules = {
-        s.id: s for s in db.scalars(select(CheckinSchedule).where(CheckinSchedule.id.in_(ids)))
-    }
-    due = {r.id: datetime.fromisoformat(str((r.subject or {}).get("due_at"))) for r in reminders}
-    answers = responses_of(
-        db,
-        {s.patient_id for s in schedules.values()},
-        {s.template_code for s in schedules.values()},
-        min(due.values(), default=now()) - EARLY,
-    )
-    patient_ids = {s.patient_id for s in schedules.values()}
-    patients = list(db.scalars(select(Patient).where(Patient.id.in_(patient_ids))))
-    circle = circles(db, patients, now())
-    at = now()
-    reasons: dict[int, str] = {}
-    for r in reminders:
-        schedule = schedules.get(int((r.subject or {}).get("schedule_id", 0)))
-        if schedule is None or schedule.status == "cancelled":
-            reasons[r.id] = CANCELLED
-            continue
-        if schedule.expires_at is not None and schedule.expires_at <= due[r.id]:
-            reasons[r.id] = "schedule_expired"
-            continue
-        given = answers.get((schedule.patient_id, schedule.template_code), [])
-        if any(a >= due[r.id] - EARLY for a, _ in given):
-            reasons[r.id] = ANSWERED
-        elif r.user_id not in recipients(circle.get(schedule.patient_id, Circle())):
-            reasons[r.id] = "access_revoked"
-        elif schedule.expires_at is not None and schedule.expires_at <= at:
-            reasons[r.id] = "schedule_expired"
-    return reasons
 
 
 # -- the computed worklist rule ---------------------------------------------------------------
@@ -616,7 +265,9 @@ def overdue_rule(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
     )
     for schedule, patient in rows:
         within = schedule.answer_within
-        occs = occurrences(schedule, patient, since - 2 * within - EARLY, at + timedelta(seconds=1))
+        occs = prompt_occurrences(
+            schedule, patient, since - 2 * within - EARLY, at + timedelta(seconds=1)
+        )
         given = answers.get((schedule.patient_id, schedule.template_code), [])
         done = prompts(schedule, occs, given, at)
         answered = [p for p in done if p.status == "answered"]
@@ -631,7 +282,7 @@ def overdue_rule(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
         key = overdue_key(schedule.id)
         if missed:
             latest = missed[-1]
-            raise_flag(
+            raise_work_item(
                 db,
                 patient_id=schedule.patient_id,
                 kind=OVERDUE,
@@ -653,4 +304,6 @@ def overdue_rule(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
             resolve_by_system(db, schedule.patient_id, key, "The newest check-in was answered.")
 
 
-register_rule(OVERDUE, overdue_rule)
+def _refused(field: str, message: str) -> ServiceError:
+    """A schedule we refuse: ``field`` names the input (``timing.repeat.periodUnit``)."""
+    return ServiceError(422, message, field=field)

@@ -11,33 +11,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.clock import now
+from backend.errors import ServiceError
 from backend.models import DoseLog, Medication, Patient, User
+from backend.reminders.doses import on_dose_logged
+from backend.reminders.planner import replan_for_medication
+from backend.reminders.timeline import (
+    DOSE_KINDS,
+    LATE_AFTER,
+    LATE_AFTER_CRITICAL,
+    MATCH_EARLY,
+    MATCH_LATE,
+)
 from backend.schedule import Occurrence
+from backend.schedule.medicines import occurrences, prn_status
 from backend.services import adherence_snapshots
-from backend.services.medications import occurrences, prn_status
-from notifications.outbox import recancel
-from notifications.planner import DOSE_KINDS, REPLANNED, replan_for_medication
-from notifications.relevance import on_dose_logged
+from notifications.outbox import REPLANNED, recancel
 
-# A dose reported up to 2 h before or 8 h after a slot belongs to that slot (the nearest
-# open one); outside that it is an extra dose. 8 h covers "took the morning pill at lunch".
-MATCH_EARLY = timedelta(hours=2)
-MATCH_LATE = timedelta(hours=8)
-# Taken more than this after its time counts as late (time-critical medicines: 30 min).
-LATE_AFTER = timedelta(hours=1)
-LATE_AFTER_CRITICAL = timedelta(minutes=30)
 # A report may carry a clock slightly ahead of ours, never a dose in the future.
 FUTURE_SLACK = timedelta(minutes=5)
 # A mis-tap can be undone by its author for this long; later, correct it instead.
 UNDO_WINDOW = timedelta(minutes=10)
-
-
-class DoseError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -89,9 +82,13 @@ def _match(db: Session, med: Medication, patient: Patient, report: Report) -> Oc
         window = occurrences(med, patient, at - timedelta(days=2), at + timedelta(days=2))
         slot = next((o for o in window if o.slot_key == report.slot_key), None)
         if slot is None:
-            raise DoseError(422, "No scheduled dose with this slot near that time.", "slot_key")
+            raise ServiceError(
+                422, "No scheduled dose with this slot near that time.", field="slot_key"
+            )
         if _logged_slots(db, med, [slot.slot_key]):
-            raise DoseError(409, "This scheduled dose is already logged; correct that log instead.")
+            raise ServiceError(
+                409, "This scheduled dose is already logged; correct that log instead."
+            )
         return slot
     candidates = occurrences(med, patient, at - MATCH_LATE, at + MATCH_EARLY)
     taken = _logged_slots(db, med, [o.slot_key for o in candidates])
@@ -109,12 +106,12 @@ def log_dose(
     if existing is not None:
         return existing, False
     if report.taken_at > now() + FUTURE_SLACK:
-        raise DoseError(422, "A dose cannot be logged in the future.", "taken_at")
+        raise ServiceError(422, "A dose cannot be logged in the future.", field="taken_at")
     slot = _match(db, med, patient, report)
     taking = report.status != "skipped"
     if not taking and slot is None:
-        raise DoseError(
-            422, "A skip answers a scheduled dose; none is open near that time.", "slot_key"
+        raise ServiceError(
+            422, "A skip answers a scheduled dose; none is open near that time.", field="slot_key"
         )
     log = DoseLog(
         patient_id=patient.id,
@@ -170,9 +167,9 @@ def undo(db: Session, med: Medication, log: DoseLog, by: User) -> None:
     the supply it took is given back and the slot's reminders still ahead are planned again
     (:func:`reminders_back`), all in the caller's transaction."""
     if not log.is_live:
-        raise DoseError(409, "This log was already undone.")
+        raise ServiceError(409, "This log was already undone.")
     if log.logged_by_user_id != by.id or now() - log.logged_at > UNDO_WINDOW:
-        raise DoseError(409, "Too late to undo (or not your log); send a correction instead.")
+        raise ServiceError(409, "Too late to undo (or not your log); send a correction instead.")
     log.undone_at = now()
     adherence_snapshots.invalidate(db, [log.patient_id])
     if log.status == "taken" and med.quantity_on_hand is not None:
@@ -190,7 +187,7 @@ def reminders_back(
     """A dose log was undone: the slot's reminders still ahead come back, in the caller's
     transaction; returns how many cancelled rows were handed back to the planner.
 
-    Logging cancelled them (reason ``dose_logged``, ``notifications.relevance.on_dose_logged``)
+    Logging cancelled them (reason ``dose_logged``, ``backend.reminders.doses.on_dose_logged``)
     and those rows keep their dedupe keys, so planning the slot again would insert nothing
     (``ON CONFLICT DO NOTHING``); and flipping them straight back to ``pending`` would revive
     what may no longer hold (a caregiver whose access ended since, a step of a chain changed
@@ -224,9 +221,9 @@ def correct(
 ) -> DoseLog:
     """Change a log after the fact; the before and after are kept on the row."""
     if not log.is_live:
-        raise DoseError(409, "This log was undone; log the dose again instead.")
+        raise ServiceError(409, "This log was undone; log the dose again instead.")
     if "taken_at" in changes and changes["taken_at"] > now() + FUTURE_SLACK:
-        raise DoseError(422, "A dose cannot be logged in the future.", "taken_at")
+        raise ServiceError(422, "A dose cannot be logged in the future.", field="taken_at")
     before = {
         "status": log.status,
         "taken_at": log.taken_at.isoformat(),

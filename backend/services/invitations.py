@@ -12,18 +12,11 @@ from sqlalchemy.orm import Session
 
 from backend.clock import now
 from backend.config import Settings
+from backend.errors import ServiceError
 from backend.models import CaregiverGrant, Invitation, Patient, RedemptionAttempt, User
 from backend.models.caregiving import hash_code
 
 CODE_BYTES = 24  # 192 bits; the brief asks for at least 128
-
-
-class RedemptionError(Exception):
-    def __init__(self, status: int, message: str, retry_after: int | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -74,7 +67,7 @@ def check_rate_limit(db: Session, user: User, settings: Settings) -> None:
     ).one()
     if failures >= settings.invitation_max_failures:
         retry = max(1, math.ceil((oldest + window - now()).total_seconds()))
-        raise RedemptionError(
+        raise ServiceError(
             429, "Too many invalid codes; wait before trying again.", retry_after=retry
         )
 
@@ -89,19 +82,19 @@ def redeem(db: Session, code: str, user: User, settings: Settings) -> Redeemed:
     invitation = db.scalar(select(Invitation).where(Invitation.code_hash == hash_code(code)))
     if invitation is None:
         record_failure(db, user)
-        raise RedemptionError(404, "This code is not valid. Check it, or ask for a new one.")
+        raise ServiceError(404, "This code is not valid. Check it, or ask for a new one.")
     status = invitation.status()
     if status != "pending":
         record_failure(db, user)
-        raise RedemptionError(410, f"This invitation is {status}; ask for a new one.")
+        raise ServiceError(410, f"This invitation is {status}; ask for a new one.")
     patient = db.get(Patient, invitation.patient_id)
     assert patient is not None
     if patient.user_id == user.id:
-        raise RedemptionError(409, "This invitation is for someone else to accept.")
+        raise ServiceError(409, "This invitation is for someone else to accept.")
     if invitation.kind == "self_link":
         _check_can_link(db, patient, user)
     elif _active_grant(db, patient.id, user.id) is not None:
-        raise RedemptionError(409, "You already have access to this patient.")
+        raise ServiceError(409, "You already have access to this patient.")
     _claim(db, invitation, user)
     if invitation.kind == "self_link":
         patient.user_id = user.id
@@ -138,17 +131,17 @@ def _claim(db: Session, invitation: Invitation, user: User) -> None:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise RedemptionError(410, "This invitation has just been used; ask for a new one.")
+        raise ServiceError(410, "This invitation has just been used; ask for a new one.")
     db.refresh(invitation)
 
 
 def _check_can_link(db: Session, patient: Patient, user: User) -> None:
     if patient.user_id is not None:
-        raise RedemptionError(409, "This patient record is already linked to a login.")
+        raise ServiceError(409, "This patient record is already linked to a login.")
     if db.scalar(select(Patient.id).where(Patient.user_id == user.id)) is not None:
-        raise RedemptionError(409, "Your login already has its own patient record.")
+        raise ServiceError(409, "Your login already has its own patient record.")
     if _active_grant(db, patient.id, user.id) is not None:
-        raise RedemptionError(409, "This code is for the patient to link their own login.")
+        raise ServiceError(409, "This code is for the patient to link their own login.")
 
 
 def _active_grant(db: Session, patient_id: int, user_id: int) -> CaregiverGrant | None:

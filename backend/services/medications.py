@@ -1,148 +1,65 @@
-"""Medication rules: the schedule in the patient's zone, supply left, and PRN limits."""
+"""Adding and changing a medicine, with what follows: its reminders planned again and the
+patient's adherence snapshots dropped, in the caller's transaction."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backend.models import DoseLog, Medication, Patient
-from backend.schedule import Occurrence, Routine, Timing, doses_per_day, expand, parse_timing
+from sqlalchemy.orm import Session
+
+from backend.clock import now
+from backend.errors import fail
+from backend.models import Medication, Patient, User
+from backend.reminders.planner import replan_for_medication
+from backend.services import adherence_snapshots
 
 
-def routine_of(patient: Patient) -> Routine:
-    return Routine(
-        wake=patient.wake_time,
-        breakfast=patient.breakfast_time,
-        lunch=patient.lunch_time,
-        dinner=patient.dinner_time,
-        bed=patient.bed_time,
+def add_medication(
+    session: Session, patient: Patient, by: User, data: dict[str, Any]
+) -> Medication:
+    """A new medicine for ``patient``; ``data`` as the create schema loads it (``start_date``
+    defaults to today in the patient's zone)."""
+    data = dict(data)
+    data.setdefault("start_date", now().astimezone(ZoneInfo(patient.time_zone)).date())
+    med = Medication(
+        patient_id=patient.id,
+        created_by_user_id=by.id,
+        home_time_zone=patient.time_zone,
+        created_at=now(),
+        updated_at=now(),
+        **data,
     )
+    session.add(med)
+    session.flush()
+    _changed(session, med)
+    return med
 
 
-def anchor_of(med: Medication) -> datetime:
-    """Where the schedule's cycle starts: midnight of the start date in the home zone."""
-    return datetime.combine(med.start_date, time(0, 0), tzinfo=ZoneInfo(med.home_time_zone))
+def update_medication(session: Session, med: Medication, changes: dict[str, Any]) -> None:
+    """Change a medicine (dose, schedule, status, supply); the result must still have an end
+    no earlier than its start, and a schedule unless it is as-needed."""
+    for name, value in changes.items():
+        setattr(med, name, value)
+    if med.end_date is not None and med.end_date < med.start_date:
+        fail(
+            422,
+            "Ends before it starts.",
+            errors={"json": {"end_date": ["Ends before it starts."]}},
+        )
+    if not med.timing and not med.as_needed:
+        fail(
+            422,
+            "A schedule is needed unless the medicine is as-needed.",
+            errors={"json": {"timing": ["Required unless as_needed."]}},
+        )
+    med.updated_at = now()
+    session.flush()
+    _changed(session, med)
 
 
-# Parsed timings by their canonical JSON. Parsing is pure and a Timing is immutable, and the
-# same few shapes (QD, BID with meals, ...) recur across thousands of medicines, so the today
-# view need not re-validate each one on every request. Bounded: cleared when full.
-_PARSED: dict[str, Timing] = {}
-_PARSED_MAX = 4096
-
-
-def timing_of(med: Medication) -> Timing | None:
-    if not med.timing:
-        return None
-    try:
-        key = json.dumps(med.timing, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):  # not plain JSON (never so once stored): no caching
-        return parse_timing(med.timing)
-    timing = _PARSED.get(key)
-    if timing is None:
-        timing = parse_timing(med.timing)  # raises for a refused shape: nothing is kept
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.clear()
-        _PARSED[key] = timing
-    return timing
-
-
-def occurrences(
-    med: Medication, patient: Patient, start: datetime, end: datetime
-) -> list[Occurrence]:
-    """Scheduled doses in [start, end) where the patient is now, within the medication's dates."""
-    timing = timing_of(med)
-    if timing is None or med.status != "active":
-        return []
-    found = expand(
-        timing,
-        routine_of(patient),
-        patient.time_zone,
-        start,
-        end,
-        anchor=anchor_of(med),
-        policy=med.tz_policy,
-        home_zone=med.home_time_zone,
-    )
-    return [
-        o
-        for o in found
-        if o.local_date >= med.start_date and (med.end_date is None or o.local_date <= med.end_date)
-    ]
-
-
-def expansion_key(med: Medication, patient: Patient) -> tuple[Any, ...]:
-    """Everything :func:`occurrences` reads for a given window: equal keys, equal slots.
-    Lets a run expand each distinct schedule once (repr of a JSON value: equal reprs mean
-    equal values; a differing repr only misses the cache)."""
-    return (
-        repr(med.timing),
-        med.status,
-        patient.wake_time,
-        patient.breakfast_time,
-        patient.lunch_time,
-        patient.dinner_time,
-        patient.bed_time,
-        patient.time_zone,
-        med.tz_policy,
-        med.home_time_zone,
-        med.start_date,
-        med.end_date,
-    )
-
-
-@dataclass(frozen=True)
-class Supply:
-    days_left: float | None
-    needs_refill: bool
-
-
-def supply(med: Medication, patient: Patient) -> Supply:
-    timing = timing_of(med)
-    if med.quantity_on_hand is None or timing is None:
-        return Supply(None, False)
-    per_day = doses_per_day(timing, routine_of(patient)) * med.dose_amount
-    if per_day <= 0:
-        return Supply(None, False)
-    days = round(med.quantity_on_hand / per_day, 1)
-    threshold = med.refill_threshold_days
-    return Supply(days, threshold is not None and days <= threshold)
-
-
-@dataclass(frozen=True)
-class PrnStatus:
-    taken_last_24h: int
-    max_per_24h: int | None
-    last_taken_at: datetime | None
-    next_allowed_at: datetime | None
-    available_now: bool
-
-
-def prn_status(med: Medication, recent: list[DoseLog], at: datetime) -> PrnStatus:
-    """When the next as-needed dose is allowed, from the live 'taken' logs of the last 24 h."""
-    taken = sorted(
-        (
-            log.taken_at
-            for log in recent
-            if log.is_live
-            and log.status == "taken"
-            and at - timedelta(hours=24) < log.taken_at <= at
-        ),
-    )
-    candidates = [at]
-    if med.prn_min_interval_minutes and taken:
-        candidates.append(taken[-1] + timedelta(minutes=med.prn_min_interval_minutes))
-    if med.prn_max_per_24h is not None and len(taken) >= med.prn_max_per_24h:
-        # the oldest dose that keeps the count at the limit must leave the 24 h window
-        candidates.append(taken[len(taken) - med.prn_max_per_24h] + timedelta(hours=24))
-    next_allowed = max(candidates)
-    return PrnStatus(
-        taken_last_24h=len(taken),
-        max_per_24h=med.prn_max_per_24h,
-        last_taken_at=taken[-1] if taken else None,
-        next_allowed_at=next_allowed,
-        available_now=next_allowed <= at,
-    )
+def _changed(session: Session, med: Medication) -> None:
+    """Its reminders follow the medicine as it is now; the patient's adherence is computed
+    again (its slots may have moved)."""
+    replan_for_medication(session, med.id)
+    adherence_snapshots.invalidate(session, [med.patient_id])

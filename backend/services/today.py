@@ -10,7 +10,7 @@ templates kept from caregivers (1).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,21 +20,16 @@ from sqlalchemy.orm import Session
 from backend.access import Action, PatientAccess, patients_cared_for, record_access
 from backend.clock import now
 from backend.models import Appointment, CarePlan, CheckinSchedule, DoseLog, Medication, User
+from backend.reminders import checkin_prompts
+from backend.reminders.timeline import (
+    DUE_BEFORE,
+    LATE_AFTER,
+    LATE_AFTER_CRITICAL,
+    MATCH_LATE,
+    MISSED_AFTER,
+)
+from backend.schedule.medicines import local_day, occurrences, prn_status
 from backend.services import checkin_schedules as checkins
-from backend.services.doses import LATE_AFTER, LATE_AFTER_CRITICAL, MATCH_LATE
-from backend.services.medications import occurrences, prn_status
-
-# A dose shows as "due" from 30 minutes before its time; not logged 4 h after it, "missed".
-DUE_BEFORE = timedelta(minutes=30)
-MISSED_AFTER = timedelta(hours=4)
-
-
-def local_day(day: date, zone: str) -> tuple[datetime, datetime]:
-    """[midnight, next midnight) of a local date: 23 or 25 hours on DST days."""
-    tz = ZoneInfo(zone)
-    start = datetime.combine(day, time(0, 0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=tz)
-    return start, end
 
 
 def dose_status(at: datetime, log: DoseLog | None, med: Medication, now_: datetime) -> str:
@@ -164,20 +159,24 @@ def _fill_checkins(
         if not schedules:
             return
     longest = max(s.answer_within for s in schedules)
-    answers = checkins.responses_of(
+    answers = checkin_prompts.responses_of(
         db,
         {s.patient_id for s in schedules},
         {s.template_code for s in schedules},
-        earliest - 2 * longest - checkins.EARLY,
+        earliest - 2 * longest - checkin_prompts.EARLY,
         latest + longest,
     )
     for schedule in schedules:
         d = by_patient[schedule.patient_id]
         assert d.checkins is not None
-        margin = schedule.answer_within + checkins.EARLY  # earlier prompts may take today's answers
-        occs = checkins.occurrences(schedule, d.access.patient, d.start - margin, d.end)
+        margin = (
+            schedule.answer_within + checkin_prompts.EARLY
+        )  # earlier prompts may take today's answers
+        occs = checkin_prompts.prompt_occurrences(
+            schedule, d.access.patient, d.start - margin, d.end
+        )
         given = answers.get((schedule.patient_id, schedule.template_code), [])
-        for p in checkins.prompts(schedule, occs, given, at):
+        for p in checkin_prompts.prompts(schedule, occs, given, at):
             if d.start <= p.due_at < d.end:
                 d.checkins.append(
                     {

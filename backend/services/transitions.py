@@ -22,8 +22,8 @@ readmission_check (day N)   day N 10:00  the patient answers the POST-DISCHARGE 
 
 Tasks that are done by something happening elsewhere (an appointment booked, an item
 resolved, a check-in answered) are observed: :func:`observe` works out what completed them,
-read-only, for the checklist view; the sweep rules (registered at import, run by
-``backend.services.worklist.sweep``) store it and raise or close the worklist items.
+read-only, for the checklist view; the sweep rules (run by
+``backend.services.sweep``) store it and raise or close the worklist items.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.clock import now
+from backend.errors import ServiceError, invalid
 from backend.models import (
     Appointment,
     CheckinResponse,
@@ -51,8 +52,8 @@ from backend.models import (
     User,
     WorkItem,
 )
-from backend.services.checkin_schedules import EARLY, ScheduleError, schedule_checkin
-from backend.services.worklist import raise_flag, register_rule, resolve_by_system
+from backend.services.checkin_schedules import EARLY, schedule_checkin
+from backend.services.worklist import raise_work_item, resolve_by_system
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +85,6 @@ ENCOUNTER_WORDS = {
     "er_visit": "ER visit",
     "observation": "Observation stay",
 }
-
-
-class TransitionError(Exception):
-    """A rule the request breaks: an HTTP status, a message and field errors (422)."""
-
-    def __init__(self, status: int, message: str, errors: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors
-
-
-def _invalid(errors: dict[str, Any]) -> TransitionError:
-    return TransitionError(422, "The request has invalid fields; see errors.", errors)
 
 
 def call_key(discharge_id: int) -> str:
@@ -162,7 +149,7 @@ def _check_medications(db: Session, patient_id: int, changes: list[dict[str, Any
         if c.get("medication_id") is not None and c["medication_id"] not in theirs
     }
     if errors:
-        raise _invalid({"medication_changes": errors})
+        raise invalid({"medication_changes": errors})
 
 
 def _stay(
@@ -196,7 +183,7 @@ def _stay(
     elif found.start_at > data["discharged_at"]:
         problem = "The stay began after this discharge."
     if problem is not None:
-        raise _invalid({"encounter_id": [problem]})
+        raise invalid({"encounter_id": [problem]})
     assert found is not None
     if data.get("admitted_at") is not None:
         found.start_at = data["admitted_at"]
@@ -275,14 +262,14 @@ def _schedule_check(db: Session, d: Discharge, prompt_at: datetime, by_user_id: 
             created_by_user_id=by_user_id,
             note=f"After discharge from {d.facility}",
         )
-    except ScheduleError as exc:
+    except ServiceError as exc:
         log.info("no POST-DISCHARGE check-in for discharge %s: %s", d.id, exc)
         return None
     return int(schedule.id)
 
 
 def _raise_call(db: Session, d: Discharge, task: TransitionTask, at: datetime) -> WorkItem | None:
-    return raise_flag(
+    return raise_work_item(
         db,
         patient_id=d.patient_id,
         kind="transition_task",
@@ -336,7 +323,7 @@ def flag_encounter(db: Session, encounter: Encounter) -> WorkItem | None:
         return None
     days = (encounter.start_at - index.discharged_at).days
     what = ENCOUNTER_WORDS[encounter.kind]
-    return raise_flag(
+    return raise_work_item(
         db,
         patient_id=encounter.patient_id,
         kind="encounter",
@@ -587,7 +574,7 @@ def follow_up_rule(db: Session, at: datetime, patient_ids: Sequence[int]) -> Non
             continue
         flag_at = discharge.discharged_at + FOLLOW_UP_FLAG_AFTER
         if at >= flag_at:
-            raise_flag(
+            raise_work_item(
                 db,
                 patient_id=task.patient_id,
                 kind="no_follow_up",
@@ -650,7 +637,7 @@ def transition_task_rule(db: Session, at: datetime, patient_ids: Sequence[int]) 
             item = _raise_call(db, discharge, task, at)
             task.work_item_id = item.id if item is not None else None
         elif task.kind == "medication_reconciliation" and at >= task.due_at:
-            raise_flag(
+            raise_work_item(
                 db,
                 patient_id=task.patient_id,
                 kind="transition_task",
@@ -665,10 +652,6 @@ def transition_task_rule(db: Session, at: datetime, patient_ids: Sequence[int]) 
                 evidence_at=task.due_at,
                 at=at,
             )
-
-
-register_rule("no_follow_up", follow_up_rule)
-register_rule("transition_tasks", transition_task_rule)
 
 
 # --- the checklist and the report ----------------------------------------------------------

@@ -1,6 +1,6 @@
 """Raising and working worklist items (``backend/models/worklist``).
 
-Producers call :func:`raise_flag` inside their own transaction (an answer stored, a rule
+Producers call :func:`raise_work_item` inside their own transaction (an answer stored, a rule
 swept); the coordinator's actions (acknowledge, assign, resolve) go through the functions
 below so every one leaves a :class:`WorkItemEvent`. An urgent item pushes at once to every
 member of the patient's care teams through the outbox: the push says only that a patient
@@ -9,39 +9,18 @@ needs attention, never who or why (it shows on a lock screen).
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.clock import now
-from backend.models import CareTeamMember, Enrollment
-from backend.models.worklist import KINDS, UNRESOLVED, WorkItem, WorkItemEvent
-from notifications.dispatch import write_transaction
-from notifications.outbox import Reminder, enqueue
-
-# An urgent push older than this is no longer "at once": the worklist shows it instead.
-URGENT_PUSH_WINDOW = timedelta(hours=2)
-
-# A computed rule looks at some patients at an instant and raises what it finds.
-Rule = Callable[[Session, datetime, Sequence[int]], None]
-_RULES: dict[str, Rule] = {}
-# The modules holding computed rules; each registers its rules when imported.
-RULE_MODULES = (
-    "backend.services.dose_flags",
-    "backend.services.checkin_schedules",
-    "backend.services.transitions",
-)
-
-
-def register_rule(name: str, rule: Rule) -> None:
-    """Add a computed rule to the sweep (:func:`sweep`); registering a name again replaces it."""
-    _RULES[name] = rule
+from backend.models.worklist import UNRESOLVED, WORK_ITEM_KINDS, WorkItem, WorkItemEvent
+from backend.reminders.urgent import push_urgent
 
 
 def _event(
@@ -89,7 +68,7 @@ def unresolved(db: Session, patient_id: int, key: str) -> WorkItem | None:
     )
 
 
-def raise_flag(
+def raise_work_item(
     db: Session,
     *,
     patient_id: int,
@@ -106,7 +85,7 @@ def raise_flag(
     Returns None when an item with this key was resolved after ``evidence_at``: the
     coordinator has already dealt with that evidence, and only something newer reopens it.
     """
-    if kind not in KINDS:
+    if kind not in WORK_ITEM_KINDS:
         raise ValueError(f"unknown worklist kind {kind!r}")
     at = at or now()
     evidence_at = evidence_at or at
@@ -158,42 +137,6 @@ def raise_flag(
     if urgent:
         push_urgent(db, item, at)
     return item
-
-
-def care_team_user_ids(db: Session, patient_ids: Iterable[int]) -> dict[int, set[int]]:
-    """patient id -> the active members of the care teams the patient is enrolled on."""
-    rows = db.execute(
-        select(Enrollment.patient_id, CareTeamMember.user_id)
-        .join(CareTeamMember, CareTeamMember.care_team_id == Enrollment.care_team_id)
-        .where(
-            Enrollment.patient_id.in_(list(patient_ids)),
-            Enrollment.ended_at.is_(None),
-            CareTeamMember.removed_at.is_(None),
-        )
-    )
-    found: dict[int, set[int]] = {}
-    for patient_id, user_id in rows:
-        found.setdefault(patient_id, set()).add(user_id)
-    return found
-
-
-def push_urgent(db: Session, item: WorkItem, at: datetime) -> int:
-    """Queue an ``urgent_flag`` push to each member of the patient's care teams."""
-    members = care_team_user_ids(db, [item.patient_id]).get(item.patient_id, set())
-    queued = 0
-    for user_id in sorted(members):
-        row = enqueue(
-            db,
-            dedupe_key=f"work_item:{item.id}:{user_id}",
-            kind="urgent_flag",
-            user_id=user_id,
-            patient_id=item.patient_id,
-            subject={"work_item_id": item.id},
-            due_at=at,
-            not_after=at + URGENT_PUSH_WINDOW,
-        )
-        queued += row is not None
-    return queued
 
 
 def acknowledge(db: Session, item: WorkItem, user_id: int) -> WorkItem:
@@ -248,60 +191,3 @@ def resolve_by_system(db: Session, patient_id: int, key: str, note: str) -> Work
     item.resolved_at, item.resolution_note, item.updated_at = at, note, at
     _event(db, item, "resolved", None, at, note=note)
     return item
-
-
-def enrolled_patient_ids(db: Session) -> list[int]:
-    """Patients on at least one care team: the only ones a worklist can show."""
-    return list(
-        db.scalars(
-            select(Enrollment.patient_id)
-            .where(Enrollment.ended_at.is_(None))
-            .distinct()
-            .order_by(Enrollment.patient_id)
-        )
-    )
-
-
-def load_rules() -> dict[str, Rule]:
-    """Import every module that registers computed rules (they register at import)."""
-    for module in RULE_MODULES:
-        importlib.import_module(module)
-    return dict(_RULES)
-
-
-def sweep(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
-    """Run every computed rule over these patients, in the caller's transaction."""
-    for rule in load_rules().values():
-        rule(db, at, patient_ids)
-
-
-def run_sweep(engine: Engine, at: datetime | None = None, batch: int = 500) -> dict[str, int]:
-    """The worker's job: every enrolled patient, ``batch`` per transaction (so SQLite's write
-    lock is held for one batch at a time); returns the unresolved items per kind."""
-    at = at or now()
-    with Session(engine) as db:
-        patient_ids = enrolled_patient_ids(db)
-    for start in range(0, len(patient_ids), batch):
-        with write_transaction(engine) as conn, Session(bind=conn) as db:
-            sweep(db, at, patient_ids[start : start + batch])
-            db.flush()
-    with Session(engine) as db:
-        rows = db.execute(
-            select(WorkItem.kind, func.count())
-            .where(WorkItem.status.in_(UNRESOLVED))
-            .group_by(WorkItem.kind)
-        )
-        return {kind: int(n) for kind, n in rows}
-
-
-def urgent_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
-    """Dispatcher relevance check: an urgent push about an item already resolved is dropped."""
-    ids = {int((r.subject or {}).get("work_item_id", 0)) for r in reminders}
-    resolved = set(
-        db.scalars(select(WorkItem.id).where(WorkItem.id.in_(ids), WorkItem.status == "resolved"))
-    )
-    return {
-        r.id: "resolved"
-        for r in reminders
-        if int((r.subject or {}).get("work_item_id", 0)) in resolved
-    }

@@ -3,7 +3,7 @@
 A user who set ``morning_summary`` gets one ``summary`` reminder per local day, at
 ``morning_summary_time`` (their wake time when unset) in their own ``time_zone``, keyed
 ``summary:{user}:{local date}`` so planning twice creates one. It is non-urgent: inside the
-user's quiet hours it waits for their end (:func:`notifications.planner.apply_quiet_hours`),
+user's quiet hours it waits for their end (:func:`backend.reminders.quiet_hours.apply_quiet_hours`),
 and it is useless after the end of that morning (``not_after`` = due + 3 h).
 
 N -- the scheduled doses and booked appointments of that day, for the user's own patient
@@ -26,13 +26,14 @@ from sqlalchemy.orm import Session, object_session
 
 from backend.clock import now as clock_now
 from backend.models import Appointment, CaregiverGrant, Medication, Patient, Permission, User
-from backend.services.medications import occurrences
-from backend.services.today import local_day
-from notifications.outbox import Reminder, cancel
+from backend.models.outbox import Reminder
+from backend.reminders.quiet_hours import apply_quiet_hours
+from backend.reminders.timeline import HORIZON
+from backend.schedule.medicines import local_day, occurrences
+from notifications.outbox import REPLANNED, cancel, upsert_planned
 
 KIND = "summary"
 SUMMARY_LATE = timedelta(hours=3)
-REPLANNED = "replanned"
 
 
 def _zone(name: str | None) -> ZoneInfo:
@@ -80,18 +81,14 @@ def plan_summaries(
     db: Session, at: datetime, end: datetime, *, user_ids: Iterable[int] | None = None
 ) -> dict[str, int]:
     """Plan the morning summaries due in [at, end); quiet hours apply."""
-    from notifications.planner import _write, apply_quiet_hours
-
     rows = summary_rows(db, at, end, user_ids=user_ids)
     if not rows:
         return {}
-    return dict(_write(db, apply_quiet_hours(db, rows, {}), at))
+    return dict(upsert_planned(db, apply_quiet_hours(db, rows, {}), at))
 
 
 def replan_summaries(db: Session, user_id: int, now: datetime | None = None) -> int:
     """The user's summary setting, time, zone, wake time or quiet hours changed."""
-    from notifications.planner import HORIZON
-
     at = now or clock_now()
     cancelled = cancel(db, reason=REPLANNED, user_id=user_id, kinds=(KIND,), due_from=at)
     plan_summaries(db, at, at + HORIZON, user_ids=[user_id])
@@ -123,9 +120,8 @@ def count_things(db: Session, wanted: Iterable[tuple[int, date]]) -> dict[tuple[
     )
     for grant, patient in grants:
         patients[patient.id] = patient
-        perms = set(grant.permissions or [])
-        sees_meds = grant.is_managing or Permission.VIEW_MEDICATIONS.value in perms
-        sees_appts = grant.is_managing or Permission.VIEW_APPOINTMENTS.value in perms
+        sees_meds = grant.allows(Permission.VIEW_MEDICATIONS)
+        sees_appts = grant.allows(Permission.VIEW_APPOINTMENTS)
         old = reach.setdefault(patient.id, {}).get(grant.caregiver_user_id, (False, False))
         reach[patient.id][grant.caregiver_user_id] = (old[0] or sees_meds, old[1] or sees_appts)
     days_of: dict[int, set[date]] = {}
@@ -182,7 +178,7 @@ def count_things(db: Session, wanted: Iterable[tuple[int, date]]) -> dict[tuple[
     return found
 
 
-_CACHE = "notifications.summary"
+_CACHE = "backend.reminders.summary"
 
 
 def count_for(reminder: Reminder) -> int | None:

@@ -32,8 +32,8 @@ from backend.models import (
     Patient,
 )
 from backend.models.checkin import PatientFlagRule
-from backend.services.checkin_schedules import on_answered
-from backend.services.worklist import raise_flag
+from backend.reminders.checkin_prompts import on_answered
+from backend.services.worklist import raise_work_item
 
 
 def custom_template(row: CheckinTemplate) -> Template:
@@ -46,7 +46,7 @@ def patient_organization_ids(db: Session, *patient_ids: int) -> list[int]:
     rows = db.execute(
         select(CareTeam.organization_id)
         .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
-        .where(Enrollment.patient_id.in_(patient_ids), Enrollment.ended_at.is_(None))
+        .where(Enrollment.patient_id.in_(patient_ids), Enrollment.active_clause())
         .order_by(Enrollment.enrolled_at, Enrollment.id)
     )
     return list(dict.fromkeys(org_id for (org_id,) in rows))
@@ -57,7 +57,7 @@ def member_organization_ids(db: Session, user_id: int) -> list[int]:
     rows = db.scalars(
         select(CareTeam.organization_id)
         .join(CareTeamMember, CareTeamMember.care_team_id == CareTeam.id)
-        .where(CareTeamMember.user_id == user_id, CareTeamMember.removed_at.is_(None))
+        .where(CareTeamMember.user_id == user_id, CareTeamMember.active_clause())
         .distinct()
         .order_by(CareTeam.organization_id)
     )
@@ -215,7 +215,7 @@ def _raise(
     db: Session, response: CheckinResponse, template: Template, match: flag_rules.Match
 ) -> dict[str, Any]:
     rule = match.rule
-    item = raise_flag(
+    item = raise_work_item(
         db,
         patient_id=response.patient_id,
         kind=rule.flag,

@@ -23,13 +23,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.models import Patient
+from backend.reminders.timeline import MISSED_AFTER
 from backend.services import adherence_snapshots
 from backend.services.adherence import PatientAdherence, adherence
-from backend.services.today import MISSED_AFTER
 from backend.services.worklist import (
     patients_with_unresolved,
-    raise_flag,
-    register_rule,
+    raise_work_item,
     resolve_by_system,
 )
 
@@ -56,7 +55,7 @@ def missed_doses(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
     for result in results:
         tally, pid = result.overall, result.patient.id
         if tally.missed >= MISSED_DOSES_AT_LEAST and tally.last_missed_at is not None:
-            raise_flag(
+            raise_work_item(
                 db,
                 patient_id=pid,
                 kind="missed_doses",
@@ -91,7 +90,7 @@ def low_adherence(db: Session, at: datetime, patient_ids: Sequence[int]) -> None
         pdc = tally.pdc
         enough = tally.days_with_doses >= MIN_DAYS_FOR_PDC
         if enough and pdc is not None and pdc < PDC_BELOW and tally.last_not_taken_at:
-            raise_flag(
+            raise_work_item(
                 db,
                 patient_id=pid,
                 kind="low_adherence",
@@ -114,7 +113,3 @@ def low_adherence(db: Session, at: datetime, patient_ids: Sequence[int]) -> None
                 "low_adherence",
                 f"{PDC_BELOW:.0%} or more of days covered over the last {PDC_DAYS} days now.",
             )
-
-
-register_rule("missed_doses", missed_doses)
-register_rule("low_adherence", low_adherence)

@@ -21,13 +21,13 @@ next problem is a new episode and alerts again. (If old rows are pruned while th
 still unreachable, the caregivers are reminded once more: acceptable, arguably useful.)
 
 The alert is not urgent: like the planner's other non-urgent kinds it waits for the end of
-the *recipient's* quiet hours (:func:`notifications.planner.apply_quiet_hours`, in their own
+the *recipient's* quiet hours (:func:`backend.reminders.quiet_hours.apply_quiet_hours`, in their own
 zone) and is dropped if that is past its ``not_after``. A held row is pending, so it keeps
 its episode open: the checks during the night build the same dedupe key and enqueue nothing.
 A problem resolved during the night cancels it (the next check), and the dispatcher checks
 again when it sends it (:func:`still_unreachable`): no alert about a phone that works again.
 A change of the recipient's quiet hours moves their pending alerts (:func:`replan_alerts`,
-from :func:`notifications.planner.replan_for_user`).
+from :func:`backend.reminders.planner.replan_for_user`).
 
 :func:`check_device_health` is the worker's periodic job (every 15 minutes); it runs in the
 caller's transaction.
@@ -41,19 +41,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.clock import now as clock_now
 from backend.models import CaregiverGrant, Patient, Permission
-from notifications.devices import Device
-from notifications.outbox import Reminder, cancel, enqueue
-from notifications.planner import apply_quiet_hours
+from backend.models.device import REACH_PROBLEMS, Device
+from backend.models.outbox import Reminder
+from backend.reminders.quiet_hours import apply_quiet_hours
+from notifications.outbox import cancel, enqueue, reschedule, restamp
 
 NOT_SEEN_AFTER = timedelta(days=7)
 # A device-health alert is not urgent, but stale after a day (the next check re-evaluates).
 ALERT_LATENESS = timedelta(hours=24)
-PROBLEMS = ("no_device", "tokens_rejected", "notifications_off", "not_seen")
+PROBLEMS = REACH_PROBLEMS
 KIND = "device_health"
 RESTORED = "device health restored"
 
@@ -195,12 +196,7 @@ def _resolve(
 ) -> None:
     stamp = now.isoformat()
     for rid, subject in rows:
-        db.execute(
-            update(Reminder)
-            .where(Reminder.id == rid)
-            .values(subject={**subject, "resolved_at": stamp})
-            .execution_options(synchronize_session=False)
-        )
+        restamp(db, rid, {**subject, "resolved_at": stamp})
     cancel(db, reason=RESTORED, patient_id=patient_id, kinds=[KIND])
 
 
@@ -243,11 +239,5 @@ def replan_alerts(db: Session, user_id: int, now: datetime) -> int:
         # Held until the new end, or not held any more (due now); one already due stays.
         if due is None or due == due_at or (due == now and due_at <= now):
             continue
-        db.execute(
-            update(Reminder)
-            .where(Reminder.id == rid, Reminder.state == "pending")
-            .values(due_at=due, next_attempt_at=due)
-            .execution_options(synchronize_session=False)
-        )
-        changed += 1
+        changed += reschedule(db, rid, due)
     return changed

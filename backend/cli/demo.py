@@ -1,0 +1,190 @@
+"""``carecompanion demo``: a SQLite demo with the demo people, their story and a console worker."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import click
+from flask import Flask
+from sqlalchemy import select
+from werkzeug import serving
+
+from backend import db
+from backend.app import create_app
+from backend.cli.common import personas
+from backend.clock import now
+from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
+from backend.demo_story import tell as tell_story
+from backend.devtokens import emulator_token
+from backend.fixtures import load_fixtures
+from backend.migrate import upgrade
+from backend.models import Medication, Patient, User
+from backend.schedule.medicines import occurrences
+from notifications import enqueue
+from notifications.channels.console import ConsoleChannel
+from notifications.devices import register_device
+from notifications.worker import build_scheduler
+
+DEMO_EMULATOR_HOST = "127.0.0.1:9099"
+DEMO_PHONES = ("maria", "ana", "david")
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Prepare the database and print, then exit.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Migrate a SQLite file, load the demo people, print a curl per persona, serve the API."""
+    os.environ.setdefault("CARECOMPANION_ENV", "development")
+    os.environ.setdefault(EMULATOR_HOST_VAR, DEMO_EMULATOR_HOST)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if settings.is_production:
+        raise click.ClickException("the demo never runs with CARECOMPANION_ENV=production")
+    app = create_app(settings)
+    with app.app_context():
+        upgrade(db.get_engine())
+        loaded = load_fixtures(db.session())
+        db.session.commit()
+        base = f"http://{host}:{port}"
+        click.echo(f"care-companion demo: {db.get_engine().url.render_as_string()}")
+        click.echo(f"API on {base} (spec: {base}/openapi.json); Ctrl-C stops it.\n")
+        for persona, user in loaded["users"].items():
+            tok = emulator_token(
+                settings, user.firebase_uid, user.email, user.display_name, timedelta(hours=12)
+            )
+            path = _demo_path(persona, loaded)
+            click.echo(f"# {persona} ({user.display_name})")
+            click.echo(f"curl -s -H 'Authorization: Bearer {tok}' {base}{path}\n")
+    tell_story(app, settings, personas())
+    if not no_serve:
+        # The worker runs here, in the demo process only (never under gunicorn): its
+        # console channel prints each push as the phone would show it, beside the API log.
+        stop_worker = _start_demo_worker(app)
+        _demo_walkthrough(app)
+        try:
+            # Not app.run(): Flask ignores it under its own CLI. No reloader: one process.
+            serving.run_simple(host, port, app, use_reloader=False, threaded=True)
+        finally:
+            stop_worker()
+
+
+def _demo_walkthrough(app: Flask) -> None:
+    """Compress one escalation into a minute so the console shows it at once: María's
+    reminder for her next Metformin dose now, the follow-up in 30 s, Ana's missed-dose alert
+    in 60 s. Real outbox rows for a real slot, under ``demo:`` keys (the planner's own rows
+    for that dose keep their true times); logging the dose through the API cancels the rest.
+    """
+    people = personas()
+    with app.app_context():
+        session = db.session()
+        maria = session.scalar(select(User).where(User.firebase_uid == people["maria"]["uid"]))
+        ana = session.scalar(select(User).where(User.firebase_uid == people["ana"]["uid"]))
+        patient = session.scalar(
+            select(Patient).where(Patient.user_id == (maria.id if maria else 0))
+        )
+        med = session.scalar(
+            select(Medication).where(
+                Medication.patient_id == (patient.id if patient else 0),
+                Medication.name == "Metformin",
+            )
+        )
+        if maria is None or ana is None or patient is None or med is None:
+            return
+        at = now()
+        upcoming = occurrences(med, patient, at, at + timedelta(days=2))
+        if not upcoming:
+            return
+        slot = upcoming[0]
+        subject = {
+            "medication_id": med.id,
+            "slot_key": slot.slot_key,
+            "dose_at": slot.at.isoformat(),
+        }
+        steps = [
+            ("dose", maria.id, 0, subject),
+            ("dose_followup", maria.id, 30, {**subject, "step": 1, "target": "patient"}),
+            ("missed_dose_alert", ana.id, 60, {**subject, "step": 2, "target": "caregivers"}),
+        ]
+        for kind, user_id, after_s, subj in steps:
+            due = at + timedelta(seconds=after_s)
+            enqueue(
+                session,
+                dedupe_key=f"demo:{kind}:{med.id}:{slot.slot_key}:{at:%Y%m%dT%H%M}",
+                kind=kind,
+                user_id=user_id,
+                patient_id=patient.id,
+                due_at=due,
+                not_after=due + timedelta(minutes=10),
+                subject=subj,
+            )
+        session.commit()
+    click.echo(
+        "Demo walkthrough: María's reminder for her next Metformin dose now, the follow-up in "
+        "30 s and Ana's missed-dose alert in 60 s (compressed from 30 and 60 minutes).\n"
+    )
+
+
+def _start_demo_worker(app: Flask) -> Callable[[], None]:
+    """Give the demo people a console "phone" each and run the worker in a thread.
+
+    Returns the function that stops it (the batch in hand is finished first).
+    """
+    people = personas()
+    with app.app_context():
+        session = db.session()
+        legend = []
+        for persona in DEMO_PHONES:
+            user = session.scalar(select(User).where(User.firebase_uid == people[persona]["uid"]))
+            if user is None:
+                continue
+            device, _ = register_device(
+                session, user.id, f"demo-console-{persona}", f"demo-console-{persona}", "android"
+            )
+            legend.append(f"device {device.id} = {user.name}'s phone")
+        session.commit()
+        engine = db.get_engine()
+    click.echo("Reminders print below as each phone would show them: " + ", ".join(legend) + ".\n")
+
+    # The pushes, not the scheduler's every-second chatter.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    stop = threading.Event()
+    scheduler = build_scheduler(
+        engine, ConsoleChannel(), stop=stop, dispatch_every=timedelta(seconds=1)
+    )
+
+    def run() -> None:
+        with app.app_context():
+            if not stop.is_set():
+                scheduler.start()
+
+    thread = threading.Thread(target=run, name="demo-worker", daemon=True)
+    thread.start()
+
+    def stop_worker() -> None:
+        stop.set()
+        while thread.is_alive():  # also when it had not quite started yet
+            if scheduler.running:
+                scheduler.shutdown(wait=True)
+            thread.join(timeout=0.05)
+
+    return stop_worker
+
+
+def _demo_path(persona: str, loaded: dict[str, Any]) -> str:
+    patients = loaded["patients"]
+    return {
+        "maria": "/me/patient",
+        "ana": f"/patients/{patients['maria'].id}",
+        "david": f"/patients/{patients['chen'].id}",
+        "priya": f"/care-teams/{loaded['teams']['Riverside Primary Care A'].id}/patients",
+        "omar": "/care-teams",
+        "sam": "/patients",
+    }.get(persona, "/me")

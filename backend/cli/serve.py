@@ -1,0 +1,39 @@
+"""``carecompanion serve``: the API under gunicorn (production)."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from backend.app import create_app
+from backend.config import ConfigError, Settings
+
+
+class _Server(BaseApplication):
+    """gunicorn serving ``create_app()`` on ``bind`` with ``workers`` processes."""
+
+    def __init__(self, bind: str, workers: int) -> None:
+        self._bind = bind
+        self._workers = workers
+        super().__init__()  # calls load_config
+
+    def load_config(self) -> None:
+        self.cfg.set("bind", self._bind)
+        self.cfg.set("workers", self._workers)
+        self.cfg.set("accesslog", "-")
+
+    def load(self) -> Flask:
+        return create_app()
+
+
+@click.command("serve")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(bind: str, workers: int) -> None:
+    """Serve the API with gunicorn (production; run the worker as its own process)."""
+    try:
+        Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    _Server(bind, workers).run()

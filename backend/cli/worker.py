@@ -1,0 +1,47 @@
+"""``carecompanion worker``: the reminder worker as a process of its own."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import click
+from flask.cli import with_appcontext
+
+from backend import db
+from backend.cli.common import current_settings
+from backend.firebase import firebase_app
+from notifications.channels import Channel
+from notifications.channels.console import ConsoleChannel
+from notifications.channels.fcm import FcmChannel
+from notifications.dispatch import DispatchConfig
+from notifications.worker import run_worker
+
+
+@click.command("worker")
+@click.option(
+    "--channel",
+    "channel_name",
+    type=click.Choice(["fcm", "console"]),
+    default="fcm",
+    show_default=True,
+    help="console prints each push as the phone would show it (development).",
+)
+@click.option("--every", default=2.0, show_default=True, type=click.FloatRange(0.2, 60))
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 500))
+@with_appcontext
+def worker(channel_name: str, every: float, batch_size: int) -> None:
+    """Run the reminder worker: planner, dispatcher, lease reaper, device health."""
+    logging.basicConfig(level=current_settings().log_level, format="%(asctime)s %(message)s")
+    channel: Channel
+    if channel_name == "console":
+        channel = ConsoleChannel()
+    else:
+        channel = FcmChannel(firebase_app(current_settings()))
+    run_worker(
+        db.get_engine(),
+        channel,
+        config=DispatchConfig(batch_size=batch_size),
+        dispatch_every=timedelta(seconds=every),
+    )
+    click.echo("worker stopped")

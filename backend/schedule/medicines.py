@@ -1,0 +1,157 @@
+"""A medicine's schedule in the patient's zone, its supply left, and PRN limits: the
+schedule engine applied to the medication and patient records."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from backend.models import DoseLog, Medication, Patient
+from backend.schedule import Occurrence, Routine, Timing, doses_per_day, expand, parse_timing
+
+
+def routine_of(patient: Patient) -> Routine:
+    return Routine(
+        wake=patient.wake_time,
+        breakfast=patient.breakfast_time,
+        lunch=patient.lunch_time,
+        dinner=patient.dinner_time,
+        bed=patient.bed_time,
+    )
+
+
+def anchor_of(med: Medication) -> datetime:
+    """Where the schedule's cycle starts: midnight of the start date in the home zone."""
+    return datetime.combine(med.start_date, time(0, 0), tzinfo=ZoneInfo(med.home_time_zone))
+
+
+# Parsed timings by their canonical JSON. Parsing is pure and a Timing is immutable, and the
+# same few shapes (QD, BID with meals, ...) recur across thousands of medicines, so the today
+# view need not re-validate each one on every request. Bounded: cleared when full.
+_PARSED: dict[str, Timing] = {}
+_PARSED_MAX = 4096
+
+
+def timing_of(med: Medication) -> Timing | None:
+    if not med.timing:
+        return None
+    try:
+        key = json.dumps(med.timing, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):  # not plain JSON (never so once stored): no caching
+        return parse_timing(med.timing)
+    timing = _PARSED.get(key)
+    if timing is None:
+        timing = parse_timing(med.timing)  # raises for a refused shape: nothing is kept
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = timing
+    return timing
+
+
+def occurrences(
+    med: Medication, patient: Patient, start: datetime, end: datetime
+) -> list[Occurrence]:
+    """Scheduled doses in [start, end) where the patient is now, within the medication's dates."""
+    timing = timing_of(med)
+    if timing is None or med.status != "active":
+        return []
+    found = expand(
+        timing,
+        routine_of(patient),
+        patient.time_zone,
+        start,
+        end,
+        anchor=anchor_of(med),
+        policy=med.tz_policy,
+        home_zone=med.home_time_zone,
+    )
+    return [
+        o
+        for o in found
+        if o.local_date >= med.start_date and (med.end_date is None or o.local_date <= med.end_date)
+    ]
+
+
+def expansion_key(med: Medication, patient: Patient) -> tuple[Any, ...]:
+    """Everything :func:`occurrences` reads for a given window: equal keys, equal slots.
+    Lets a run expand each distinct schedule once (repr of a JSON value: equal reprs mean
+    equal values; a differing repr only misses the cache)."""
+    return (
+        repr(med.timing),
+        med.status,
+        patient.wake_time,
+        patient.breakfast_time,
+        patient.lunch_time,
+        patient.dinner_time,
+        patient.bed_time,
+        patient.time_zone,
+        med.tz_policy,
+        med.home_time_zone,
+        med.start_date,
+        med.end_date,
+    )
+
+
+@dataclass(frozen=True)
+class Supply:
+    days_left: float | None
+    needs_refill: bool
+
+
+def supply(med: Medication, patient: Patient) -> Supply:
+    timing = timing_of(med)
+    if med.quantity_on_hand is None or timing is None:
+        return Supply(None, False)
+    per_day = doses_per_day(timing, routine_of(patient)) * med.dose_amount
+    if per_day <= 0:
+        return Supply(None, False)
+    days = round(med.quantity_on_hand / per_day, 1)
+    threshold = med.refill_threshold_days
+    return Supply(days, threshold is not None and days <= threshold)
+
+
+@dataclass(frozen=True)
+class PrnStatus:
+    taken_last_24h: int
+    max_per_24h: int | None
+    last_taken_at: datetime | None
+    next_allowed_at: datetime | None
+    available_now: bool
+
+
+def prn_status(med: Medication, recent: list[DoseLog], at: datetime) -> PrnStatus:
+    """When the next as-needed dose is allowed, from the live 'taken' logs of the last 24 h."""
+    taken = sorted(
+        (
+            log.taken_at
+            for log in recent
+            if log.is_live
+            and log.status == "taken"
+            and at - timedelta(hours=24) < log.taken_at <= at
+        ),
+    )
+    candidates = [at]
+    if med.prn_min_interval_minutes and taken:
+        candidates.append(taken[-1] + timedelta(minutes=med.prn_min_interval_minutes))
+    if med.prn_max_per_24h is not None and len(taken) >= med.prn_max_per_24h:
+        # the oldest dose that keeps the count at the limit must leave the 24 h window
+        candidates.append(taken[len(taken) - med.prn_max_per_24h] + timedelta(hours=24))
+    next_allowed = max(candidates)
+    return PrnStatus(
+        taken_last_24h=len(taken),
+        max_per_24h=med.prn_max_per_24h,
+        last_taken_at=taken[-1] if taken else None,
+        next_allowed_at=next_allowed,
+        available_now=next_allowed <= at,
+    )
+
+
+def local_day(day: date, zone: str) -> tuple[datetime, datetime]:
+    """[midnight, next midnight) of a local date: 23 or 25 hours on DST days."""
+    tz = ZoneInfo(zone)
+    start = datetime.combine(day, time(0, 0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=tz)
+    return start, end
