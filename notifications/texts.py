@@ -320,7 +320,7 @@ def render(reminder: Reminder, user: User, summary_count: SummaryCount | None = 
         if isinstance(problem, str) and problem in _PROBLEM:
             body = f"{body} {_(_PROBLEM[problem])}"
     elif kind == "summary":
-        # Counted now, for the whole batch (backend.reminders.summary.count_for).
+        # Counted now, for the whole batch (backend.reminders.morning_summary.count_for).
         count = summary_count(reminder) if summary_count is not None else None
         title = _(T_TODAY)
         if count is None:

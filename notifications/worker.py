@@ -41,9 +41,9 @@ from sqlalchemy.orm import Session
 from backend.clock import now
 from backend.db import write_transaction
 from backend.reminders.device_health import check_device_health
+from backend.reminders.morning_summary import count_for
 from backend.reminders.planner import run_planner
 from backend.reminders.relevance import CHECKS
-from backend.reminders.summary import count_for
 from backend.services.sweep import run_sweep
 from notifications.channels import Channel
 from notifications.dispatch import DispatchConfig, drain, expire_overdue, reap_expired_leases

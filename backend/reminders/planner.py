@@ -37,9 +37,9 @@ from backend.reminders.checkin_prompts import prompt_rows
 from backend.reminders.device_health import replan_alerts
 from backend.reminders.doses import ExpansionCache, dose_rows
 from backend.reminders.escalation import chain_of, chains_for
+from backend.reminders.morning_summary import plan_summaries
 from backend.reminders.quiet_hours import QUIET_KINDS, apply_quiet_hours
 from backend.reminders.refills import refill_rows
-from backend.reminders.summary import plan_summaries
 from backend.reminders.timeline import DOSE_KINDS, HORIZON, LOOKBACK
 from notifications.outbox import REPLANNED, cancel, upsert_planned
 

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from backend.models import Patient, User
 from backend.models.profile import PROFILE_FIELDS, ROUTINE_FIELDS
+from backend.reminders.morning_summary import replan_summaries
 from backend.reminders.planner import replan_for_patient, replan_for_user
-from backend.reminders.summary import replan_summaries
 from backend.services import adherence_snapshots
 
-# What the morning summary's time depends on (backend.reminders.summary).
+# What the morning summary's time depends on (backend.reminders.morning_summary).
 SUMMARY_FIELDS = {
     "morning_summary",
     "morning_summary_time",

@@ -178,7 +178,7 @@ def count_things(db: Session, wanted: Iterable[tuple[int, date]]) -> dict[tuple[
     return found
 
 
-_CACHE = "backend.reminders.summary"
+_CACHE = "backend.reminders.morning_summary"
 
 
 def count_for(reminder: Reminder) -> int | None:
