@@ -116,6 +116,14 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def validate(self) -> Settings:
+        if self.emulated_auth and not self.firebase_project_id.startswith("demo-"):
+            # The emulator mode accepts unsigned tokens; Firebase's own emulators refuse to
+            # serve a real project except as a demo- project, and so do we, in any env.
+            raise ConfigError(
+                f"{EMULATOR_HOST_VAR} is set for the real project "
+                f"{self.firebase_project_id!r}: the auth emulator mode accepts forged tokens "
+                "and is allowed only with a demo- project id; refusing to start"
+            )
         if self.is_production and self.emulated_auth:
             raise ConfigError(
                 f"{EMULATOR_HOST_VAR} is set but CARECOMPANION_ENV=production: the auth "
@@ -129,10 +137,14 @@ class Settings:
         return self
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, default_env: str = "development"
+    ) -> Settings:
+        """The settings from the environment; ``default_env`` when CARECOMPANION_ENV is
+        unset (``serve`` and ``worker`` pass "production": development must be asked for)."""
         env = os.environ if env is None else env
         return cls(
-            env=_read(env, "CARECOMPANION_ENV", _one_of(*ENVIRONMENTS), "development"),
+            env=_read(env, "CARECOMPANION_ENV", _one_of(*ENVIRONMENTS), default_env),
             database_url=_read(env, "DATABASE_URL", _database_url, ""),
             instance_path=_read(env, "CARECOMPANION_INSTANCE_PATH", str, ""),
             log_level=_read(env, "LOG_LEVEL", _one_of(*LOG_LEVELS), "INFO"),

@@ -483,3 +483,37 @@ def test_token_command_refuses_production_without_emulator(
     assert result.exit_code == 1, result.output
     assert "dev tokens exist only in the auth-emulator mode" in result.output
     assert "eyJ" not in result.output
+
+
+# --- production is the default for serve and worker ----------------------------------
+
+
+def test_the_emulator_mode_is_refused_for_a_real_project_in_any_environment() -> None:
+    for env_name in ("development", "test"):
+        env = {
+            "CARECOMPANION_ENV": env_name,
+            "FIREBASE_PROJECT_ID": PROJECT,
+            EMULATOR_HOST_VAR: "127.0.0.1:9099",
+        }
+        with pytest.raises(ConfigError) as err:
+            Settings.from_env(env)
+        assert str(err.value).startswith(EMULATOR_HOST_VAR) and PROJECT in str(err.value)
+    demo = {"FIREBASE_PROJECT_ID": "demo-carecompanion", EMULATOR_HOST_VAR: "127.0.0.1:9099"}
+    assert Settings.from_env(demo).emulated_auth  # a demo- project may use it (development)
+
+
+def test_serve_and_worker_default_to_production(cli_runner: CliRunner) -> None:
+    # The emulator switch leaking in from a shell, CARECOMPANION_ENV unset: refused, with
+    # the demo project id too (production refuses emulated auth) -- nothing is served.
+    for command in (["serve"], ["worker", "--channel", "console"]):
+        env: dict[str, str | None] = {
+            "CARECOMPANION_ENV": None,
+            "FIREBASE_PROJECT_ID": "demo-carecompanion",
+            EMULATOR_HOST_VAR: "127.0.0.1:9099",
+        }
+        result = cli_runner.invoke(cli, command, env=env)
+        assert result.exit_code != 0, (command, result.output)
+        assert "CARECOMPANION_ENV=production" in result.output, result.output
+    unset = {"FIREBASE_PROJECT_ID": PROJECT}
+    assert Settings.from_env(unset, default_env="production").is_production
+    assert not Settings.from_env(unset).is_production  # other commands: development

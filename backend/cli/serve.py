@@ -13,9 +13,10 @@ from backend.config import ConfigError, Settings
 class _Server(BaseApplication):
     """gunicorn serving ``create_app()`` on ``bind`` with ``workers`` processes."""
 
-    def __init__(self, bind: str, workers: int) -> None:
+    def __init__(self, bind: str, workers: int, settings: Settings) -> None:
         self._bind = bind
         self._workers = workers
+        self._settings = settings
         super().__init__()  # calls load_config
 
     def load_config(self) -> None:
@@ -24,16 +25,17 @@ class _Server(BaseApplication):
         self.cfg.set("accesslog", "-")
 
     def load(self) -> Flask:
-        return create_app()
+        return create_app(self._settings)
 
 
 @click.command("serve")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 def serve(bind: str, workers: int) -> None:
-    """Serve the API with gunicorn (production; run the worker as its own process)."""
+    """Serve the API with gunicorn (production unless CARECOMPANION_ENV says otherwise; run
+    the worker as its own process)."""
     try:
-        Settings.from_env()
+        settings = Settings.from_env(default_env="production")
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    _Server(bind, workers).run()
+    _Server(bind, workers, settings).run()

@@ -9,7 +9,7 @@ import click
 from flask.cli import with_appcontext
 
 from backend import db
-from backend.cli.common import current_settings
+from backend.config import ConfigError, Settings
 from backend.firebase import firebase_app
 from notifications.channels import Channel
 from notifications.channels.console import ConsoleChannel
@@ -32,12 +32,16 @@ from notifications.worker import run_worker
 @with_appcontext
 def worker(channel_name: str, every: float, batch_size: int) -> None:
     """Run the reminder worker: planner, dispatcher, lease reaper, device health."""
-    logging.basicConfig(level=current_settings().log_level, format="%(asctime)s %(message)s")
+    try:  # production unless CARECOMPANION_ENV says otherwise, as for serve
+        settings = Settings.from_env(default_env="production")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(message)s")
     channel: Channel
     if channel_name == "console":
         channel = ConsoleChannel()
     else:
-        channel = FcmChannel(firebase_app(current_settings()))
+        channel = FcmChannel(firebase_app(settings))
     run_worker(
         db.get_engine(),
         channel,
