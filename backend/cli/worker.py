@@ -37,11 +37,9 @@ def worker(channel_name: str, every: float, batch_size: int) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(message)s")
-    channel: Channel
-    if channel_name == "console":
-        channel = ConsoleChannel()
-    else:
-        channel = FcmChannel(firebase_app(settings))
+    channel: Channel = (
+        ConsoleChannel() if channel_name == "console" else FcmChannel(firebase_app(settings))
+    )
     run_worker(
         db.get_engine(),
         channel,
