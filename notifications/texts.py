@@ -6,7 +6,10 @@ catalog for it), so a Spanish-speaking patient and her English-speaking daughter
 their own language.
 
 Lock-screen safe by default: a push shows no medication name, strength, appointment title or
-anything clinical unless the recipient opted in (``User.show_details_on_lock_screen``). A push
+anything clinical unless the recipient opted in (``User.show_details_on_lock_screen``) *and*,
+for a push about someone else, may see that detail (the ``disclose`` question the worker
+wires in: ``backend.reminders.audience.may_disclose``; unwired, nothing is disclosed about
+anyone else). A push
 about someone else (a caregiver's alert, a managed patient's dose) names that person by their
 preferred first name only. Times are formatted for the recipient's locale, in the zone of the
 thing they are about (an appointment's own zone).
@@ -174,13 +177,13 @@ def _medication_label(med: Medication) -> str:
 class _Facts:
     lang: str
     own: bool  # the recipient is the patient the reminder is about
-    details: bool
+    appointment_details: bool
     name: str | None
     medication: str | None
     appointment: Appointment | None
 
 
-def _facts(reminder: Reminder, user: User) -> _Facts:
+def _facts(reminder: Reminder, user: User, disclose: Disclose | None) -> _Facts:
     ctx = _context(reminder)
     subject = reminder.subject or {}
     patient = ctx.patients.get(reminder.patient_id) if reminder.patient_id else None
@@ -194,13 +197,18 @@ def _facts(reminder: Reminder, user: User) -> _Facts:
     appt = ctx.appointments.get(appt_id) if appt_id is not None else None
     if appt is not None and patient is not None and appt.patient_id != patient.id:
         appt = None
-    details = bool(user.show_details_on_lock_screen)
+
+    def shown(detail: str) -> bool:
+        if not user.show_details_on_lock_screen:
+            return False
+        return own or (disclose is not None and disclose(reminder, user, detail))
+
     return _Facts(
         lang=language_of(user.language),
         own=own,
-        details=details,
+        appointment_details=appt is not None and shown("appointment"),
         name=None if own else first_name(patient, patient_user),
-        medication=_medication_label(med) if (med is not None and details) else None,
+        medication=_medication_label(med) if (med is not None and shown("medication")) else None,
         appointment=appt,
     )
 
@@ -283,18 +291,28 @@ _URGENT = N_("A patient on your care team needs attention now. Open the worklist
 SummaryCount = Callable[[Reminder], int | None]
 """The number of things on a morning summary's day, counted when it is sent."""
 
+Disclose = Callable[[Reminder, User, str], bool]
+"""May this push name that detail ("medication", "appointment") to its recipient?"""
 
-def renderer(summary_count: SummaryCount | None = None) -> Callable[[Reminder, User], Rendered]:
-    """The dispatcher's renderer, with the domain's summary count wired in (the worker's)."""
-    return partial(render, summary_count=summary_count)
+
+def renderer(
+    summary_count: SummaryCount | None = None, disclose: Disclose | None = None
+) -> Callable[[Reminder, User], Rendered]:
+    """The dispatcher's renderer, with the domain's answers wired in (the worker's)."""
+    return partial(render, summary_count=summary_count, disclose=disclose)
 
 
 Rendered = tuple[str, str, dict[str, str]]
 
 
-def render(reminder: Reminder, user: User, summary_count: SummaryCount | None = None) -> Rendered:
+def render(
+    reminder: Reminder,
+    user: User,
+    summary_count: SummaryCount | None = None,
+    disclose: Disclose | None = None,
+) -> Rendered:
     """(title, body, extra data) in the recipient's language; see the module docstring."""
-    facts = _facts(reminder, user)
+    facts = _facts(reminder, user, disclose)
     tr = translations(facts.lang)
     _ = tr.gettext
     subject = reminder.subject or {}
@@ -356,7 +374,7 @@ def _appointment_body(facts: _Facts, own: bool, values: dict[str, Any]) -> str:
     local: datetime = appt.start_at.astimezone(zone)
     values = {
         **values,
-        "title": appt.title if facts.details else None,
+        "title": appt.title if facts.appointment_details else None,
         "day": format_date(local, "EEEE", locale=facts.lang),
         "time": format_time(local, "short", locale=facts.lang),
     }

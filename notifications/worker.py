@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from backend.clock import now
 from backend.db import write_transaction
+from backend.reminders.audience import may_disclose
 from backend.reminders.device_health import check_device_health
 from backend.reminders.morning_summary import count_for
 from backend.reminders.planner import run_planner
@@ -57,7 +58,8 @@ JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
 def wired(config: DispatchConfig | None = None) -> DispatchConfig:
     """The dispatcher's settings with the reminder domain wired in: its relevance checks and
     the localized renderer with the morning summary's count. The one place both meet."""
-    return replace(config or DispatchConfig(), checks=CHECKS, render=renderer(count_for))
+    render = renderer(summary_count=count_for, disclose=may_disclose)
+    return replace(config or DispatchConfig(), checks=CHECKS, render=render)
 
 
 def worker_id() -> str:

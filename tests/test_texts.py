@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from backend import db
-from backend.models import Appointment, Medication, Reminder, User
+from backend.models import Appointment, CaregiverGrant, Medication, Reminder, User
 from notifications import enqueue, register_device
 from notifications.channels.console import ConsoleChannel
 from notifications.dispatch import dispatch_once
@@ -379,3 +379,79 @@ def test_the_demo_runs_a_console_worker_that_stops_with_it(
     assert "Reminders print below as each phone would show them" in result.output
     assert "Es hora de tomar su medicamento." in result.output
     assert not any(t.name == "demo-worker" for t in threading.enumerate())
+
+
+# -- every door follows the policy: pushes ask for the permission their content needs -----
+
+
+def _ana_grant_id(api: Any, world: World) -> int:
+    grants = api.get(f"/patients/{world.maria}/caregivers", as_="maria").get_json()
+    (ana,) = [g for g in grants if g["caregiver_user_id"] == world.users["ana"].id]
+    return int(ana["id"])
+
+
+def _limit_ana(api: Any, world: World, permissions: list[str]) -> None:
+    grant = _ana_grant_id(api, world)
+    r = api.patch(
+        f"/patients/{world.maria}/caregivers/{grant}",
+        as_="maria",
+        json={"permissions": permissions},
+    )
+    assert r.status_code == 200, r.get_json()
+
+
+def test_a_caregiver_without_view_medications_never_reads_the_medicine_on_the_lock_screen(
+    api: Any, engine: Engine, world: World, people: dict[str, Any]
+) -> None:
+    ana = world.users["ana"]
+    ana.show_details_on_lock_screen = True
+    db.session.commit()
+    alert = remind("missed_dose_alert", ana, world.maria, medication_id=people["med"])
+    assert rendered(engine, alert)[1] == "María has not logged a dose of Metformin 500 mg."
+    _limit_ana(api, world, ["receive_missed_dose_alerts"])
+    assert rendered(engine, alert)[1] == "María has not logged a scheduled dose."
+
+
+def test_taking_away_view_appointments_stops_the_reminders_and_their_titles(
+    api: Any, engine: Engine, world: World, people: dict[str, Any]
+) -> None:
+    ana = world.users["ana"]
+    ana.show_details_on_lock_screen = True
+    db.session.commit()
+    shown = remind("appointment", ana, world.maria, appointment_id=people["appt"])
+    assert "Cardiology" in rendered(engine, shown)[1]
+    # The grant changes: her pending appointment reminder is withdrawn in that transaction,
+    # and were one still sent, it would not say what the visit is.
+    _limit_ana(api, world, ["receive_missed_dose_alerts", "view_medications"])
+    with Session(engine) as session:
+        row = session.get(Reminder, shown)
+        assert row is not None
+        assert (row.state, row.cancelled_reason) == ("cancelled", "access_revoked")
+    assert "Cardiology" not in rendered(engine, shown)[1]
+    # Given back: the reminder is hers again at the next planning, title and all.
+    _limit_ana(api, world, ["view_appointments"])
+    assert "Cardiology" in rendered(engine, shown)[1]
+
+
+def test_the_dispatcher_drops_an_appointment_reminder_to_a_caregiver_who_lost_the_permission(
+    api: Any, engine: Engine, world: World, people: dict[str, Any]
+) -> None:
+    ana = world.users["ana"]
+    register_device(db.session(), ana.id, "a", "ana-token", "ios")
+    db.session.commit()
+    appt = db.session.get(Appointment, people["appt"])
+    assert appt is not None
+    start = appt.start_at.isoformat()
+    rid = remind("appointment", ana, world.maria, appointment_id=appt.id, start=start)
+    # Changed behind the planner's back (as if by another process): the dispatcher asks again.
+    grant = db.session.get(CaregiverGrant, _ana_grant_id(api, world))
+    assert grant is not None
+    grant.permissions = ["receive_missed_dose_alerts"]
+    db.session.commit()
+    out = io.StringIO()
+    result = dispatch_once(engine, ConsoleChannel(out), "texts", START, WIRED)
+    assert (result.sent, result.cancelled) == (0, 1)
+    assert out.getvalue() == ""
+    with Session(engine) as session:
+        row = session.get(Reminder, rid)
+        assert row is not None and row.cancelled_reason == "access_revoked"

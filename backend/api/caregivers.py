@@ -16,7 +16,7 @@ from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
 from backend.models import ALL_PERMISSIONS, CaregiverGrant, User
-from backend.services.caregivers import end_grant
+from backend.services.caregivers import change_grant, end_grant
 
 blp = Blueprint("caregivers", __name__, description="Caregiver access")
 
@@ -99,14 +99,7 @@ class CaregiverById(MethodView):
         """Change a caregiver's permissions or end date"""
         authorize(current_user(), patient_id, Action.MANAGE_ACCESS)
         grant = _grant(patient_id, grant_id)
-        if grant.is_managing:
-            fail(409, "A managing caregiver has full access; it is not set here.")
-        if not grant.is_active():
-            fail(409, f"This access is {grant.status()}; invite again instead.")
-        if "permissions" in changes:
-            grant.permissions = sorted(set(changes["permissions"]))
-        if "ends_at" in changes:
-            grant.ends_at = changes["ends_at"]
+        change_grant(db.session(), grant, changes)
         return grant
 
     @blp.response(204)

@@ -22,7 +22,12 @@ def appointment_rows(
 ) -> list[dict[str, Any]]:
     if appt.status != "booked":
         return []
-    users = [u for u in (circle.patient_user, appt.attendee_user_id) if u is not None]
+    # The attendee hears of it only while they may see the patient's appointments.
+    users = [
+        u
+        for u in (circle.patient_user, appt.attendee_user_id)
+        if u is not None and circle.may_receive(u, "appointment", None)
+    ]
     stamp = int(appt.start_at.timestamp())
     subject = {"appointment_id": appt.id, "start": appt.start_at.isoformat()}
     rows = []

@@ -1,23 +1,33 @@
 """Who around a patient may be told what: the one answer for reminders, escalation,
 summaries, prompts and messages.
 
-A patient's :class:`Circle` is their own login, the caregivers with an active grant (and
-which of them hold receive_missed_dose_alerts or manage the patient) and the members of the
-care teams they are enrolled on. It is read in three queries for any number of patients.
+A patient's :class:`Circle` is their own login, the caregivers with an active grant (with
+the permissions each holds; a managing caregiver holds them all) and the members of the care
+teams they are enrolled on. It is read in three queries for any number of patients.
+
+Every door asks the circle with the permission its content needs, when a row is planned and
+again when the dispatcher sends it (:data:`KIND_PERMISSION`): an appointment reminder needs
+view_appointments, a dose reminder log_doses, a missed-dose alert
+receive_missed_dose_alerts, and so on. What a push may *say* is asked the same way
+(:func:`may_disclose`): a medicine's name needs view_medications, a visit's title
+view_appointments -- on top of the recipient's own lock-screen opt-in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from backend.models.caregiving import CaregiverGrant, Permission, grant_allows
+from backend.clock import now
+from backend.models.caregiving import ALL_PERMISSIONS, CaregiverGrant, Permission, grant_allows
 from backend.models.careteam import Enrollment, care_team_rows
+from backend.models.outbox import Reminder
 from backend.models.patient import Patient
+from backend.models.user import User
 from backend.reminders.escalation import Step
 
 
@@ -31,6 +41,15 @@ class Circle:
     managing: set[int] = field(default_factory=set)
     messengers: set[int] = field(default_factory=set)  # message_care_team, or managing
     care_team: set[int] = field(default_factory=set)
+    # caregiver user id -> the permissions their grants give (all of them when managing)
+    holdings: dict[int, set[str]] = field(default_factory=dict)
+
+    def holds(self, user_id: int, permission: Permission) -> bool:
+        """The patient and the care team see everything reminders carry; a caregiver what
+        their grant gives."""
+        if user_id == self.patient_user or user_id in self.care_team:
+            return True
+        return permission.value in self.holdings.get(user_id, set())
 
     def recipients(self, step: Step) -> list[int]:
         if step.notify == "patient":
@@ -48,7 +67,29 @@ class Circle:
         if kind == "missed_dose_alert":
             pool = self.care_team if target == "care_team" else self.alert_holders
             return user_id in pool
-        return user_id in self.caregivers or user_id in self.care_team
+        if kind == "urgent_flag":
+            return user_id in self.care_team
+        needed = KIND_PERMISSION.get(kind)
+        if needed is None:
+            return user_id in self.caregivers or user_id in self.care_team
+        return self.holds(user_id, needed)
+
+
+# What a caregiver must hold to be told of each kind (the patient and the care team may be).
+KIND_PERMISSION: Mapping[str, Permission] = {
+    "dose": Permission.LOG_DOSES,
+    "dose_followup": Permission.LOG_DOSES,
+    "refill": Permission.VIEW_MEDICATIONS,
+    "appointment": Permission.VIEW_APPOINTMENTS,
+    "checkin_prompt": Permission.VIEW_CHECKINS,
+    "device_health": Permission.RECEIVE_MISSED_DOSE_ALERTS,
+    "message": Permission.MESSAGE_CARE_TEAM,
+}
+# What a push may name, by the detail: needs this permission besides the lock-screen opt-in.
+DETAIL_PERMISSION: Mapping[str, Permission] = {
+    "medication": Permission.VIEW_MEDICATIONS,
+    "appointment": Permission.VIEW_APPOINTMENTS,
+}
 
 
 def circles(db: Session, patients: Iterable[Patient], at: datetime) -> dict[int, Circle]:
@@ -67,6 +108,8 @@ def circles(db: Session, patients: Iterable[Patient], at: datetime) -> dict[int,
     for patient_id, user_id, managing, permissions in grants:
         circle = by_id[patient_id]
         circle.caregivers.add(user_id)
+        held = circle.holdings.setdefault(user_id, set())
+        held |= set(ALL_PERMISSIONS) if managing else set(permissions or [])
         if managing:
             circle.managing.add(user_id)
         if grant_allows(managing, permissions, Permission.RECEIVE_MISSED_DOSE_ALERTS):
@@ -85,3 +128,29 @@ def care_team_user_ids(db: Session, patient_ids: Iterable[int]) -> dict[int, set
     for patient_id, user_id, _role in rows:
         found.setdefault(patient_id, set()).add(user_id)
     return found
+
+
+_CACHE = "backend.reminders.audience"
+
+
+def may_disclose(reminder: Reminder, user: User, detail: str) -> bool:
+    """Whether a push may name ``detail`` ("medication", "appointment") of the patient the
+    reminder is about to its recipient: the permission that content needs, read now. The
+    circles are read once for every reminder the dispatcher's session holds (the batch)."""
+    permission = DETAIL_PERMISSION.get(detail)
+    if reminder.patient_id is None or permission is None:
+        return reminder.patient_id is None
+    db = object_session(reminder)
+    if db is None:
+        return False
+    cache: dict[int, Circle] = db.info.setdefault(_CACHE, {})
+    if reminder.patient_id not in cache:
+        wanted = {reminder.patient_id} | {
+            r.patient_id
+            for r in db.identity_map.values()
+            if isinstance(r, Reminder) and r.patient_id is not None
+        }
+        patients = list(db.scalars(select(Patient).where(Patient.id.in_(wanted - set(cache)))))
+        cache.update(circles(db, patients, now()))
+    circle = cache.get(reminder.patient_id)
+    return circle is not None and circle.holds(user.id, permission)

@@ -298,6 +298,34 @@ def replan_for_checkin_schedule(
     return cancelled
 
 
+def replan_for_grant(
+    db: Session, patient_id: int, user_id: int, now: datetime | None = None
+) -> int:
+    """A caregiver's permissions or end date changed: what they may no longer hear of goes
+    at once (reason ``access_revoked``), and what they may now hear of is planned. Returns
+    how many pending rows were cancelled."""
+    at = now or clock_now()
+    patient = db.get(Patient, patient_id)
+    if patient is None:
+        return 0
+    circle = circles(db, [patient], at)[patient_id]
+    pending = db.execute(
+        select(Reminder.id, Reminder.kind, Reminder.subject).where(
+            Reminder.patient_id == patient_id,
+            Reminder.user_id == user_id,
+            Reminder.state == "pending",
+        )
+    ).all()
+    gone = [
+        rid
+        for rid, kind, subject in pending
+        if not circle.may_receive(user_id, kind, (subject or {}).get("target"))
+    ]
+    cancelled = cancel(db, reason="access_revoked", ids=gone) if gone else 0
+    replan_for_patient(db, patient_id, at)
+    return cancelled
+
+
 def cancel_caregiver_alerts(db: Session, patient_id: int, user_id: int) -> int:
     """A grant ended: nothing more goes to that caregiver about that patient."""
     return cancel(db, reason="access_revoked", patient_id=patient_id, user_id=user_id)

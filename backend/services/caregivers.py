@@ -1,6 +1,8 @@
-"""Ending caregiver access: revoked by the patient's side, or left by the caregiver."""
+"""Changing and ending caregiver access: what the caregiver hears of follows at once."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -8,7 +10,22 @@ from sqlalchemy.orm import Session
 from backend.clock import now
 from backend.errors import fail
 from backend.models import CaregiverGrant, Patient, User
-from backend.reminders.planner import cancel_caregiver_alerts
+from backend.reminders.planner import cancel_caregiver_alerts, replan_for_grant
+
+
+def change_grant(session: Session, grant: CaregiverGrant, changes: dict[str, Any]) -> None:
+    """Change a caregiver's permissions or end date; their pending pushes about the patient
+    are re-planned in the same transaction (a permission taken away stops them at once)."""
+    if grant.is_managing:
+        fail(409, "A managing caregiver has full access; it is not set here.")
+    if not grant.is_active():
+        fail(409, f"This access is {grant.status()}; invite again instead.")
+    if "permissions" in changes:
+        grant.permissions = sorted(set(changes["permissions"]))
+    if "ends_at" in changes:
+        grant.ends_at = changes["ends_at"]
+    session.flush()
+    replan_for_grant(session, grant.patient_id, grant.caregiver_user_id)
 
 
 def end_grant(session: Session, grant: CaregiverGrant, by: User) -> None:
