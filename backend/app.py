@@ -38,6 +38,7 @@ from backend.api import (
 )
 from backend.api.common import IdConverter
 from backend.api.errors import CareApi, register_error_handlers, spec_plugins
+from backend.api.json_bodies import check_json_body
 from backend.auth import authenticate
 from backend.clock import now
 from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
@@ -159,6 +160,8 @@ def _register_hooks(app: Flask) -> None:
             return
         if (request.content_length or request.mimetype) and not request.is_json:
             fail(415, "Send the body as JSON (Content-Type: application/json).")
+        if request.is_json:
+            check_json_body(request.get_data(cache=True))
 
     @app.after_request
     def finish(response: Response) -> Response:

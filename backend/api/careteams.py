@@ -11,7 +11,7 @@ from sqlalchemy import Select, select
 
 from backend import db
 from backend.access import Action, authorize, team_membership
-from backend.api.common import BaseSchema, PaginatedSelect, error_responses
+from backend.api.common import BaseSchema, BirthDate, PaginatedSelect, error_responses
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import CareTeam, CareTeamMember, Enrollment, Organization, Patient, User
@@ -37,7 +37,7 @@ class TeamSchema(BaseSchema):
 class PanelPatientSchema(BaseSchema):
     id = ma.fields.Integer()
     display_name = ma.fields.String()
-    birth_date = ma.fields.Date(allow_none=True)
+    birth_date = BirthDate(allow_none=True)
     time_zone = ma.fields.String()
     language = ma.fields.String()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from sqlalchemy import Select, func, select
 from werkzeug.routing import IntegerConverter, Map
 
 from backend import db
+from backend.clock import now
 from backend.models.profile import NEED_FLAGS, SUPPORTED_LANGUAGES
 
 T = TypeVar("T")
@@ -177,6 +178,28 @@ LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
 def _plausible(value: datetime) -> None:
     if not EARLIEST_INSTANT <= value < LATEST_INSTANT:
         raise ma.ValidationError("Between the years 1900 and 2199; check the year.")
+
+
+def _plausible_day(value: date) -> None:
+    if not EARLIEST_INSTANT.year <= value.year < LATEST_INSTANT.year:
+        raise ma.ValidationError("Between the years 1900 and 2199; check the year.")
+
+
+def Day(**kwargs: Any) -> ma.fields.Date:
+    """An ISO 8601 calendar date in a plausible year (as :func:`Instant`)."""
+    given = kwargs.pop("validate", None)
+    extra = list(given) if isinstance(given, list | tuple) else [given] if given else []
+    return ma.fields.Date(validate=[_plausible_day, *extra], **kwargs)
+
+
+def _not_in_the_future(value: date) -> None:
+    if value > now().date() + timedelta(days=1):  # a day of slack for the zones ahead of UTC
+        raise ma.ValidationError("Not in the future.")
+
+
+def BirthDate(**kwargs: Any) -> ma.fields.Date:
+    """A birth date: a plausible year, and not in the future."""
+    return Day(validate=_not_in_the_future, **kwargs)
 
 
 def Instant(**kwargs: Any) -> ma.fields.AwareDateTime:

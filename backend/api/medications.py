@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses, trimmed
+from backend.api.common import BaseSchema, Day, Instant, PaginatedSelect, error_responses, trimmed
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
@@ -63,8 +63,8 @@ class MedicationSchema(BaseSchema):
     instructions = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=2000))
     prescriber = ma.fields.String(allow_none=True, validate=trimmed(200))
     reason = ma.fields.String(allow_none=True, validate=trimmed(300))
-    start_date = ma.fields.Date(metadata={"description": "Default: today in the patient's zone"})
-    end_date = ma.fields.Date(allow_none=True)
+    start_date = Day(metadata={"description": "Default: today in the patient's zone"})
+    end_date = Day(allow_none=True)
     status = ma.fields.String(validate=ma.validate.OneOf(MEDICATION_STATUSES))
     time_critical = ma.fields.Boolean()
     timing = FhirTiming(
@@ -100,7 +100,7 @@ class MedicationSchema(BaseSchema):
 
 class OccurrenceSchema(ma.Schema):
     slot_key = ma.fields.String()
-    local_date = ma.fields.Date()
+    local_date = Day()
     local_time = ma.fields.Time(format="%H:%M")
     at = Instant()
     zone = ma.fields.String()

@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from backend.access import Action, PatientAccess
-from backend.api.common import BaseSchema, ProfileFields, trimmed
+from backend.api.common import BaseSchema, BirthDate, ProfileFields, trimmed
 from backend.models import Patient
 from backend.models.caregiving import RELATIONSHIPS
 from backend.models.profile import PROFILE_FIELDS
@@ -18,7 +18,7 @@ ROLES = ("self", "managing_caregiver", "caregiver", "care_team")
 class PatientSchema(ProfileFields):
     id = ma.fields.Integer(dump_only=True)
     display_name = ma.fields.String(required=True, validate=trimmed(200))
-    birth_date = ma.fields.Date(allow_none=True)
+    birth_date = BirthDate(allow_none=True)
     managed = ma.fields.Boolean(dump_only=True, metadata={"description": "Has no own login"})
     my_role = ma.fields.String(dump_only=True, validate=ma.validate.OneOf(ROLES))
     my_permissions = ma.fields.List(ma.fields.String(), dump_only=True)
@@ -39,7 +39,7 @@ class ManagedPatientCreateSchema(PatientSchema):
 
 class OwnPatientCreateSchema(BaseSchema):
     display_name = ma.fields.String(validate=trimmed(200))
-    birth_date = ma.fields.Date(allow_none=True)
+    birth_date = BirthDate(allow_none=True)
 
 
 def patient_view(patient: Patient, role: str, actions: Any = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from backend import db
 from backend.api.appointments import ZonedInstant
 from backend.api.careplans import CarePlanActivitySchema
-from backend.api.common import BaseSchema, Instant
+from backend.api.common import BaseSchema, Day, Instant
 from backend.auth import current_user
 from backend.clock import now
 from backend.reminders.device_health import PROBLEMS, reach_of
@@ -87,7 +87,7 @@ class PatientDaySchema(ma.Schema):
     display_name = ma.fields.String()
     my_role = ma.fields.String()
     time_zone = ma.fields.String()
-    date = ma.fields.Date()
+    date = Day()
     doses = ma.fields.List(
         ma.fields.Nested(TodayDoseSchema),
         allow_none=True,
@@ -132,7 +132,7 @@ class TodaySchema(ma.Schema):
 
 
 class TodayArgs(BaseSchema):
-    date = ma.fields.Date(metadata={"description": "A local date; default: today in each zone"})
+    date = Day(metadata={"description": "A local date; default: today in each zone"})
 
 
 def _view(d: PatientDay) -> dict[str, Any]:

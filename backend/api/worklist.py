@@ -17,7 +17,14 @@ from sqlalchemy import literal_column, select
 
 from backend import db
 from backend.access import my_team_ids, panel_patient_ids, record_panel_access
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, RecordId, error_responses
+from backend.api.common import (
+    BaseSchema,
+    Instant,
+    PaginatedSelect,
+    Pattern,
+    RecordId,
+    error_responses,
+)
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import CareTeamMember, Patient, User
@@ -40,7 +47,7 @@ class WorklistArgs(BaseSchema):
         metadata={"description": "unresolved (default: open and acknowledged) or one status"},
     )
     assigned_to = ma.fields.String(
-        validate=ma.validate.Regexp(r"^(me|[1-9][0-9]{0,9})$"),
+        validate=Pattern(r"^(me|[1-9][0-9]{0,9})$"),
         metadata={"description": "'me' or a user id"},
     )
     urgent = ma.fields.Boolean()

@@ -232,6 +232,29 @@ class Timing:
 # --------------------------------------------------------------------------- helpers
 
 
+# Plausible ranges. A schedule beyond them is a typing mistake, and near them date
+# arithmetic overflows: every number at most MAX_QUANTITY (a period of 100,000 hours is over
+# eleven years), an offset at most a day, every date in 1900-2199 (as instants in requests).
+MAX_QUANTITY = 100_000
+MAX_OFFSET_MINUTES = 24 * 60
+YEARS = range(1900, 2200)
+MAX_SPAN_DAYS = 100 * 366
+_UNIT_DAYS = {
+    "s": Decimal(1) / 86400,
+    "min": Decimal(1) / 1440,
+    "h": Decimal(1) / 24,
+    "d": Decimal(1),
+    "wk": Decimal(7),
+    "mo": Decimal(31),
+    "a": Decimal(366),
+}
+
+
+def _plausible_year(value: date | datetime, path: str, raw: Any) -> None:
+    if value.year not in YEARS:
+        raise TimingError(path, f"must fall in the years 1900-2199, got {raw!r}")
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -246,6 +269,8 @@ def _positive_int(obj: dict[str, Any], key: str, path: str) -> int | None:
     value = obj[key]
     if not _is_int(value) or value < 1:
         raise TimingError(f"{path}{key}", f"must be a positive integer, got {value!r}")
+    if value > MAX_QUANTITY:
+        raise TimingError(f"{path}{key}", f"must be at most {MAX_QUANTITY}, got {value!r}")
     return int(value)
 
 
@@ -261,6 +286,8 @@ def _decimal(obj: dict[str, Any], key: str, path: str, *, positive: bool = True)
         raise TimingError(f"{path}{key}", f"not a number: {value!r}") from exc
     if not result.is_finite() or (positive and result <= 0) or result < 0:
         raise TimingError(f"{path}{key}", f"must be a positive number, got {value!r}")
+    if result > MAX_QUANTITY:
+        raise TimingError(f"{path}{key}", f"must be at most {MAX_QUANTITY}, got {value!r}")
     return result
 
 
@@ -301,9 +328,11 @@ def _parse_datetime(value: str, path: str) -> datetime:
             path, f"a date with a time needs seconds and a UTC offset (RFC 3339), got {value!r}"
         )
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise TimingError(path, f"not a valid dateTime: {value!r}") from exc
+    _plausible_year(found, path, value)
+    return found
 
 
 def _parse_bound(value: Any, path: str, *, end: bool) -> date | datetime:
@@ -321,6 +350,7 @@ def _parse_bound(value: Any, path: str, *, end: bool) -> date | datetime:
         first = date(int(year), int(month or 1), int(day or 1))
     except ValueError as exc:
         raise TimingError(path, f"not a valid date: {value!r}") from exc
+    _plausible_year(first, path, value)
     if not end or day:
         return first
     span = relativedelta(months=1) if month else relativedelta(years=1)
@@ -421,8 +451,10 @@ def _parse_repeat(rep: dict[str, Any], source: dict[str, Any], code: str | None)
     duration_unit = rep.get("durationUnit")
     offset: int | None = None
     if "offset" in rep:
-        if not _is_int(rep["offset"]) or rep["offset"] < 0:
-            raise TimingError("repeat.offset", "must be a non-negative integer (minutes)")
+        if not _is_int(rep["offset"]) or not 0 <= rep["offset"] <= MAX_OFFSET_MINUTES:
+            raise TimingError(
+                "repeat.offset", "must be an integer from 0 to 1440 (minutes, at most a day)"
+            )
         offset = int(rep["offset"])
 
     # --- units and FHIR invariants
@@ -604,6 +636,9 @@ def _parse_duration(value: Any, path: str) -> tuple[Decimal, str]:
         raise TimingError(f"{path}.{field_name}", f"must be a unit of time, got {unit!r}")
     if unit in {"d", "wk", "mo", "a"} and amount != amount.to_integral_value():
         raise TimingError(f"{path}.value", f"must be a whole number of {unit!r}")
+    days = amount * _UNIT_DAYS[unit]
+    if days > MAX_SPAN_DAYS:
+        raise TimingError(f"{path}.value", "must be at most 100 years")
     return amount, str(unit)
 
 

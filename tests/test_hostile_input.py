@@ -1,0 +1,96 @@
+"""Input an attacker (or a buggy client) sends: always a 4xx in our one shape, never a 500.
+
+Each case here was a 500 once (issue 11, finding 5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, World, assert_error
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1000-01-01", "3000-06-01"])
+def test_a_far_date_in_the_today_view_is_a_422(api: Api, world: World, day: str) -> None:
+    body = assert_error(api.get(f"/me/today?date={day}", as_="maria"), 422)
+    assert "date" in str(body.get("errors")), body
+
+
+def test_the_today_view_takes_a_near_date(api: Api, world: World) -> None:
+    assert api.get("/me/today?date=2026-12-31", as_="maria").status_code == 200
+
+
+@pytest.mark.parametrize("value", ["me\n", "12\n", " me", "me "])
+def test_a_worklist_assignee_with_a_trailing_newline_is_a_422(
+    api: Api, world: World, value: str
+) -> None:
+    assert_error(api.get("/worklist", as_="priya", query_string={"assigned_to": value}), 422)
+
+
+def _raw(api: Api, method: str, path: str, who: str, text: str) -> Any:
+    return api.request(
+        method, path, who, data=text.encode("utf-8"), content_type="application/json"
+    )
+
+
+def test_a_lone_surrogate_in_a_json_string_is_a_400(api: Api, world: World) -> None:
+    for method, path, body in [
+        ("PATCH", "/me", '{"preferred_name": "Ana \\ud800"}'),
+        ("POST", f"/patients/{world.maria}/threads", '{"subject": "\\udfff", "body": "x"}'),
+        ("POST", f"/patients/{world.maria}/medications", '{"name": "\\udc00x"}'),
+    ]:
+        body_error = assert_error(_raw(api, method, path, "maria", body), 400)
+        assert "surrogate" in body_error["message"]
+    # A pair is an ordinary character (an emoji): accepted.
+    r = _raw(api, "PATCH", "/me", "maria", '{"preferred_name": "Mar\\u00eda \\ud83c\\udf3b"}')
+    assert r.status_code == 200 and r.get_json()["preferred_name"] == "María \U0001f33b"
+
+
+def test_json_nested_100000_deep_is_a_400(api: Api, world: World) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    assert_error(_raw(api, "PATCH", "/me", "maria", deep), 400)
+
+
+@pytest.mark.parametrize(
+    "timing",
+    [
+        {
+            "repeat": {
+                "boundsPeriod": {"start": "9999-12-31", "end": "9999-12-31"},
+                "frequency": 1,
+                "period": 1,
+                "periodUnit": "d",
+            }
+        },
+        {
+            "repeat": {
+                "boundsDuration": {"value": 1e300, "unit": "d"},
+                "frequency": 1,
+                "period": 1,
+                "periodUnit": "d",
+            }
+        },
+        {"repeat": {"frequency": 1, "period": 1e308, "periodUnit": "d"}},
+        {
+            "repeat": {
+                "frequency": 1,
+                "period": 1,
+                "periodUnit": "d",
+                "offset": 1_000_000_000,
+                "when": ["ACM"],
+            }
+        },
+    ],
+)
+def test_timing_numbers_out_of_any_plausible_range_are_a_422(
+    api: Api, world: World, timing: dict[str, Any]
+) -> None:
+    r = api.post(
+        f"/patients/{world.maria}/medications",
+        as_="maria",
+        json={"name": "Test", "timing": timing},
+    )
+    body = assert_error(r, 422)
+    assert "timing" in str(body.get("errors")), body
