@@ -146,6 +146,30 @@ def care_team_role(user_id: int, patient_id: int) -> str | None:
     return None if row is None else str(row.role)
 
 
+def verified_label(access: PatientAccess) -> str:
+    """What the user is to the patient, as the policy knows it (never from their own name):
+    "patient", "daughter", "managing caregiver (son)", "nurse, Riverside Primary Care A"."""
+    if access.role is Role.SELF:
+        return "patient"
+    if access.grant is not None:
+        relation = access.grant.relationship
+        return f"managing caregiver ({relation})" if access.grant.is_managing else relation
+    team = db.session.scalar(
+        select(CareTeam.name)
+        .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
+        .join(CareTeamMember, CareTeamMember.care_team_id == CareTeam.id)
+        .where(
+            Enrollment.patient_id == access.patient.id,
+            Enrollment.active_clause(),
+            CareTeamMember.user_id == access.user.id,
+            CareTeamMember.active_clause(),
+        )
+        .order_by(CareTeam.id)
+        .limit(1)
+    )
+    return f"{access.actor_label}, {team}" if team else access.actor_label
+
+
 def team_membership(user: User, team_id: int) -> CareTeamMember | None:
     """The user's active membership of the team; teams they are not on do not exist for them."""
     if db.session.get(CareTeam, team_id) is None:

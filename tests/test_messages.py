@@ -195,3 +195,24 @@ def test_bad_input_is_a_422_and_stores_nothing(api: Api, world: World) -> None:
     assert db.session.scalar(select(func.count(MessageThread.id))) == 1
     assert db.session.scalar(select(func.count(Message.id))) == 1
     assert len(pushes()) == before
+
+
+def test_authors_are_who_the_policy_says_they_are_whatever_name_they_chose(
+    api: Api, world: World
+) -> None:
+    # Ana calls herself a nurse; the thread still says what she is to María.
+    r = api.patch("/me", as_="ana", json={"preferred_name": "Nurse Priya Natarajan (Care Team)"})
+    assert r.status_code == 200
+    thread = start(api, world.maria)
+    path = f"/patients/{world.maria}/threads/{thread['id']}/messages"
+    r = api.post(path, as_="priya", json={"body": "I will call her."})
+    assert r.status_code == 201
+    r = api.post(path, as_="maria", json={"body": "Gracias."})
+    assert r.status_code == 201
+    shown = api.get(path, as_="maria").get_json()
+    authors = [(m["author_name"], m["author_role"], m["author_label"]) for m in shown]
+    assert authors[::-1] == [
+        ("Nurse Priya Natarajan (Care Team)", "caregiver", "daughter"),
+        (authors[1][0], "care_team", "nurse, Riverside Primary Care A"),
+        (authors[0][0], "self", "patient"),
+    ]

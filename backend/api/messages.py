@@ -21,7 +21,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backend import db
-from backend.access import Action, PatientAccess, authorize
+from backend.access import Action, PatientAccess, Role, authorize, verified_label
 from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses, trimmed
 from backend.auth import current_user
 from backend.clock import now
@@ -69,7 +69,22 @@ class MessageSchema(ma.Schema):
     id = ma.fields.Integer()
     thread_id = ma.fields.Integer()
     author_user_id = ma.fields.Integer()
-    author_name = ma.fields.String(allow_none=True)
+    author_name = ma.fields.String(
+        allow_none=True, metadata={"description": "The author's own chosen name (free text)"}
+    )
+    author_role = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.OneOf([r.value for r in Role]),
+        metadata={"description": "The author's role in the patient's circle when they wrote it"},
+    )
+    author_label = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Verified: 'patient', the caregiver's relationship, or the "
+            "care-team role and team (null for messages from before it was kept)",
+            "example": "nurse, Riverside Primary Care A",
+        },
+    )
     body = ma.fields.String()
     created_at = Instant()
 
@@ -135,6 +150,8 @@ def _message_view(message: Message, author_name: str | None) -> dict[str, Any]:
         "thread_id": message.thread_id,
         "author_user_id": message.author_user_id,
         "author_name": author_name,
+        "author_role": message.author_role,
+        "author_label": message.author_label,
         "body": message.body,
         "created_at": message.created_at,
     }
@@ -170,7 +187,14 @@ def mark_read(thread_id: int, user_id: int, message_id: int) -> None:
 
 def post_message(access: PatientAccess, thread: MessageThread, body: str) -> Message:
     at = now()
-    message = Message(thread_id=thread.id, author_user_id=access.user.id, body=body, created_at=at)
+    message = Message(
+        thread_id=thread.id,
+        author_user_id=access.user.id,
+        author_role=access.role.value,
+        author_label=verified_label(access),
+        body=body,
+        created_at=at,
+    )
     db.session.add(message)
     thread.last_message_at = at
     db.session.flush()

@@ -36,6 +36,11 @@ class Message(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("message_threads.id"))
     author_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Who the author was to the patient when they wrote it, from the access policy (never
+    # from the author's own free-text name): self | caregiver | managing_caregiver | care_team,
+    # and "daughter" or "nurse, Riverside Primary Care A". NULL for messages from before.
+    author_role: Mapped[str | None] = mapped_column(String(30))
+    author_label: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
