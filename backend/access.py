@@ -258,19 +258,35 @@ def take_access_log() -> list[AccessEntry]:
 
 
 def _queue(entries: list[AccessEntry]) -> None:
+    """Add entries, once each per request (a view that reads twice is one read)."""
     pending = _pending.get()
     if pending is None:
         pending = []
         _pending.set(pending)
-    pending.extend(entries)
+    pending.extend(e for e in dict.fromkeys(entries) if e not in pending)
 
 
-def record_access(access: PatientAccess, action: Action) -> None:
-    """Queue an access-log entry (written at the end of the request with its outcome)."""
-    _queue([(access.patient.id, access.user.id, access.actor_label, action.value)])
+def record_access(access: PatientAccess, action: Action | str) -> None:
+    """Queue an access-log entry (written at the end of the request with its outcome). The
+    patient's own reads are not logged: the log is of who *else* saw their data."""
+    if access.role is Role.SELF:
+        return
+    name = action.value if isinstance(action, Action) else action
+    _queue([(access.patient.id, access.user.id, access.actor_label, name)])
 
 
 def record_panel_access(user_id: int, patient_ids: list[int], action: str) -> None:
-    """Queue access-log entries for a care-team member's panel view (the worklist): one per
-    patient shown, with the action named for the view."""
-    _queue([(patient_id, user_id, "care_team", action) for patient_id in patient_ids])
+    """Queue access-log entries for a care-team member's panel view (worklist, panel,
+    adherence): one per patient shown, with the action named for the view and the member's
+    role on the patient's team -- the same label :func:`authorize` writes (one query)."""
+    if not patient_ids:
+        return
+    roles = {
+        row.patient_id: row.role
+        for row in db.session.execute(
+            care_team_rows().where(
+                CareTeamMember.user_id == user_id, Enrollment.patient_id.in_(patient_ids)
+            )
+        )
+    }
+    _queue([(pid, user_id, roles.get(pid, "care_team"), action) for pid in patient_ids])

@@ -172,6 +172,9 @@ def _register_hooks(app: Flask) -> None:
         _write_access_log(response.status_code)
         db.session.commit()
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        if "Authorization" in request.headers:
+            # Health data: no shared or browser cache keeps a signed-in answer.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.teardown_appcontext

@@ -1,8 +1,10 @@
 """Devices that can receive pushes: one row per app installation, keyed by its id.
 
-An FCM registration token identifies one app install. The same token showing up under a
-different installation or user (sign-out and sign-in as someone else on the same phone)
-moves to the new owner; a token is never held by two rows.
+An FCM registration token identifies one app install. The same token showing up under the
+same installation for another user (sign-out and sign-in as someone else on the same phone),
+or under a new installation id of the same user, moves to the new owner; a token is never held
+by two rows. Another user's token under another installation is refused (409): that is not the
+same phone, and moving it would silently take that person's reminders away.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.clock import now
+from backend.errors import ServiceError
 from backend.models.device import PLATFORMS, Device
 
 __all__ = ["PLATFORMS", "Device", "register_device", "remove_device"]
@@ -32,6 +35,20 @@ def register_device(
     device = db.scalar(
         select(Device).where(Device.user_id == user_id, Device.installation_id == installation_id)
     )
+    if (
+        holder is not None
+        and holder.user_id != user_id
+        and holder.installation_id != installation_id
+    ):
+        # A token identifies one app install. Another account's token under another
+        # installation id is not a sign-in on the same phone: moving it would silently take
+        # that person's reminders away (their phone stops hearing, ours starts).
+        raise ServiceError(
+            409,
+            "This push token is registered to another installation of the app; "
+            "register it from that installation.",
+            field="fcm_token",
+        )
     if holder is not None and holder is not device:
         # The token moved (new owner or reinstall): drop the old holder first so the
         # unique token constraint never sees two rows.

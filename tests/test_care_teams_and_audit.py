@@ -119,3 +119,32 @@ def test_operator_enrolls_a_patient_and_the_team_sees_them(
     )
     assert result.exit_code == 0, result.output
     assert api.get(f"/patients/{world.maria}", as_="omar").get_json()["my_role"] == "care_team"
+
+
+def _log(api: Api, world: World) -> list[tuple[str, str]]:
+    entries = api.get(f"/patients/{world.maria}/access-log", as_="maria").get_json()
+    return [(e["actor_role"], e["action"]) for e in entries]
+
+
+def test_every_read_by_someone_else_is_logged_once_with_one_label_and_own_reads_are_not(
+    api: Api, world: World
+) -> None:
+    team = world.teams["Riverside Primary Care A"].id
+    for _ in range(2):
+        assert api.get("/me/today", as_="maria").status_code == 200  # her own: never logged
+    assert _log(api, world) == []
+
+    assert api.get("/patients", as_="ana").status_code == 200
+    assert api.get("/me/today", as_="ana").status_code == 200
+    assert api.get(f"/care-teams/{team}/patients", as_="priya").status_code == 200
+    assert api.get(f"/care-teams/{team}/adherence", as_="priya").status_code == 200
+    assert api.get(f"/patients/{world.maria}", as_="priya").status_code == 200
+    assert sorted(_log(api, world)) == sorted(
+        [
+            ("daughter", "view_patient"),
+            ("daughter", "view_today"),  # one row for the whole day, not one per section
+            ("nurse", "view_panel"),
+            ("nurse", "view_adherence"),
+            ("nurse", "view_patient"),  # the same label as in her panel views
+        ]
+    )

@@ -430,3 +430,13 @@ def test_editors_at_the_same_moment_with_the_same_etag_save_once(
     assert sorted(versions) == [1, 2]
     plan = db.session.get(CarePlan, plan_id)
     assert plan is not None and plan.version == 2
+
+
+def test_if_match_star_is_not_a_read_and_overwrites_nothing(api: Api, world: World) -> None:
+    plan_id = _create(api, world.maria).get_json()["id"]
+    r = api.patch(
+        _path(world, plan_id), as_="priya", json={"title": "Unseen"}, headers={"If-Match": "*"}
+    )
+    body = assert_error(r, 428)
+    assert "If-Match: *" in body["message"]
+    assert api.get(_path(world, plan_id), as_="maria").get_json()["title"] != "Unseen"

@@ -94,3 +94,21 @@ def test_timing_numbers_out_of_any_plausible_range_are_a_422(
     )
     body = assert_error(r, 422)
     assert "timing" in str(body.get("errors")), body
+
+
+TOKEN = "fcm-token-" + "z" * 140
+
+
+def test_another_accounts_token_from_another_installation_is_refused(
+    api: Api, world: World
+) -> None:
+    payload = {"fcm_token": TOKEN, "platform": "ios", "notifications_enabled": True}
+    assert api.put("/me/devices/marias-phone", as_="maria", json=payload).status_code in (200, 201)
+    body = assert_error(api.put("/me/devices/other-phone", as_="ana", json=payload), 409)
+    assert "fcm_token" in str(body.get("errors"))
+    assert len(api.get("/me/devices", as_="maria").get_json()) == 1  # hers still
+
+
+def test_signed_in_answers_are_never_cached(api: Api, world: World) -> None:
+    assert api.get("/me", as_="maria").headers["Cache-Control"] == "no-store"
+    assert "no-store" not in api.get("/healthz").headers.get("Cache-Control", "")

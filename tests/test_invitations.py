@@ -219,3 +219,14 @@ def test_own_patient_record_is_created_once(api: Api) -> None:
     assert r.status_code == 201 and r.get_json()["my_role"] == "self"
     assert_error(api.post("/me/patient", as_="newbie", json={}), 409)
     assert [p["my_role"] for p in api.get("/patients", as_="newbie").get_json()] == ["self"]
+
+
+def test_a_caregiver_cannot_tell_which_grant_ids_exist(api: Api, world: World) -> None:
+    grants = api.get(f"/patients/{world.maria}/caregivers", as_="maria").get_json()
+    (ana,) = [g for g in grants if g["caregiver_user_id"] == world.users["ana"].id]
+    # Priya is on María's team and may see her, but ending Ana's access is not hers to do:
+    # an existing grant and a made-up id give the same answer.
+    real = api.delete(f"/patients/{world.maria}/caregivers/{ana['id']}", as_="priya")
+    made_up = api.delete(f"/patients/{world.maria}/caregivers/99999", as_="priya")
+    assert (real.status_code, made_up.status_code) == (404, 404)
+    assert real.get_json()["message"] == made_up.get_json()["message"]

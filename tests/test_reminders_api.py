@@ -185,3 +185,21 @@ def test_the_worker_plans_every_few_minutes(engine: Engine) -> None:
     scheduler = build_scheduler(engine, Quiet())  # type: ignore[arg-type]
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert jobs["plan"].trigger.interval == timedelta(minutes=5)
+
+
+def test_a_snooze_never_brings_a_reminder_or_its_alert_forward(
+    ctx: Flask, api: Api, world: World, clock: Clock
+) -> None:
+    api.patch("/me", as_="maria", json={"time_zone": "America/New_York"})
+    add_med(api, world)
+    dose = rows(kind="dose")[0]
+    alert = rows(kind="missed_dose_alert")[0]
+    due, alert_due = dose.due_at, alert.due_at
+    clock.at = due - timedelta(hours=2)  # not due for two hours: "in 10 minutes" is earlier
+    r = api.post(f"/me/reminders/{dose.id}/snooze", as_="maria", json={"minutes": 10})
+    assert "earlier" in assert_error(r, 409)["message"]
+    db.session.expire_all()
+    assert (rows(kind="dose")[0].due_at, rows(kind="missed_dose_alert")[0].due_at) == (
+        due,
+        alert_due,
+    )

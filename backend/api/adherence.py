@@ -18,7 +18,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import and_, select
 
 from backend import db
-from backend.access import Action, authorize, team_membership
+from backend.access import Action, authorize, record_panel_access, team_membership
 from backend.api.common import BaseSchema, Instant, error_responses
 from backend.auth import current_user
 from backend.clock import now
@@ -174,4 +174,6 @@ class PanelAdherence(MethodView):
         ordered = sorted(rows.values(), key=_worst_first)
         pagination_parameters.item_count = len(ordered)
         first = pagination_parameters.first_item
-        return ordered[first : first + pagination_parameters.page_size]
+        page = ordered[first : first + pagination_parameters.page_size]
+        record_panel_access(current_user().id, [r["patient_id"] for r in page], "view_adherence")
+        return page

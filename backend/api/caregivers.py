@@ -103,11 +103,13 @@ class CaregiverById(MethodView):
         return grant
 
     @blp.response(204)
-    @error_responses(blp, 403, 404, 409)
+    @error_responses(blp, 404, 409)
     def delete(self, patient_id: int, grant_id: int) -> None:
         """Revoke a caregiver's access (the patient's side), or leave (the caregiver)"""
         access = authorize(current_user(), patient_id, Action.VIEW_PATIENT)
         grant = _grant(patient_id, grant_id)
         if not may_end_grant(access, grant):
-            fail(403, "Only the patient's side can revoke someone else's access.")
+            # Someone else's access, to a caregiver who may not manage access: the same 404
+            # as a grant that does not exist (which grant ids exist is not theirs to learn).
+            fail(404, "No such caregiver access.")
         end_grant(db.session(), grant, access.user)

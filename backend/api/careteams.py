@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import Select, select
 
 from backend import db
-from backend.access import Action, authorize, team_membership
+from backend.access import Action, authorize, record_panel_access, team_membership
 from backend.api.common import BaseSchema, BirthDate, PaginatedSelect, error_responses
 from backend.auth import current_user
 from backend.errors import fail
@@ -77,10 +77,20 @@ class MyTeams(MethodView):
         return [_team_view(t, o, role) for t, o, role in rows]
 
 
+class _LoggedPanelPage(PaginatedSelect):
+    """A page of a team's patients; each patient shown is in their access log."""
+
+    @property
+    def items(self) -> list[Any]:
+        shown = super().items
+        record_panel_access(current_user().id, [p.id for p in shown], "view_panel")
+        return shown
+
+
 @blp.route("/care-teams/<int:team_id>/patients")
 class TeamPanel(MethodView):
     @blp.response(200, PanelPatientSchema(many=True))
-    @blp.paginate(PaginatedSelect)
+    @blp.paginate(_LoggedPanelPage)
     @error_responses(blp, 404)
     def get(self, team_id: int) -> Select[Any]:
         """The patients enrolled on one of your teams"""

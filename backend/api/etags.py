@@ -37,6 +37,13 @@ class EtagBlueprint(Blueprint):
                 "Send the ETag from your last read in an If-Match header, "
                 "so that a change made meanwhile is not overwritten.",
             )
+        if request.if_match.star_tag:
+            # "*" matches any version: the very overwrite the header exists to prevent.
+            fail(
+                428,
+                "If-Match: * is not enough here; send the ETag from your last read, "
+                "so that a change made meanwhile is not overwritten.",
+            )
         _get_etag_ctx()["etag_checked"] = True
         if self.tag(etag_data) not in request.if_match:
             fail(

@@ -8,7 +8,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from backend import db
-from backend.access import Action, access_for_grant, authorize, patients_cared_for
+from backend.access import (
+    Action,
+    access_for_grant,
+    authorize,
+    patients_cared_for,
+    record_access,
+)
 from backend.api.common import error_responses
 from backend.api.patient_schemas import (
     ManagedPatientCreateSchema,
@@ -29,7 +35,10 @@ class Patients(MethodView):
     @blp.paginate()
     def get(self, pagination_parameters: Any) -> list[dict[str, Any]]:
         """Patients you can see as yourself or as a caregiver (care teams: see /care-teams)"""
-        views = [access_view(a) for a in patients_cared_for(current_user())]
+        cared_for = patients_cared_for(current_user())
+        for access in cared_for:
+            record_access(access, Action.VIEW_PATIENT)  # the patient's own record is not logged
+        views = [access_view(a) for a in cared_for]
         pagination_parameters.item_count = len(views)
         first = pagination_parameters.first_item
         return views[first : first + pagination_parameters.page_size]

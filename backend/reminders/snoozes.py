@@ -1,7 +1,8 @@
 """Snoozing: "remind me again in N minutes" on a dose reminder, a follow-up or a refill.
 
 A pending reminder moves to the new time; one already sent is sent again at it (a new row,
-keyed after the original and the new time). The dose's later steps (follow-up, alerts) move
+keyed after the original and the new time). Nothing ever moves earlier: a reminder
+not yet due by the snooze's end is a 409. The dose's later steps (follow-up, alerts) move
 by the same amount, so snoozing the reminder does not bring the caregivers' alert forward.
 """
 
@@ -26,6 +27,12 @@ def snooze(db: Session, reminder: Reminder, minutes: int, at: datetime) -> Remin
     if reminder.state not in ("pending", "sent"):
         raise ServiceError(409, f"This reminder is {reminder.state}; it cannot be snoozed.")
     new_due = at + timedelta(minutes=minutes)
+    if new_due <= reminder.due_at:
+        # A snooze only ever postpones: never the reminder, nor the caregivers' alert after
+        # it, brought forward.
+        raise ServiceError(
+            409, "This reminder is not due yet; a snooze can only make it later, not earlier."
+        )
     delta = new_due - reminder.due_at
     for later in pending_by_slot(db, reminder):
         if later.due_at > reminder.due_at:

@@ -69,6 +69,8 @@ def build_today(db: Session, user: User, requested: date | None) -> list[Patient
         day = requested or at.astimezone(ZoneInfo(zone)).date()
         start, end = local_day(day, zone)
         days.append(PatientDay(access, day, start, end))
+    for d in days:  # one read of each person's day, in their log (not the patient's own)
+        record_access(d.access, "view_today")
     _fill_doses(db, _allowed(days, Action.VIEW_MEDICATIONS), at)
     _fill_appointments(db, _allowed(days, Action.VIEW_APPOINTMENTS))
     _fill_activities(db, _allowed(days, Action.VIEW_CARE_PLAN))
@@ -77,10 +79,7 @@ def build_today(db: Session, user: User, requested: date | None) -> list[Patient
 
 
 def _allowed(days: list[PatientDay], action: Action) -> list[PatientDay]:
-    allowed = [d for d in days if d.access.allows(action)]
-    for d in allowed:
-        record_access(d.access, action)
-    return allowed
+    return [d for d in days if d.access.allows(action)]
 
 
 def _fill_appointments(db: Session, days: list[PatientDay]) -> None:
