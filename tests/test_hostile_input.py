@@ -112,3 +112,29 @@ def test_another_accounts_token_from_another_installation_is_refused(
 def test_signed_in_answers_are_never_cached(api: Api, world: World) -> None:
     assert api.get("/me", as_="maria").headers["Cache-Control"] == "no-store"
     assert "no-store" not in api.get("/healthz").headers.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize(
+    "name", ["Nurse\u202ePriya", "Ana\nCare Team", "Ana\x07", "\u2066Ana\u2069", " Ana"]
+)
+def test_names_with_control_or_direction_override_characters_are_a_422(
+    api: Api, world: World, name: str
+) -> None:
+    body = assert_error(api.patch("/me", as_="ana", json={"preferred_name": name}), 422)
+    assert "preferred_name" in str(body["errors"])
+
+
+def test_a_name_in_any_script_with_emoji_is_fine(api: Api, world: World) -> None:
+    r = api.patch("/me", as_="ana", json={"preferred_name": "Zoë 李 🌻"})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules"])
+def test_zones_that_are_not_a_place_are_a_422(api: Api, world: World, zone: str) -> None:
+    assert_error(api.patch("/me", as_="maria", json={"time_zone": zone}), 422)
+
+
+@pytest.mark.parametrize("born", ["9999-01-01", "1850-01-01", "2999-12-31"])
+def test_implausible_birth_dates_are_a_422(api: Api, world: World, born: str) -> None:
+    r = api.patch(f"/patients/{world.maria}", as_="maria", json={"birth_date": born})
+    assert "birth_date" in str(assert_error(r, 422)["errors"])

@@ -120,7 +120,9 @@ class BaseSchema(ma.Schema):
 
 @cache
 def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    # Not the host's own ("localtime") nor tzdata's placeholders ("Factory", "posixrules"):
+    # names a person's zone can be, the same on every machine.
+    return frozenset(available_timezones()) - {"localtime", "Factory", "posixrules"}
 
 
 def validate_time_zone(value: str) -> None:
@@ -217,11 +219,23 @@ def NeedFlags(**kwargs: Any) -> ma.fields.List:
     )
 
 
+# A name, title or short reason: one line, no leading or trailing space, and none of the
+# characters that let a text pose as something else on a screen or in a push -- C0/C1
+# controls (newlines included) and the bidirectional embeddings, overrides and isolates
+# ("Nurse\u202e..."). The same class means the same in Python and in the spec's ECMA regex.
+_UNSAFE = "\\x00-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
+PLAIN_TEXT = f"^[^\\s{_UNSAFE}](?:[^{_UNSAFE}]*[^\\s{_UNSAFE}])?$"
+
+
 def trimmed(max_len: int, min_len: int = 1) -> list[ma.validate.Validator]:
     # A list, not validate.And: the spec shows the length and pattern only of a list.
     return [
         ma.validate.Length(min=min_len, max=max_len),
-        Pattern(r"^\S(.*\S)?$", flags=re.S, error="No leading or trailing spaces."),
+        Pattern(
+            PLAIN_TEXT,
+            error="One line of text: no leading or trailing spaces, no control or "
+            "direction-override characters.",
+        ),
     ]
 
 
