@@ -105,10 +105,25 @@ def resolve(user: User, patient_id: int) -> PatientAccess | None:
     """How ``user`` relates to the patient right now, or None for no relation at all."""
     patient = db.session.get(Patient, patient_id)
     if patient is None:
+        # The same queries an outsider's look at an existing patient costs, so a 404 takes
+        # as long whether or not the patient exists (ids are sequential; time must not tell).
+        _active_grant(user, patient_id)
+        care_team_role(user.id, patient_id)
         return None
     if patient.user_id == user.id:
         return PatientAccess(patient, user, Role.SELF, _EVERYTHING, "self")
-    grant = db.session.scalar(
+    grant = _active_grant(user, patient_id)
+    if grant is not None:
+        return access_for_grant(user, patient, grant)
+    member_role = care_team_role(user.id, patient_id)
+    if member_role is not None:
+        return PatientAccess(patient, user, Role.CARE_TEAM, _CARE_TEAM, member_role)
+    return None
+
+
+def _active_grant(user: User, patient_id: int) -> CaregiverGrant | None:
+    """The user's active grant on the patient, a managing one first."""
+    return db.session.scalar(
         select(CaregiverGrant)
         .where(
             CaregiverGrant.patient_id == patient_id,
@@ -118,12 +133,6 @@ def resolve(user: User, patient_id: int) -> PatientAccess | None:
         .order_by(CaregiverGrant.is_managing.desc())
         .limit(1)
     )
-    if grant is not None:
-        return access_for_grant(user, patient, grant)
-    member_role = care_team_role(user.id, patient_id)
-    if member_role is not None:
-        return PatientAccess(patient, user, Role.CARE_TEAM, _CARE_TEAM, member_role)
-    return None
 
 
 def access_for_grant(user: User, patient: Patient, grant: CaregiverGrant) -> PatientAccess:

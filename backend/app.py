@@ -47,6 +47,10 @@ from backend.models import AccessLogEntry
 
 API_TITLE = "care-companion"
 API_VERSION = "0.1.0"
+# Request limits the app answers itself, in JSON; ``carecompanion serve`` sets gunicorn's own
+# (which answer in HTML) above them, so these are the ones a client meets.
+MAX_REQUEST_LINE = 4096
+MAX_HEADER_FIELD = 8190
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -154,6 +158,14 @@ def _register_hooks(app: Flask) -> None:
     app.before_request(authenticate)
 
     @app.before_request
+    def within_limits() -> None:
+        # Answered here in our JSON shape; gunicorn's own (HTML) limits are set above these.
+        if len(request.full_path) > MAX_REQUEST_LINE:
+            fail(414, f"The URL is too long (at most {MAX_REQUEST_LINE} characters).")
+        if any(len(value) > MAX_HEADER_FIELD for value in request.headers.values()):
+            fail(431, f"A request header is too large (at most {MAX_HEADER_FIELD} bytes).")
+
+    @app.before_request
     def json_bodies_only() -> None:
         # webargs reads a body that is not JSON as no body: a PATCH would "succeed" unchanged.
         if request.method not in _BODY_METHODS or request.url_rule is None:
@@ -172,6 +184,11 @@ def _register_hooks(app: Flask) -> None:
         _write_access_log(response.status_code)
         db.session.commit()
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        if request.method == "OPTIONS" and response.status_code == 200 and not response.data:
+            # Flask's automatic answer: the methods in Allow and nothing else (not an empty
+            # HTML document).
+            response.status_code = 204
+            del response.headers["Content-Type"]
         if "Authorization" in request.headers:
             # Health data: no shared or browser cache keeps a signed-in answer.
             response.headers["Cache-Control"] = "no-store"

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
+from backend import db
 from tests.conftest import Api, World, assert_error
 
 
@@ -138,3 +140,33 @@ def test_zones_that_are_not_a_place_are_a_422(api: Api, world: World, zone: str)
 def test_implausible_birth_dates_are_a_422(api: Api, world: World, born: str) -> None:
     r = api.patch(f"/patients/{world.maria}", as_="maria", json={"birth_date": born})
     assert "birth_date" in str(assert_error(r, 422)["errors"])
+
+
+def test_the_apps_own_limits_and_options_answer_without_html(api: Api, world: World) -> None:
+    assert_error(api.get("/me?x=" + "a" * 5000, as_="maria"), 414)
+    assert_error(api.get("/me", as_="maria", headers={"X-Filler": "b" * 9000}), 431)
+    r = api.request("OPTIONS", "/me")
+    assert r.status_code == 204 and "GET" in r.headers["Allow"]
+    assert "html" not in r.headers.get("Content-Type", "")
+
+
+def test_a_404_costs_the_same_queries_whether_or_not_the_patient_exists(
+    api: Api, world: World, engine: Any
+) -> None:
+    def count(path: str) -> int:
+        api.get("/me", as_="sam")  # sign-in and provisioning out of the way
+        db.session.commit()
+        db.session.expunge_all()  # as in production: nothing already in the request's session
+        seen: list[str] = []
+
+        def listen(*args: Any) -> None:
+            seen.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", listen)
+        try:
+            assert_error(api.get(path, as_="sam"), 404)
+        finally:
+            event.remove(engine, "before_cursor_execute", listen)
+        return len(seen)
+
+    assert count(f"/patients/{world.maria}") == count("/patients/987654")

@@ -23,6 +23,10 @@ class _Server(BaseApplication):
         self.cfg.set("bind", self._bind)
         self.cfg.set("workers", self._workers)
         self.cfg.set("accesslog", "-")
+        # Above the app's own limits (backend.app), so a too-long URL or header gets the
+        # app's JSON 414/431 and only a grossly oversized one gunicorn's HTML page.
+        self.cfg.set("limit_request_line", 8190)
+        self.cfg.set("limit_request_field_size", 16380)
 
     def load(self) -> Flask:
         return create_app(self._settings)
