@@ -19,10 +19,10 @@ from backend.models import CaregiverGrant, Medication, Patient, Reminder
 from backend.reminders.planner import plan
 from notifications import register_device
 from notifications.channels.fcm import FcmChannel
-from notifications.dispatch import dispatch_once
+from notifications.dispatch import DispatchConfig, dispatch_once
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer
-from tests.wiring import CHECKED
+from tests.wiring import CHECKED, WIRED
 
 NOON = START + timedelta(hours=2)  # 12:00 in New York, Maria's zone
 DAILY_NOON = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["12:00:00"]}}
@@ -54,11 +54,17 @@ def add_med(api: Api, world: World, timing: dict[str, Any] = DAILY_NOON, **extra
     return int(r.get_json()["id"])
 
 
-def run_until(engine: Engine, channel: FcmChannel, clock: Clock, until: datetime) -> None:
+def run_until(
+    engine: Engine,
+    channel: FcmChannel,
+    clock: Clock,
+    until: datetime,
+    config: DispatchConfig = CHECKED,
+) -> None:
     """Dispatch every minute from the clock's time to ``until`` (inclusive)."""
     db.session.commit()
     while clock.at <= until:
-        while dispatch_once(engine, channel, "w1", clock.at, CHECKED).claimed:
+        while dispatch_once(engine, channel, "w1", clock.at, config).claimed:
             pass
         clock.advance(minutes=1)
     db.session.expire_all()
@@ -478,3 +484,49 @@ def test_undo_does_not_bring_back_an_alert_to_a_caregiver_revoked_since(
     run_until(engine, channel, clock, NOON + timedelta(hours=3))
     assert fcm.to("ana-phone") == []
     assert pushes(fcm) == [("maria-phone", "dose"), ("maria-phone", "dose_followup")]
+
+
+def test_david_gives_weis_doses_so_he_is_told_it_is_time_and_logging_stops_the_rest(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    """Wei has dementia and no login: his managing caregiver gets the on-time reminder, in
+    words that name Wei and no medicine, then the follow-up; his log cancels what is left."""
+    chen = db.session.get(Patient, people.chen)
+    assert chen is not None
+    chen.time_zone = "America/New_York"
+    db.session.commit()
+    body = {"name": "Donepezil", "timing": DAILY_NOON, "start_date": "2026-01-01"}
+    r = api.post(f"/patients/{people.chen}/medications", as_="david", json=body)
+    assert r.status_code == 201, r.get_json()
+    med_id = int(r.get_json()["id"])
+
+    run_until(engine, channel, clock, NOON - timedelta(minutes=1), WIRED)
+    assert fcm.to("david-phone") == []
+    run_until(engine, channel, clock, NOON, WIRED)
+    (on_time,) = fcm.to("david-phone")
+    assert on_time["data"]["kind"] == "dose"
+    assert on_time["notification"]["body"] == "It's time for Wei's medicine."
+    run_until(engine, channel, clock, NOON + timedelta(minutes=30), WIRED)
+    follow = fcm.to("david-phone")[1]
+    assert follow["data"]["kind"] == "dose_followup"
+    assert "Donepezil" not in str(fcm.to("david-phone"))
+
+    body = {
+        "medication_id": med_id,
+        "client_id": "david-noon",
+        "status": "taken",
+        "taken_at": (NOON + timedelta(minutes=32)).isoformat(),
+    }
+    clock.at = NOON + timedelta(minutes=33)
+    r = api.post(f"/patients/{people.chen}/doses", as_="david", json=body)
+    assert r.status_code == 201, r.get_json()
+    run_until(engine, channel, clock, NOON + timedelta(hours=2), WIRED)
+    assert [m["data"]["kind"] for m in fcm.to("david-phone")] == ["dose", "dose_followup"]
+    left = rows(patient_id=people.chen, state="pending")
+    assert [r for r in left if r.subject.get("slot_key") == on_time["data"]["slot_key"]] == []

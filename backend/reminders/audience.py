@@ -51,9 +51,15 @@ class Circle:
             return True
         return permission.value in self.holdings.get(user_id, set())
 
+    def acting(self) -> list[int]:
+        """Who acts for the patient day to day: their own login, or -- for a managed patient
+        (a child, a parent with dementia) -- the managing caregivers, who give the doses,
+        answer the check-ins and reorder the medicines."""
+        return [self.patient_user] if self.patient_user is not None else sorted(self.managing)
+
     def recipients(self, step: Step) -> list[int]:
         if step.notify == "patient":
-            return [self.patient_user] if self.patient_user is not None else []
+            return self.acting()
         if step.notify == "caregiver":
             return [step.user_id] if step.user_id in self.alert_holders else []
         if step.notify == "caregivers":

@@ -259,9 +259,7 @@ def prompt_key(schedule_id: int, slot_key: str, user_id: int) -> str:
 
 def recipients(circle: Circle) -> list[int]:
     """The patient's own login, or for a managed patient the managing caregivers."""
-    if circle.patient_user is not None:
-        return [circle.patient_user]
-    return sorted(circle.managing)
+    return circle.acting()
 
 
 def prompt_rows(

@@ -1,11 +1,13 @@
 """Dose reminders and their escalation: the on-time reminder, the patient's follow-up and
 the caregivers' missed-dose alerts, each step of the patient's chain a row.
 
-Keys: ``dose:{medication}:{slot}`` for the reminder to the patient's own login and
-``dose:{medication}:{slot}:{step}:{user}`` for each escalation step. A dose logged (taken or
-skipped) cancels what is pending for its slot at once (:func:`on_dose_logged`); "I'm on it"
-stops the later steps (:func:`on_acknowledged`); the dispatcher checks both again when it
-sends (:func:`dose_check`).
+Keys: ``dose:{medication}:{slot}`` for the reminder to the patient's own login,
+``dose:{medication}:{slot}:giver:{user}`` for a managed patient's to each managing caregiver
+(who gives the dose: "Time for Wei's medicine"), and ``dose:{medication}:{slot}:{step}:{user}``
+for each escalation step (a "patient" step reaches whoever acts for the patient). A dose
+logged (taken or skipped) cancels what is pending for its slot at once
+(:func:`on_dose_logged`); "I'm on it" stops the later steps (:func:`on_acknowledged`); the
+dispatcher checks both again when it sends (:func:`dose_check`).
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def dose_rows(
     would leave as they are) are not built."""
     rows: list[dict[str, Any]] = []
     med_id, patient_id, patient_user = med.id, patient.id, circle.patient_user
+    givers = circle.acting()  # the patient, or for a managed patient who gives the doses
     late = DOSE_LATE_CRITICAL if med.time_critical else DOSE_LATE
     steps = [
         (
@@ -101,8 +104,12 @@ def dose_rows(
             continue
         key = dose_key(med_id, slot_key)
         subject = {"medication_id": med_id, "slot_key": slot_key, "dose_at": at_iso}
-        if patient_user is not None and at >= now and key not in skip:
-            rows.append(row(key, "dose", patient_user, patient_id, at, late, subject))
+        if at >= now:
+            for user_id in givers:
+                # The patient's own reminder keeps the plain key; a giver's is theirs.
+                giver_key = key if user_id == patient_user else f"{key}:giver:{user_id}"
+                if giver_key not in skip:
+                    rows.append(row(giver_key, "dose", user_id, patient_id, at, late, subject))
         for index, after, kind, step_late, notify, users in steps:
             due = at + after
             if due < now:

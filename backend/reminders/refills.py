@@ -57,7 +57,7 @@ def refill_rows(
     if med.refill_threshold_days is None or not _needs_refill(med, patient, cache):
         return []
     local_day = now.astimezone(ZoneInfo(patient.time_zone)).date().isoformat()
-    recipients = [circle.patient_user] if circle.patient_user else sorted(circle.managing)
+    recipients = circle.acting()
     subject = {"medication_id": med.id, "date": local_day}
     return [
         row(f"refill:{med.id}:{local_day}:{u}", "refill", u, patient.id, now, REFILL_LATE, subject)
