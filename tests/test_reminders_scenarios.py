@@ -530,3 +530,34 @@ def test_david_gives_weis_doses_so_he_is_told_it_is_time_and_logging_stops_the_r
     assert [m["data"]["kind"] for m in fcm.to("david-phone")] == ["dose", "dose_followup"]
     left = rows(patient_id=people.chen, state="pending")
     assert [r for r in left if r.subject.get("slot_key") == on_time["data"]["slot_key"]] == []
+
+
+def test_only_an_alert_that_reached_you_can_be_answered_and_it_never_stops_the_patients_own(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    ana = people.users["ana"].id
+    chain = {
+        "steps": [
+            {"after_minutes": 20, "notify": "caregiver", "user_id": ana},
+            {"after_minutes": 40, "notify": "patient"},
+        ]
+    }
+    assert api.put(f"/patients/{people.maria}/escalation", as_="maria", json=chain).status_code
+    add_med(api, people)
+    (pending_alert,) = rows(kind="missed_dose_alert")
+    # Planned, not sent: "I'm on it" before anything reached Ana is refused, and changes nothing.
+    r = api.post(f"/me/alerts/{pending_alert.id}/acknowledge", as_="ana")
+    assert r.status_code == 409
+    assert [x.state for x in rows(kind="dose_followup")] == ["pending"]
+
+    run_until(engine, channel, clock, NOON + timedelta(minutes=25))
+    assert api.post(f"/me/alerts/{pending_alert.id}/acknowledge", as_="ana").status_code == 200
+    # María's own follow-up (step 2, to the patient) still asks her to log it.
+    run_until(engine, channel, clock, NOON + timedelta(minutes=45))
+    assert [k for _, k in pushes(fcm) if _ == "maria-phone"] == ["dose", "dose_followup"]

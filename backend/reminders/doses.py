@@ -21,6 +21,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.errors import ServiceError
 from backend.models.escalation import DoseAcknowledgement
 from backend.models.medication import DoseLog, Medication
 from backend.models.outbox import Reminder
@@ -158,6 +159,13 @@ def dose_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
             )
         ).all()
     )
+    own = dict(
+        db.execute(
+            select(Patient.id, Patient.user_id).where(
+                Patient.id.in_({r.patient_id for r in reminders if r.patient_id is not None})
+            )
+        ).all()
+    )
     reasons: dict[int, str] = {}
     for r in reminders:
         if "slot_key" not in (r.subject or {}):
@@ -168,8 +176,8 @@ def dose_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
             reasons[r.id] = f"medication_{state}"
         elif slot in logged:
             reasons[r.id] = "dose_logged"
-        elif slot in acked and r.kind != "dose":
-            reasons[r.id] = "acknowledged"
+        elif slot in acked and r.kind != "dose" and r.user_id != own.get(r.patient_id or 0):
+            reasons[r.id] = "acknowledged"  # the patient's own follow-up still goes
     return reasons
 
 
@@ -185,15 +193,15 @@ def on_dose_logged(db: Session, patient_id: int, medication_id: int, slot_key: s
 
 
 def on_acknowledged(db: Session, reminder: Reminder) -> int:
-    """ "I'm on it": the later steps of that dose stop."""
-    subject = reminder.subject or {}
-    return cancel(
-        db,
-        reason="acknowledged",
-        patient_id=reminder.patient_id,
-        kinds=("dose_followup", "missed_dose_alert"),
-        subject={"medication_id": int(subject["medication_id"]), "slot_key": subject["slot_key"]},
-    )
+    """ "I'm on it": the later steps of that dose to *others* stop -- never the patient's own
+    reminders (their follow-up still asks them to log it)."""
+    own = db.scalar(select(Patient.user_id).where(Patient.id == reminder.patient_id))
+    later = [
+        r.id
+        for r in pending_by_slot(db, reminder)
+        if r.kind in ("dose_followup", "missed_dose_alert") and r.user_id != own
+    ]
+    return cancel(db, reason="acknowledged", ids=later) if later else 0
 
 
 def pending_by_slot(db: Session, reminder: Reminder) -> list[Reminder]:
@@ -218,8 +226,11 @@ def pending_by_slot(db: Session, reminder: Reminder) -> list[Reminder]:
 
 
 def acknowledge(db: Session, reminder: Reminder, at: datetime) -> None:
-    """ "I'm on it" on a missed-dose alert: the caregiver who took the dose in hand is
-    recorded (the first one; a second says nothing new) and the later steps stop."""
+    """ "I'm on it" on a missed-dose alert that reached the caregiver: who took the dose in
+    hand is recorded (the first one; a second says nothing new) and the later steps to others
+    stop. An alert not sent yet is not theirs to answer (409)."""
+    if reminder.state != "sent":
+        raise ServiceError(409, "This alert has not reached you yet; nothing to answer.")
     subject = reminder.subject
     ack = DoseAcknowledgement(
         patient_id=reminder.patient_id,
