@@ -561,3 +561,32 @@ def test_only_an_alert_that_reached_you_can_be_answered_and_it_never_stops_the_p
     # María's own follow-up (step 2, to the patient) still asks her to log it.
     run_until(engine, channel, clock, NOON + timedelta(minutes=45))
     assert [k for _, k in pushes(fcm) if _ == "maria-phone"] == ["dose", "dose_followup"]
+
+
+def test_a_snooze_survives_a_re_plan_of_the_patient(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    add_med(api, people)
+    run_until(engine, channel, clock, NOON)
+    dose = int(fcm.to("maria-phone")[0]["data"]["reminder_id"])
+    clock.at = NOON + timedelta(minutes=2)
+    r = api.post(f"/me/reminders/{dose}/snooze", as_="maria", json={"minutes": 30})
+    assert r.status_code == 200, r.get_json()
+    again = r.get_json()["id"]
+    # María changes her bed time: every pending reminder of hers is re-planned (the noon
+    # dose itself does not move).
+    r = api.patch("/me", as_="maria", json={"bed_time": "21:15"})
+    assert r.status_code == 200, r.get_json()
+    snoozed = db.session.get(Reminder, again)
+    assert snoozed is not None and snoozed.state == "pending"
+    run_until(engine, channel, clock, NOON + timedelta(minutes=32))
+    assert [k for token, k in pushes(fcm) if token == "maria-phone"] == ["dose", "dose"]
+    # Her daughter's alert moved with the snooze, and stays moved.
+    (alert,) = rows(kind="missed_dose_alert")
+    assert alert.due_at == NOON + timedelta(minutes=92)

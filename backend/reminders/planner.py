@@ -216,12 +216,32 @@ def _withdraw(
     patient_id: int,
     kinds: tuple[str, ...],
     subject: dict[str, Any] | None = None,
+    *,
+    keep_snoozed: bool = True,
 ) -> int:
     """Cancel the pending rows a change touches, due from ``at`` on (reason ``replanned``,
-    so planning their keys again revives them); returns how many."""
-    return cancel(
-        db, reason=REPLANNED, patient_id=patient_id, kinds=kinds, subject=subject, due_from=at
-    )
+    so planning their keys again revives them); returns how many. A snoozed row stays unless
+    the occurrence itself changed (``keep_snoozed=False``: a medicine's schedule): the person
+    asked for that instant, and re-planning could not give it back."""
+    if not keep_snoozed:
+        return cancel(
+            db, reason=REPLANNED, patient_id=patient_id, kinds=kinds, subject=subject, due_from=at
+        )
+    wanted = dict(subject or {})
+    ids = [
+        rid
+        for rid, about in db.execute(
+            select(Reminder.id, Reminder.subject).where(
+                Reminder.patient_id == patient_id,
+                Reminder.state == "pending",
+                Reminder.kind.in_(kinds),
+                Reminder.due_at >= at,
+            )
+        )
+        if not (about or {}).get("snoozed")
+        and all((about or {}).get(k) == v for k, v in wanted.items())
+    ]
+    return cancel(db, reason=REPLANNED, ids=ids) if ids else 0
 
 
 def replan_for_patient(db: Session, patient_id: int, now: datetime | None = None) -> int:
@@ -260,7 +280,8 @@ def replan_for_medication(db: Session, medication_id: int, now: datetime | None 
     if patient_id is None:
         return 0
     subject = {"medication_id": medication_id}
-    cancelled = _withdraw(db, at, patient_id, (*DOSE_KINDS, "refill"), subject)
+    kinds = (*DOSE_KINDS, "refill")
+    cancelled = _withdraw(db, at, patient_id, kinds, subject, keep_snoozed=False)
     plan(db, at, medication_ids=[medication_id], lookback=LOOKBACK)
     return cancelled
 

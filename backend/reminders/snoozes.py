@@ -4,6 +4,9 @@ A pending reminder moves to the new time; one already sent is sent again at it (
 keyed after the original and the new time). Nothing ever moves earlier: a reminder
 not yet due by the snooze's end is a 409. The dose's later steps (follow-up, alerts) move
 by the same amount, so snoozing the reminder does not bring the caregivers' alert forward.
+Snoozed rows carry ``subject.snoozed``: a re-plan for another reason (a recipient's quiet
+hours, a zone) leaves them as they are; only a change of the medicine's schedule replaces
+them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from sqlalchemy.orm import Session
 from backend.errors import ServiceError
 from backend.models.outbox import Reminder
 from backend.reminders.doses import pending_by_slot
-from notifications.outbox import enqueue, reschedule
+from notifications.outbox import enqueue, reschedule, restamp
 
 SNOOZABLE = ("dose", "dose_followup", "refill")
 
@@ -37,8 +40,10 @@ def snooze(db: Session, reminder: Reminder, minutes: int, at: datetime) -> Remin
     for later in pending_by_slot(db, reminder):
         if later.due_at > reminder.due_at:
             reschedule(db, later.id, later.due_at + delta, later.not_after + delta)
+            restamp(db, later.id, {**later.subject, "snoozed": True})
     if reminder.state == "pending":
         reschedule(db, reminder.id, new_due, reminder.not_after + delta)
+        restamp(db, reminder.id, {**reminder.subject, "snoozed": True})
         db.refresh(reminder)
         return reminder
     again = enqueue(
@@ -47,7 +52,7 @@ def snooze(db: Session, reminder: Reminder, minutes: int, at: datetime) -> Remin
         kind=reminder.kind,
         user_id=reminder.user_id,
         patient_id=reminder.patient_id,
-        subject=reminder.subject,
+        subject={**reminder.subject, "snoozed": True},
         due_at=new_due,
         not_after=new_due + (reminder.not_after - reminder.due_at),
     )
