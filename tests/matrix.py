@@ -61,3 +61,6 @@ class Entry:
     # request headers from (patient, ids), e.g. If-Match with the record's current ETag;
     # ``patient`` is the one whose ids the path uses (maria for "nobody")
     headers: Callable[[str, dict[str, int]], dict[str, str]] | None = None
+    # what someone who may see the patient but not do this gets: 403, or 404 where even
+    # "it exists" is not theirs to learn (another person's grant id)
+    refused: int = 403

@@ -142,11 +142,22 @@ def _sorted(value: Any) -> Any:
 
 class CommonErrorsPlugin(BasePlugin):
     """Documents the errors any operation can answer with, whatever its view does:
-    401 wherever sign-in is needed, 400 and 415 wherever a JSON body is read."""
+    401 wherever sign-in is needed, 400 and 415 wherever a JSON body is read; and gives every
+    operation its operationId."""
 
     def operation_helper(
-        self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
+        self,
+        path: str | None = None,
+        operations: dict[str, Any] | None = None,
+        rule: Any = None,
+        **_: Any,
     ) -> None:
+        # A stable operationId from the view, not the path: the method and the MethodView's
+        # name ("getMedicationById"), so generated clients keep their names when a path moves.
+        view = rule.endpoint.rsplit(".", 1)[-1] if rule is not None else None
+        for method, operation in (operations or {}).items():
+            if view is not None:
+                operation.setdefault("operationId", f"{method}{view}")
         for operation in (operations or {}).values():
             responses = operation.setdefault("responses", {})
             if operation.get("security") != []:

@@ -174,7 +174,7 @@ def _view(reminder: Reminder) -> dict[str, Any]:
 
 
 @blp.route("/me/alerts/<int:reminder_id>/acknowledge")
-class Acknowledge(MethodView):
+class AlertAcknowledge(MethodView):
     @blp.response(200, ReminderSchema)
     @error_responses(blp, 404)
     def post(self, reminder_id: int) -> dict[str, Any]:

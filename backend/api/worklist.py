@@ -247,7 +247,7 @@ def _workable(item_id: int) -> tuple[int, WorkItem]:
 
 
 @blp.route("/worklist/<int:item_id>/acknowledge")
-class Acknowledge(MethodView):
+class WorkItemAcknowledge(MethodView):
     @blp.response(200, WorkItemDetailSchema)
     @error_responses(blp, 404, 409)
     def post(self, item_id: int) -> Any:
