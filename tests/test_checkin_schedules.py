@@ -24,10 +24,9 @@ from backend.services.checkin_schedules import schedule_checkin
 from backend.services.sweep import run_sweep
 from notifications import register_device
 from notifications.channels.fcm import FcmChannel
-from notifications.dispatch import DispatchConfig, dispatch_once
 from tests.conftest import START, Api, Clock, World, assert_error
 from tests.fcmserver import FcmServer
-from tests.wiring import CHECKED, WIRED
+from tests.wiring import WIRED, dispatch_until
 
 DAILY_1030 = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["10:30"]}}
 # 10:30 in New York on the first two days (EST, UTC-5)
@@ -78,22 +77,6 @@ def occurrences(api: Api, world: World, schedule_id: int, **query: str) -> list[
     assert r.status_code == 200, r.get_json()
     found: list[dict[str, Any]] = r.get_json()
     return found
-
-
-def dispatch_until(
-    engine: Engine,
-    channel: FcmChannel,
-    clock: Clock,
-    until: datetime,
-    config: DispatchConfig = CHECKED,
-) -> None:
-    """Dispatch every minute from the clock's time to ``until`` (inclusive)."""
-    db.session.commit()
-    while clock.at <= until:
-        while dispatch_once(engine, channel, "w1", clock.at, config).claimed:
-            pass
-        clock.advance(minutes=1)
-    db.session.expire_all()
 
 
 def instant(text: str) -> datetime:

@@ -44,13 +44,8 @@ def _pending_to_ana(world: World, kind: str) -> int:
     return row.id
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_taking_away_the_permission_a_push_needs_cancels_it_at_once(
-    api: Api, world: World, kind: str
-) -> None:
-    rid = _pending_to_ana(world, kind)
-    needed = NEEDS[kind].value
-    keep = [p for p in ALL_PERMISSIONS if p != needed]
+def _after_ana_keeps(api: Api, world: World, keep: list[str], rid: int) -> Reminder | None:
+    """María leaves Ana only ``keep``; the pending row ``rid`` as it is afterwards."""
     r = api.patch(
         f"/patients/{world.maria}/caregivers/{_grant(api, world)}",
         as_="maria",
@@ -58,7 +53,17 @@ def test_taking_away_the_permission_a_push_needs_cancels_it_at_once(
     )
     assert r.status_code == 200, r.get_json()
     db.session.expire_all()
-    row = db.session.get(Reminder, rid)
+    return db.session.get(Reminder, rid)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_taking_away_the_permission_a_push_needs_cancels_it_at_once(
+    api: Api, world: World, kind: str
+) -> None:
+    rid = _pending_to_ana(world, kind)
+    needed = NEEDS[kind].value
+    keep = [p for p in ALL_PERMISSIONS if p != needed]
+    row = _after_ana_keeps(api, world, keep, rid)
     assert row is not None
     assert (row.state, row.cancelled_reason) == ("cancelled", "access_revoked")
 
@@ -68,12 +73,5 @@ def test_a_push_whose_permission_stays_is_left_alone(api: Api, world: World, kin
     rid = _pending_to_ana(world, kind)
     other = next(p for p in ALL_PERMISSIONS if p != KIND_PERMISSION[kind].value)
     keep = [p for p in ALL_PERMISSIONS if p != other]
-    r = api.patch(
-        f"/patients/{world.maria}/caregivers/{_grant(api, world)}",
-        as_="maria",
-        json={"permissions": keep},
-    )
-    assert r.status_code == 200, r.get_json()
-    db.session.expire_all()
-    row = db.session.get(Reminder, rid)
+    row = _after_ana_keeps(api, world, keep, rid)
     assert row is not None and row.state == "pending"

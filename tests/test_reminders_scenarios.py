@@ -19,10 +19,11 @@ from backend.models import CaregiverGrant, Medication, Patient, Reminder
 from backend.reminders.planner import plan
 from notifications import register_device
 from notifications.channels.fcm import FcmChannel
-from notifications.dispatch import DispatchConfig, dispatch_once
+from notifications.dispatch import dispatch_once
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer
 from tests.wiring import CHECKED, WIRED
+from tests.wiring import dispatch_until as run_until
 
 NOON = START + timedelta(hours=2)  # 12:00 in New York, Maria's zone
 DAILY_NOON = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["12:00:00"]}}
@@ -52,22 +53,6 @@ def add_med(api: Api, world: World, timing: dict[str, Any] = DAILY_NOON, **extra
     r = api.post(f"/patients/{world.maria}/medications", as_="maria", json=body)
     assert r.status_code == 201, r.get_json()
     return int(r.get_json()["id"])
-
-
-def run_until(
-    engine: Engine,
-    channel: FcmChannel,
-    clock: Clock,
-    until: datetime,
-    config: DispatchConfig = CHECKED,
-) -> None:
-    """Dispatch every minute from the clock's time to ``until`` (inclusive)."""
-    db.session.commit()
-    while clock.at <= until:
-        while dispatch_once(engine, channel, "w1", clock.at, config).claimed:
-            pass
-        clock.advance(minutes=1)
-    db.session.expire_all()
 
 
 def pushes(fcm: FcmServer) -> list[tuple[str, str]]:

@@ -22,7 +22,6 @@ when it sends (:func:`prompt_check`).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,8 +35,9 @@ from backend.clock import now
 from backend.models import CheckinResponse, CheckinSchedule, Patient
 from backend.models.outbox import Reminder
 from backend.reminders.audience import Circle, circles
-from backend.schedule import Occurrence, Timing, expand, parse_timing
+from backend.schedule import Occurrence, Timing, expand
 from backend.schedule.medicines import routine_of
+from backend.schedule.timing import cached_timing
 from notifications.outbox import cancel
 
 KIND = "checkin_prompt"
@@ -51,19 +51,10 @@ CANCELLED = "schedule_cancelled"
 
 ANSWERED = "checkin_answered"
 
+
 # Parsed timings by canonical JSON (parsing is pure; a handful of shapes recur).
-_PARSED: dict[str, Timing] = {}
-
-
 def schedule_timing(schedule: CheckinSchedule) -> Timing:
-    key = json.dumps(schedule.timing, sort_keys=True, separators=(",", ":"))
-    found = _PARSED.get(key)
-    if found is None:
-        found = parse_timing(schedule.timing)
-        if len(_PARSED) >= 1024:
-            _PARSED.clear()
-        _PARSED[key] = found
-    return found
+    return cached_timing(schedule.timing)
 
 
 def prompt_occurrences(

@@ -3,14 +3,14 @@ schedule engine applied to the medication and patient records."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from backend.models import DoseLog, Medication, Patient
-from backend.schedule import Occurrence, Routine, Timing, doses_per_day, expand, parse_timing
+from backend.schedule import Occurrence, Routine, Timing, doses_per_day, expand
+from backend.schedule.timing import cached_timing
 
 
 def routine_of(patient: Patient) -> Routine:
@@ -28,27 +28,8 @@ def anchor_of(med: Medication) -> datetime:
     return datetime.combine(med.start_date, time(0, 0), tzinfo=ZoneInfo(med.home_time_zone))
 
 
-# Parsed timings by their canonical JSON. Parsing is pure and a Timing is immutable, and the
-# same few shapes (QD, BID with meals, ...) recur across thousands of medicines, so the today
-# view need not re-validate each one on every request. Bounded: cleared when full.
-_PARSED: dict[str, Timing] = {}
-_PARSED_MAX = 4096
-
-
 def timing_of(med: Medication) -> Timing | None:
-    if not med.timing:
-        return None
-    try:
-        key = json.dumps(med.timing, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):  # not plain JSON (never so once stored): no caching
-        return parse_timing(med.timing)
-    timing = _PARSED.get(key)
-    if timing is None:
-        timing = parse_timing(med.timing)  # raises for a refused shape: nothing is kept
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.clear()
-        _PARSED[key] = timing
-    return timing
+    return cached_timing(med.timing) if med.timing else None
 
 
 def occurrences(

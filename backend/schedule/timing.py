@@ -59,6 +59,7 @@ slots per day), ``grid`` (hourly interval dividing a day: a wall-clock grid), ``
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -810,3 +811,27 @@ def _hourly_plan(
             "a timeOfDay only fits an hourly interval that divides a day or a whole number of days",
         )
     return Timing(kind="elapsed", interval_minutes=interval, **common)
+
+
+# Parsed timings by their canonical JSON. Parsing is pure and a Timing is immutable, and the
+# same few shapes (QD, BID with meals, a daily check-in ...) recur across thousands of
+# medicines and schedules, so a view need not re-validate each one on every request.
+# Bounded: cleared when full.
+_PARSED: dict[str, Timing] = {}
+_PARSED_MAX = 4096
+
+
+def cached_timing(data: Any) -> Timing:
+    """:func:`parse_timing`, remembered by the JSON's canonical form (raises as it does; a
+    refused shape is not kept)."""
+    try:
+        key = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):  # not plain JSON (never so once stored): no caching
+        return parse_timing(data)
+    timing = _PARSED.get(key)
+    if timing is None:
+        timing = parse_timing(data)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = timing
+    return timing
