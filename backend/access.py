@@ -27,7 +27,7 @@ from backend.models import (
     Permission,
     User,
 )
-from backend.models.careteam import care_team_rows
+from backend.models.careteam import TeamRole, care_team_rows
 
 
 class Role(enum.StrEnum):
@@ -75,6 +75,54 @@ _CARE_TEAM = _BASIC | {
     Action.VIEW_CHECKINS,
     Action.MESSAGE_CARE_TEAM,
 }
+# What each care-team role may do: the scope of the profession, not a label. Everyone on the
+# team reads the plan, the appointments and the check-ins and messages the patient's side.
+# - physicians and nurses (and unknown roles, as before): all clinical work;
+# - a care coordinator coordinates: the plan, appointments, check-ins and transitions, and
+#   reads the medicines, but neither changes medicines nor logs doses;
+# - a pharmacist owns the medicine list (reconciliation, changes, transitions' medication
+#   changes) but does not edit the care plan or schedule visits and check-ins;
+# - a social worker works the plan's psychosocial goals, visits, social-needs check-ins and
+#   transitions, and reads (does not change) the medicines;
+# - a community health worker visits at home: reads the plan and medicines, logs doses
+#   watched, arranges visits;
+# - a dietitian advises: reads, and messages.
+_TEAM_READS = _BASIC | {
+    Action.VIEW_CARE_PLAN,
+    Action.VIEW_MEDICATIONS,
+    Action.VIEW_APPOINTMENTS,
+    Action.VIEW_CHECKINS,
+    Action.MESSAGE_CARE_TEAM,
+}
+ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    TeamRole.PHYSICIAN: frozenset(_CARE_TEAM),
+    TeamRole.NURSE: frozenset(_CARE_TEAM),
+    TeamRole.CARE_COORDINATOR: _TEAM_READS
+    | {
+        Action.EDIT_CARE_PLAN,
+        Action.MANAGE_APPOINTMENTS,
+        Action.MANAGE_CHECKINS,
+        Action.MANAGE_TRANSITIONS,
+    },
+    TeamRole.PHARMACIST: _TEAM_READS | {Action.MANAGE_MEDICATIONS, Action.MANAGE_TRANSITIONS},
+    TeamRole.SOCIAL_WORKER: _TEAM_READS
+    | {
+        Action.EDIT_CARE_PLAN,
+        Action.MANAGE_APPOINTMENTS,
+        Action.MANAGE_CHECKINS,
+        Action.MANAGE_TRANSITIONS,
+    },
+    TeamRole.COMMUNITY_HEALTH_WORKER: _TEAM_READS | {Action.LOG_DOSES, Action.MANAGE_APPOINTMENTS},
+    TeamRole.DIETITIAN: _TEAM_READS,
+}
+
+
+def team_actions(role: str) -> frozenset[Action]:
+    """What a care-team member in ``role`` may do (the full clinical set for a role this
+    table does not know, as every member could before roles had meaning)."""
+    return ROLE_ACTIONS.get(role, frozenset(_CARE_TEAM))
+
+
 # The patient's side may do everything except set the clinical watch on themselves:
 # scheduling check-ins and setting flag rules is the care team's, so a patient (or whoever
 # holds their phone) cannot switch off the nurse's safety threshold.
@@ -117,7 +165,7 @@ def resolve(user: User, patient_id: int) -> PatientAccess | None:
         return access_for_grant(user, patient, grant)
     member_role = care_team_role(user.id, patient_id)
     if member_role is not None:
-        return PatientAccess(patient, user, Role.CARE_TEAM, _CARE_TEAM, member_role)
+        return PatientAccess(patient, user, Role.CARE_TEAM, team_actions(member_role), member_role)
     return None
 
 

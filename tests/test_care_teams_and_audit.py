@@ -9,6 +9,7 @@ from sqlalchemy import select
 from backend import db
 from backend.cli import cli
 from backend.models import CareTeamMember, User
+from backend.services.careteams import add_member
 from tests.conftest import Api, World, assert_error
 
 
@@ -148,3 +149,37 @@ def test_every_read_by_someone_else_is_logged_once_with_one_label_and_own_reads_
             ("nurse", "view_patient"),  # the same label as in her panel views
         ]
     )
+
+
+def test_care_team_roles_mean_what_the_profession_does(api: Api, world: World) -> None:
+    team = world.teams["Riverside Primary Care A"].id
+    add_member(db.session(), team, "rosa", "Rosa Pharmacist", None, "pharmacist")
+    add_member(db.session(), team, "tom", "Tom Coordinator", None, "care_coordinator")
+    db.session.commit()
+    plan = api.post(
+        f"/patients/{world.maria}/care-plans", as_="priya", json={"title": "Diabetes care"}
+    )
+    assert plan.status_code == 201, plan.get_json()
+    path = f"/patients/{world.maria}/care-plans/{plan.get_json()['id']}"
+    etag = api.get(path, as_="rosa").headers["ETag"]  # she reads the plan
+    edit = api.patch(path, as_="rosa", json={"title": "Mine"}, headers={"If-Match": etag})
+    assert edit.status_code == 403  # a pharmacist does not edit the care plan
+    body = {"name": "Metformin", "timing": {"code": {"text": "BID"}}}
+    med = api.post(f"/patients/{world.maria}/medications", as_="priya", json=body)
+    assert med.status_code == 201, med.get_json()
+    meds = [med.get_json()]
+    change = api.patch(
+        f"/patients/{world.maria}/medications/{meds[0]['id']}",
+        as_="rosa",
+        json={"instructions": "With food."},
+    )
+    assert change.status_code == 200, change.get_json()  # she owns the medicine list
+    # A coordinator coordinates; the medicine list is not hers to change.
+    by_tom = api.patch(
+        f"/patients/{world.maria}/medications/{meds[0]['id']}",
+        as_="tom",
+        json={"instructions": "Twice."},
+    )
+    assert by_tom.status_code == 403
+    # The patient sees them on her team, with their roles.
+    assert api.get(f"/patients/{world.maria}", as_="tom").status_code == 200

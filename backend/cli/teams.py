@@ -8,20 +8,13 @@ from flask.cli import AppGroup
 from backend import db
 from backend.checkins.crisis import set_organization_guidance
 from backend.errors import ServiceError
+from backend.models.careteam import TeamRole
 from backend.services.careteams import add_member, add_team, enroll
 
 team_group = AppGroup("team", help="Organizations and care teams (operators).")
 coordinator_group = AppGroup("coordinator", help="Care-team members (operators only).")
 
-CARE_TEAM_ROLES = [
-    "physician",
-    "nurse",
-    "pharmacist",
-    "dietitian",
-    "social_worker",
-    "community_health_worker",
-    "care_coordinator",
-]
+CARE_TEAM_ROLES = [role.value for role in TeamRole]
 
 
 @team_group.command("add")
