@@ -296,21 +296,23 @@ def may_end_grant(access: PatientAccess, grant: CaregiverGrant) -> bool:
     return access.allows(Action.MANAGE_ACCESS)
 
 
-# The access-log entries of the request in hand: (patient, user, actor label, action). The app
-# starts each request with an empty list and writes them with the request's outcome.
+# The access-log entries of the request in hand: (patient, user, actor label, action), in the
+# order recorded, each once (an ordered dict used as a set: a 2,000-patient panel view
+# records 2,000 entries without a quadratic membership test). The app starts each request
+# empty and writes them with the request's outcome.
 AccessEntry = tuple[int, int, str, str]
-_pending: ContextVar[list[AccessEntry] | None] = ContextVar("access_log", default=None)
+_pending: ContextVar[dict[AccessEntry, None] | None] = ContextVar("access_log", default=None)
 
 
 def start_access_log() -> None:
     """A new request: nothing recorded yet."""
-    _pending.set([])
+    _pending.set({})
 
 
 def take_access_log() -> list[AccessEntry]:
     """The entries recorded since :func:`start_access_log`, emptied."""
-    found = _pending.get() or []
-    _pending.set([])
+    found = list(_pending.get() or {})
+    _pending.set({})
     return found
 
 
@@ -318,9 +320,9 @@ def _queue(entries: list[AccessEntry]) -> None:
     """Add entries, once each per request (a view that reads twice is one read)."""
     pending = _pending.get()
     if pending is None:
-        pending = []
+        pending = {}
         _pending.set(pending)
-    pending.extend(e for e in dict.fromkeys(entries) if e not in pending)
+    pending.update(dict.fromkeys(entries))
 
 
 def record_access(access: PatientAccess, action: Action | str) -> None:
