@@ -177,8 +177,15 @@ def _record_discharge(api: _Client, chen: Patient) -> None:
     changes: list[dict[str, Any]] = [
         {
             "change": "new",
-            "name": "Furosemide 20 mg",
+            "name": "Furosemide",
             "details": "One tablet every morning for fluid; weigh yourself daily.",
+            "medication": {
+                "strength": "20 mg",
+                "timing": {
+                    "repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["CM"]}
+                },
+                "reason": "Fluid after heart failure",
+            },
         }
     ]
     if stopped is not None:

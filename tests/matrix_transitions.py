@@ -16,6 +16,7 @@ from tests.matrix import Entry
 DISCHARGES = "/patients/<int:patient_id>/discharges"
 ONE = f"{DISCHARGES}/<int:discharge_id>"
 ACK = f"{ONE}/medication-changes/<int:change_id>/acknowledge"
+RECONCILE = f"{ONE}/reconciliation"
 ENCOUNTERS = "/patients/<int:patient_id>/encounters"
 # Medication changes are acknowledged at home: the patient, the managing caregiver, or a
 # caregiver granted manage_medications (none here). The care team records them, and gets 403.
@@ -37,6 +38,8 @@ ENTRIES = {
     (ACK, "POST"): Entry(
         "acknowledge_medication_change", (200,), also=lambda who, p: (who, p) in _HOME
     ),
+    # A dry run: says what each change would do, changes nothing (the same door as applying).
+    (RECONCILE, "POST"): Entry("manage_medications", (200,), body=lambda p: {"dry_run": True}),
     (ENCOUNTERS, "GET"): Entry("view_care_plan", (200,)),
     (ENCOUNTERS, "POST"): Entry(
         "manage_transitions",

@@ -65,6 +65,10 @@ def _discharge_body(world: World, **overrides: Any) -> dict[str, Any]:
                 "change": "new",
                 "name": "Amoxicillin 500 mg",
                 "details": "Three times a day for 5 more days.",
+                "medication": {
+                    "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+                    "end_date": "2026-11-30",
+                },
             },
             {
                 "change": "stopped",
@@ -85,6 +89,13 @@ def _record(api: Api, world: World, as_: str = "priya", **overrides: Any) -> dic
     assert r.status_code == 201, r.get_json()
     body: dict[str, Any] = r.get_json()
     return body
+
+
+def _apply(api: Api, world: World, discharge_id: int) -> None:
+    r = api.post(
+        f"/patients/{world.chen}/discharges/{discharge_id}/reconciliation", as_="priya", json={}
+    )
+    assert r.status_code == 200, r.get_json()
 
 
 def _tasks(discharge: dict[str, Any]) -> dict[tuple[str, int | None], dict[str, Any]]:
@@ -206,8 +217,10 @@ def test_david_acknowledges_each_change_and_reconciliation_is_done(
     new, stopped = d["medication_changes"]
     path = f"/patients/{world.chen}/discharges/{d['id']}/medication-changes"
 
-    # The care team records the changes; acknowledging them is for the patient's side.
+    # The care team records the changes and may apply them to the medicine list;
+    # acknowledging them is for the patient's side.
     assert_error(api.post(f"{path}/{new['id']}/acknowledge", as_="priya"), 403)
+    _apply(api, world, d["id"])
 
     clock.advance(hours=5)
     r = api.post(f"{path}/{new['id']}/acknowledge", as_="david")
@@ -232,7 +245,7 @@ def test_david_acknowledges_each_change_and_reconciliation_is_done(
     assert_error(api.post(f"{path}/987654/acknowledge", as_="david"), 404)
 
 
-def test_reconciliation_overdue_goes_on_the_worklist_until_acknowledged(
+def test_reconciliation_overdue_goes_on_the_worklist_until_applied_and_acknowledged(
     api: Api, world: World, clock: Clock
 ) -> None:
     d = _record(api, world)
@@ -243,6 +256,9 @@ def test_reconciliation_overdue_goes_on_the_worklist_until_acknowledged(
     path = f"/patients/{world.chen}/discharges/{d['id']}/medication-changes"
     for change in d["medication_changes"]:
         api.post(f"{path}/{change['id']}/acknowledge", as_="david")
+    db.session.expire_all()
+    assert item.status == "open"  # acknowledged at home, but the list is not changed yet
+    _apply(api, world, d["id"])
     db.session.expire_all()
     assert db.session.get(WorkItem, item.id) is not None
     assert item.status == "resolved"
@@ -256,6 +272,7 @@ def test_acknowledged_at_once_by_two_people_the_sweep_completes_reconciliation(
     d = _record(api, world)
     clock.advance(hours=1)
     for change in db.session.scalars(select(MedicationChange)):
+        change.applied_by_user_id, change.applied_at = world.users["priya"].id, now()
         change.acknowledged_by_user_id, change.acknowledged_at = world.users["david"].id, now()
     db.session.commit()
     task = _tasks(_get(api, world, d["id"]))[("medication_reconciliation", None)]

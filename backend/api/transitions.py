@@ -10,8 +10,11 @@ Who may do what:
 - see discharges, their checklist and encounters: ``view_care_plan`` (the checklist is the
   transition part of the care plan); the medication changes of a discharge are shown only
   to those who also hold ``view_medications`` (others get ``medication_changes: null``);
+- apply the medication changes to the medicine list (``/reconciliation``):
+  ``manage_medications`` (the patient, a managing caregiver, a caregiver granted it, and
+  care-team roles that manage medicines);
 - acknowledge a medication change: the patient, their managing caregiver, or a caregiver
-  granted ``manage_medications`` (reconciliation happens at home; the care team gets 403);
+  granted ``manage_medications`` (acknowledging happens at home; the care team gets 403);
 - the report: members of the team (another team is a 404, as for every /care-teams route).
 
 The rules (due times, what completes each task, the follow-up visit types, the report's
@@ -40,14 +43,19 @@ from backend.access import (
     team_membership,
 )
 from backend.api.common import BaseSchema, Instant, RecordId, error_responses, trimmed
+from backend.api.medications import MedicationSchema
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
 from backend.models import Discharge, Encounter, MedicationChange
 from backend.models.transition import CHANGE_KINDS, ENCOUNTER_KINDS, REPORTERS, TASK_KINDS
+from backend.services import reconciliation
 from backend.services import transitions as service
 
 blp = Blueprint("transitions", __name__, description="Care transitions (hospital to home)")
+
+# A medicine a discharge change proposes: the medication schema, every field optional.
+PROPOSAL = MedicationSchema(partial=True)
 
 MAX_CHANGES = 50
 # A phone's clock a little ahead of ours still records "discharged just now".
@@ -87,8 +95,68 @@ class MedicationChangeSchema(BaseSchema):
         validate=ma.validate.Length(max=2000),
         metadata={"example": "One tablet every morning; weigh yourself daily."},
     )
+    medication = ma.fields.Nested(
+        PROPOSAL,
+        allow_none=True,
+        metadata={
+            "description": "The medicine this change proposes, as POST /medications takes it: "
+            "all of it for a new medicine (name defaults to the change's name), the fields "
+            "that change for a changed one, nothing for a stopped one. Applied by "
+            "POST .../reconciliation"
+        },
+    )
+    applied_by_user_id = ma.fields.Integer(dump_only=True, allow_none=True)
+    applied_at = Instant(dump_only=True, allow_none=True)
     acknowledged_by_user_id = ma.fields.Integer(dump_only=True, allow_none=True)
     acknowledged_at = Instant(dump_only=True, allow_none=True)
+
+    @ma.validates_schema
+    def _proposal(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("change") == "stopped" and data.get("medication"):
+            raise ma.ValidationError("A stopped medicine proposes nothing.", "medication")
+
+    @ma.post_load
+    def _keep(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """The proposal is kept as JSON on the change (a column, not a nested object)."""
+        medication = data.pop("medication", None)
+        if medication:
+            data["proposal"] = PROPOSAL.dump(medication)
+        return data
+
+
+class ReconcileChangeSchema(BaseSchema):
+    id = RecordId(required=True, metadata={"description": "A medication change's id"})
+    medication = ma.fields.Nested(
+        PROPOSAL,
+        allow_none=True,
+        metadata={"description": "Replaces the medicine recorded with the change, if given"},
+    )
+
+
+class ReconcileSchema(BaseSchema):
+    dry_run = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: only say what each change would do; change nothing"},
+    )
+    changes = ma.fields.List(
+        ma.fields.Nested(ReconcileChangeSchema),
+        validate=ma.validate.Length(min=1, max=MAX_CHANGES),
+        metadata={"description": "Which changes to apply; omitted: all of them"},
+    )
+
+
+class ChangeOutcomeSchema(MedicationChangeSchema):
+    outcome = ma.fields.String(dump_only=True, validate=ma.validate.OneOf(reconciliation.OUTCOMES))
+    effect = ma.fields.String(dump_only=True, metadata={"description": "What it does, in words"})
+    problem = ma.fields.String(
+        dump_only=True, allow_none=True, metadata={"description": "Why it cannot be applied"}
+    )
+
+
+class ReconciliationSchema(ma.Schema):
+    discharge_id = ma.fields.Integer()
+    dry_run = ma.fields.Boolean()
+    changes = ma.fields.List(ma.fields.Nested(ChangeOutcomeSchema))
 
 
 class TaskSchema(ma.Schema):
@@ -237,9 +305,17 @@ def _change_view(c: MedicationChange) -> dict[str, Any]:
         "name": c.name,
         "medication_id": c.medication_id,
         "details": c.details,
+        "medication": _load_proposal(c.proposal) if c.proposal else None,
+        "applied_by_user_id": c.applied_by_user_id,
+        "applied_at": c.applied_at,
         "acknowledged_by_user_id": c.acknowledged_by_user_id,
         "acknowledged_at": c.acknowledged_at,
     }
+
+
+def _load_proposal(kept: dict[str, Any]) -> dict[str, Any]:
+    loaded: dict[str, Any] = PROPOSAL.load(kept)
+    return loaded
 
 
 def _views(discharges: list[Discharge], access: PatientAccess) -> list[dict[str, Any]]:
@@ -338,6 +414,48 @@ class AcknowledgeChange(MethodView):
         if change is None or change.discharge_id != discharge_id:
             fail(404, "No such medication change.")
         return _change_view(service.acknowledge_change(db.session(), change, access.user))
+
+
+@blp.route("/patients/<int:patient_id>/discharges/<int:discharge_id>/reconciliation")
+class Reconciliation(MethodView):
+    @blp.arguments(ReconcileSchema)
+    @blp.response(200, ReconciliationSchema)
+    @error_responses(blp, 403, 404)
+    def post(self, data: dict[str, Any], patient_id: int, discharge_id: int) -> dict[str, Any]:
+        """Apply the discharge's medication changes to the medicine list (dry_run: only say
+        what each would do); all or nothing"""
+        access = authorize(current_user(), patient_id, Action.MANAGE_MEDICATIONS)
+        discharge = _discharge(patient_id, discharge_id)
+        given = {
+            c["id"]: (
+                reconciliation.Proposal(c["medication"], PROPOSAL.dump(c["medication"]))
+                if c.get("medication")
+                else None
+            )
+            for c in data.get("changes") or []
+        }
+        outcomes = reconciliation.reconcile(
+            db.session(),
+            access.patient,
+            discharge,
+            access.user,
+            given,
+            data["dry_run"],
+            _load_proposal,
+        )
+        return {
+            "discharge_id": discharge.id,
+            "dry_run": data["dry_run"],
+            "changes": [
+                {
+                    **_change_view(o.change),
+                    "outcome": o.outcome,
+                    "effect": o.effect,
+                    "problem": o.problem,
+                }
+                for o in outcomes
+            ],
+        }
 
 
 def _encounter_view(e: Encounter, discharge_id: int | None) -> dict[str, Any]:

@@ -15,8 +15,18 @@ once what completes the task has happened (``backend/services/transitions.py``).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.clock import now
@@ -79,7 +89,9 @@ class Discharge(Base):
 
 
 class MedicationChange(Base):
-    """One change on the discharge medication list, and who at home acknowledged it."""
+    """One change on the discharge medication list: who applied it to the patient's medicine
+    list (a new medicine created, a stopped one stopped, a changed one changed), and who at
+    home acknowledged it."""
 
     __tablename__ = "medication_changes"
     __table_args__ = (CheckConstraint(_in("change", CHANGE_KINDS), name="change"),)
@@ -91,6 +103,10 @@ class MedicationChange(Base):
     # The patient's existing medicine this is about (checked to be theirs), if any.
     medication_id: Mapped[int | None] = mapped_column(ForeignKey("medications.id"), index=True)
     details: Mapped[str | None] = mapped_column(Text)
+    # The medicine as the API takes it: all of it for "new", the fields it sets for "changed".
+    proposal: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    applied_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

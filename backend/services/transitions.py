@@ -6,9 +6,10 @@ The checklist a discharge starts (due times from the discharge instant):
 ==========================  ===========  ================================================
 task                        due          done when
 ==========================  ===========  ================================================
-medication_reconciliation   + 2 days     every medication change is acknowledged by the
-                                         patient or a caregiver who manages medicines (no
-                                         changes: done at once)
+medication_reconciliation   + 2 days     every medication change is applied to the
+                                         medicine list (backend/services/reconciliation.py)
+                                         and acknowledged by the patient or a caregiver who
+                                         manages medicines (no changes: done at once)
 follow_up_appointment       + 7 days     a visit (in person, telehealth or a home visit;
                                          a lab draw is not a follow-up) booked or completed
                                          with its start in (discharge, discharge + 7 days];
@@ -73,8 +74,8 @@ READMISSION_WINDOW = timedelta(days=30)
 SWEEP_HORIZON = timedelta(days=40)
 
 TASK_COMPLETED_BY = {
-    "medication_reconciliation": "Each medication change acknowledged by the patient or a "
-    "caregiver who manages their medicines",
+    "medication_reconciliation": "Each medication change applied to the medicine list and "
+    "acknowledged by the patient or a caregiver who manages their medicines",
     "follow_up_appointment": "A visit (in person, telehealth or home visit) booked within 7 "
     "days of discharge",
     "call_48h": "The care team resolves the 48-hour call item on the worklist",
@@ -350,9 +351,16 @@ def acknowledge_change(db: Session, change: MedicationChange, by: User) -> Medic
         .execution_options(synchronize_session=False)
     )
     db.refresh(change)
+    complete_reconciliation(db, change.discharge_id)
+    return change
+
+
+def complete_reconciliation(db: Session, discharge_id: int) -> None:
+    """Mark the discharge's reconciliation task done if every change is now applied and
+    acknowledged (and close its worklist item)."""
     task = db.scalar(
         select(TransitionTask).where(
-            TransitionTask.discharge_id == change.discharge_id,
+            TransitionTask.discharge_id == discharge_id,
             TransitionTask.kind == "medication_reconciliation",
             TransitionTask.done_at.is_(None),
         )
@@ -361,7 +369,6 @@ def acknowledge_change(db: Session, change: MedicationChange, by: User) -> Medic
         done = _observe_reconciliations(db, [task]).get(task.id)
         if done is not None:
             _complete(db, task, done)
-    return change
 
 
 def _complete(db: Session, task: TransitionTask, done: Completion) -> None:
@@ -372,7 +379,7 @@ def _complete(db: Session, task: TransitionTask, done: Completion) -> None:
     keys = {
         "medication_reconciliation": (
             reconciliation_key(task.discharge_id),
-            "Every medication change was acknowledged.",
+            "Every medication change was applied and acknowledged.",
         ),
         "follow_up_appointment": (
             follow_up_key(task.discharge_id),
@@ -454,8 +461,9 @@ def _observe_follow_ups(
 
 
 def _observe_reconciliations(db: Session, tasks: list[TransitionTask]) -> dict[int, Completion]:
-    """Done when every change of the discharge is acknowledged: at the last one, by its author
-    (also what the sweep finds when two people acknowledged the last two at the same time)."""
+    """Done when every change of the discharge is applied to the medicine list and
+    acknowledged at home: at the last of those steps, by its author (also what the sweep finds
+    when two people took the last two steps at the same time)."""
     if not tasks:
         return {}
     changes: dict[int, list[MedicationChange]] = {t.discharge_id: [] for t in tasks}
@@ -464,13 +472,19 @@ def _observe_reconciliations(db: Session, tasks: list[TransitionTask]) -> dict[i
     found: dict[int, Completion] = {}
     for task in tasks:
         mine = changes[task.discharge_id]
-        if mine and all(c.acknowledged_at is not None for c in mine):
-            last = max(mine, key=lambda c: (c.acknowledged_at, c.id))
-            assert last.acknowledged_at is not None
+        steps = [
+            (at, by)
+            for c in mine
+            for at, by in (
+                (c.applied_at, c.applied_by_user_id),
+                (c.acknowledged_at, c.acknowledged_by_user_id),
+            )
+        ]
+        if mine and all(at is not None for at, _ in steps):
+            last_at, last_by = max(steps, key=lambda s: s[0] or now())
+            assert last_at is not None
             found[task.id] = Completion(
-                last.acknowledged_at,
-                last.acknowledged_by_user_id,
-                "Every medication change acknowledged.",
+                last_at, last_by, "Every medication change applied and acknowledged."
             )
     return found
 
@@ -643,7 +657,7 @@ def transition_task_rule(db: Session, at: datetime, patient_ids: Sequence[int]) 
                 kind="transition_task",
                 key=reconciliation_key(discharge.id),
                 title=f"Medication changes after discharge from {discharge.facility} "
-                "not yet acknowledged at home",
+                "not yet reconciled",
                 detail={
                     "discharge_id": discharge.id,
                     "task": "medication_reconciliation",
