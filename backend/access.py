@@ -334,6 +334,12 @@ def record_access(access: PatientAccess, action: Action | str) -> None:
     _queue([(access.patient.id, access.user.id, access.actor_label, name)])
 
 
+def record_team_change(patient_id: int, user_id: int, role: str, action: str) -> None:
+    """Queue the access-log entry for a team admin's change to the patient's care team
+    (enrolled, enrolment ended): the patient sees who put them on a team or took them off."""
+    _queue([(patient_id, user_id, role, action)])
+
+
 def record_panel_access(user_id: int, patient_ids: list[int], action: str) -> None:
     """Queue access-log entries for a care-team member's panel view (worklist, panel,
     adherence): one per patient shown, with the action named for the view and the member's

@@ -32,6 +32,7 @@ from backend.api import (
     messages,
     patients,
     reminders,
+    team_admin,
     today,
     transitions,
     worklist,
@@ -144,6 +145,7 @@ def _register_blueprints(api: CareApi) -> None:
         messages,
         worklist,
         transitions,
+        team_admin,
     ):
         api.register_blueprint(module.blp)
 

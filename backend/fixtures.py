@@ -76,7 +76,15 @@ def load_fixtures(
             )
     for m in data["team_members"]:
         user = users[m["user"]]
-        add_member(db, teams[m["team"]].id, user.firebase_uid, user.name, user.email, m["role"])
+        add_member(
+            db,
+            teams[m["team"]].id,
+            user.firebase_uid,
+            user.name,
+            user.email,
+            m["role"],
+            admin=bool(m.get("admin")),
+        )
     for e in data["enrollments"]:
         enroll(db, teams[e["team"]].id, patients[e["patient"]].id)
     db.flush()

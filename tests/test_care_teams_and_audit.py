@@ -29,8 +29,14 @@ def test_priya_sees_her_panel_and_omar_sees_nothing_of_it(api: Api, world: World
 def test_a_patient_sees_who_is_on_their_care_team(api: Api, world: World) -> None:
     teams = api.get(f"/patients/{world.maria}/care-team", as_="maria").get_json()
     assert teams[0]["members"] == [
-        {"user_id": world.users["priya"].id, "name": "Priya Natarajan", "role": "nurse"}
+        {
+            "user_id": world.users["priya"].id,
+            "name": "Priya Natarajan",
+            "role": "nurse",
+            "since": "2026-11-25T15:00:00+00:00",
+        }
     ]
+    assert teams[0]["enrolled_at"] == "2026-11-25T15:00:00+00:00"
 
 
 def test_every_read_by_someone_else_is_logged_and_listed_for_the_patient(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -11,7 +12,7 @@ from sqlalchemy import Select, select
 
 from backend import db
 from backend.access import Action, authorize, record_panel_access, team_membership
-from backend.api.common import BaseSchema, BirthDate, PaginatedSelect, error_responses
+from backend.api.common import BaseSchema, BirthDate, Instant, PaginatedSelect, error_responses
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import CareTeam, CareTeamMember, Enrollment, Organization, Patient, User
@@ -24,6 +25,7 @@ class MemberSchema(BaseSchema):
     user_id = ma.fields.Integer()
     name = ma.fields.String()
     role = ma.fields.String(validate=ma.validate.OneOf([r.value for r in TeamRole]))
+    since = Instant(metadata={"description": "On the team since"})
 
 
 class TeamSchema(BaseSchema):
@@ -31,6 +33,10 @@ class TeamSchema(BaseSchema):
     name = ma.fields.String()
     organization = ma.fields.String()
     my_role = ma.fields.String(allow_none=True)
+    enrolled_at = Instant(
+        allow_none=True,
+        metadata={"description": "On a patient's team list: since when it looks after them"},
+    )
     members = ma.fields.List(ma.fields.Nested(MemberSchema))
 
 
@@ -49,15 +55,18 @@ def _members(team_id: int) -> list[dict[str, Any]]:
         .where(CareTeamMember.care_team_id == team_id, CareTeamMember.active_clause())
         .order_by(CareTeamMember.id)
     )
-    return [{"user_id": u.id, "name": u.name, "role": m.role} for m, u in rows]
+    return [{"user_id": u.id, "name": u.name, "role": m.role, "since": m.added_at} for m, u in rows]
 
 
-def _team_view(team: CareTeam, org: Organization, my_role: str | None) -> dict[str, Any]:
+def _team_view(
+    team: CareTeam, org: Organization, my_role: str | None, enrolled_at: datetime | None = None
+) -> dict[str, Any]:
     return {
         "id": team.id,
         "name": team.name,
         "organization": org.name,
         "my_role": my_role,
+        "enrolled_at": enrolled_at,
         "members": _members(team.id),
     }
 
@@ -112,10 +121,10 @@ class PatientCareTeam(MethodView):
         """The care teams looking after this patient, and who is on them"""
         authorize(current_user(), patient_id, Action.VIEW_CARE_TEAM)
         rows = db.session.execute(
-            select(CareTeam, Organization)
+            select(CareTeam, Organization, Enrollment.enrolled_at)
             .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
             .join(Organization, Organization.id == CareTeam.organization_id)
             .where(Enrollment.patient_id == patient_id, Enrollment.active_clause())
             .order_by(CareTeam.id)
         )
-        return [_team_view(t, o, None) for t, o in rows]
+        return [_team_view(t, o, None, since) for t, o, since in rows]

@@ -70,11 +70,16 @@ def team_crisis_guidance(org: str, language: str | None, text: str | None, clear
     show_default=True,
     type=click.Choice(CARE_TEAM_ROLES),
 )
-def coordinator_add(uid: str, email: str | None, name: str, team_id: int, role: str) -> None:
-    """Add a care-team member; there is no self-service way to become one."""
+@click.option("--admin", is_flag=True, help="Make them the team's admin (manages members).")
+def coordinator_add(
+    uid: str, email: str | None, name: str, team_id: int, role: str, admin: bool
+) -> None:
+    """Add a care-team member; there is no self-service way to become one (a team's admin
+    adds members through the API)."""
     try:
-        member = add_member(db.session(), team_id, uid, name, email, role)
+        member = add_member(db.session(), team_id, uid, name, email, role, admin=admin)
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"{name} is now {role} on team {team_id} (user {member.user_id})")
+    admin_note = ", team admin" if member.is_admin else ""
+    click.echo(f"{name} is now {role}{admin_note} on team {team_id} (user {member.user_id})")

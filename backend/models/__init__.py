@@ -11,7 +11,14 @@ from backend.models.caregiving import (
     RedemptionAttempt,
 )
 from backend.models.careplan import CarePlan, CarePlanRevision
-from backend.models.careteam import CareTeam, CareTeamMember, Enrollment, Organization, TeamRole
+from backend.models.careteam import (
+    CareTeam,
+    CareTeamChange,
+    CareTeamMember,
+    Enrollment,
+    Organization,
+    TeamRole,
+)
 from backend.models.checkin import CheckinResponse, CheckinTemplate
 from backend.models.checkin_schedule import CheckinSchedule
 from backend.models.device import Device
@@ -33,6 +40,7 @@ __all__ = [
     "CarePlan",
     "CarePlanRevision",
     "CareTeam",
+    "CareTeamChange",
     "CareTeamMember",
     "CaregiverGrant",
     "CheckinResponse",

@@ -6,7 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Select, String, UniqueConstraint, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Select,
+    String,
+    UniqueConstraint,
+    false,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -51,6 +60,8 @@ class CareTeamMember(Base):
     care_team_id: Mapped[int] = mapped_column(ForeignKey("care_teams.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[str] = mapped_column(String(40))
+    # The team's admin manages its members and enrolments (any clinical role may be one).
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -74,6 +85,31 @@ class Enrollment(Base):
     def active_clause(cls) -> ColumnElement[bool]:
         """Still enrolled (not ended)."""
         return cls.ended_at.is_(None)
+
+
+TEAM_CHANGES = (
+    "member_added",
+    "member_changed",
+    "member_removed",
+    "patient_enrolled",
+    "enrollment_ended",
+)
+
+
+class CareTeamChange(Base):
+    """One change to a team's members or enrolments: who did it (None: the operator's CLI),
+    to whom, when. Members read the trail; the patient's own side is in their access log."""
+
+    __tablename__ = "care_team_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    care_team_id: Mapped[int] = mapped_column(ForeignKey("care_teams.id"), index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(30))
+    member_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    detail: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
 
 def care_team_rows() -> Select[int, int, str]:

@@ -1,12 +1,34 @@
-"""Operator actions on care teams: teams, members, enrollments."""
+"""Care teams: teams, members and enrolments, changed by the operator's CLI or by a team's
+admin through the API.
+
+A team always keeps at least one admin (removing or demoting the last is a 409). Each change
+is in the team's trail (``care_team_changes``; the actor is None for the CLI). Access follows
+at once: a removed member or an ended enrolment no longer passes the access policy, and what
+was still pending for that member about that patient is cancelled in the same transaction
+(the planner's :func:`replan_for_grant` asks the patient's circle again). An admin enrols a
+patient only if the patient is already enrolled on another team of the same organization
+that the admin is on (the organization holds their consent, and the admin reaches no one new);
+a new patient comes through the operator.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.errors import ServiceError
-from backend.models import CareTeam, CareTeamMember, Enrollment, Organization, Patient, User
+from backend.clock import now
+from backend.errors import ServiceError, fail
+from backend.models import (
+    CareTeam,
+    CareTeamChange,
+    CareTeamMember,
+    Enrollment,
+    Organization,
+    Patient,
+    User,
+)
+from backend.models.careteam import care_team_rows
+from backend.reminders.planner import replan_for_grant
 
 
 def add_team(db: Session, org_name: str, team_name: str) -> CareTeam:
@@ -26,8 +48,18 @@ def add_team(db: Session, org_name: str, team_name: str) -> CareTeam:
 
 
 def add_member(
-    db: Session, team_id: int, uid: str, name: str, email: str | None, role: str
+    db: Session,
+    team_id: int,
+    uid: str,
+    name: str,
+    email: str | None,
+    role: str,
+    *,
+    admin: bool = False,
+    by: User | None = None,
 ) -> CareTeamMember:
+    """Put the person with Firebase ``uid`` on the team (provisioned if they never signed in;
+    a removed member comes back)."""
     if db.get(CareTeam, team_id) is None:
         raise ServiceError(404, f"no care team {team_id}")
     user = db.scalar(select(User).where(User.firebase_uid == uid))
@@ -44,12 +76,124 @@ def add_member(
         member = CareTeamMember(care_team_id=team_id, user_id=user.id, role=role)
         db.add(member)
     member.role = role
+    member.is_admin = admin or bool(member.is_admin and member.removed_at is None)
     member.removed_at = None
     db.flush()
+    _trail(db, team_id, by, "member_added", member_user_id=user.id, detail=role)
     return member
 
 
-def enroll(db: Session, team_id: int, patient_id: int) -> Enrollment:
+def change_member(
+    db: Session, member: CareTeamMember, by: User, role: str | None, admin: bool | None
+) -> CareTeamMember:
+    if admin is False and member.is_admin:
+        _keep_an_admin(db, member)
+    if role is not None:
+        member.role = role
+    if admin is not None:
+        member.is_admin = admin
+    db.flush()
+    detail = f"{member.role}{' (admin)' if member.is_admin else ''}"
+    _trail(db, member.care_team_id, by, "member_changed", member.user_id, detail=detail)
+    # A new role may allow less (a pharmacist hears of no care-plan change).
+    for patient_id in _enrolled(db, member.care_team_id):
+        replan_for_grant(db, patient_id, member.user_id)
+    return member
+
+
+def remove_member(db: Session, member: CareTeamMember, by: User) -> None:
+    """Off the team at once: their access to its patients and what was pending for them."""
+    if member.is_admin:
+        _keep_an_admin(db, member)
+    member.removed_at = now()
+    db.flush()
+    _trail(db, member.care_team_id, by, "member_removed", member.user_id)
+    for patient_id in _enrolled(db, member.care_team_id):
+        replan_for_grant(db, patient_id, member.user_id)
+
+
+def _keep_an_admin(db: Session, member: CareTeamMember) -> None:
+    admins = db.scalar(
+        select(func.count()).where(
+            CareTeamMember.care_team_id == member.care_team_id,
+            CareTeamMember.is_admin.is_(True),
+            CareTeamMember.active_clause(),
+        )
+    )
+    if (admins or 0) <= 1:
+        fail(409, "A team keeps at least one admin: make someone else admin first.")
+
+
+def _enrolled(db: Session, team_id: int) -> list[int]:
+    return list(
+        db.scalars(
+            select(Enrollment.patient_id).where(
+                Enrollment.care_team_id == team_id, Enrollment.active_clause()
+            )
+        )
+    )
+
+
+def enrollable(db: Session, team_id: int, patient_id: int, admin_user_id: int) -> bool:
+    """An admin may enrol a patient they already look after: one enrolled on another team
+    of the same organization that the admin is on (the organization holds the consent; the
+    admin gains no patient they could not see before)."""
+    team = db.get(CareTeam, team_id)
+    if team is None:
+        return False
+    return (
+        db.scalar(
+            care_team_rows()
+            .join(CareTeam, CareTeam.id == Enrollment.care_team_id)
+            .where(
+                Enrollment.patient_id == patient_id,
+                Enrollment.care_team_id != team_id,
+                CareTeamMember.user_id == admin_user_id,
+                CareTeam.organization_id == team.organization_id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def end_enrollment(db: Session, enrollment: Enrollment, by: User) -> None:
+    """The team stops looking after the patient: its members' access ends at once, with what
+    was pending for them about the patient."""
+    enrollment.ended_at = now()
+    db.flush()
+    _trail(db, enrollment.care_team_id, by, "enrollment_ended", patient_id=enrollment.patient_id)
+    members = db.scalars(
+        select(CareTeamMember.user_id).where(CareTeamMember.care_team_id == enrollment.care_team_id)
+    )
+    for user_id in members:
+        replan_for_grant(db, enrollment.patient_id, user_id)
+
+
+def _trail(
+    db: Session,
+    team_id: int,
+    by: User | None,
+    action: str,
+    member_user_id: int | None = None,
+    *,
+    patient_id: int | None = None,
+    detail: str | None = None,
+) -> None:
+    db.add(
+        CareTeamChange(
+            care_team_id=team_id,
+            actor_user_id=by.id if by is not None else None,
+            action=action,
+            member_user_id=member_user_id,
+            patient_id=patient_id,
+            detail=detail,
+            at=now(),
+        )
+    )
+
+
+def enroll(db: Session, team_id: int, patient_id: int, by: User | None = None) -> Enrollment:
     if db.get(CareTeam, team_id) is None:
         raise ServiceError(404, f"no care team {team_id}")
     if db.get(Patient, patient_id) is None:
@@ -62,6 +206,9 @@ def enroll(db: Session, team_id: int, patient_id: int) -> Enrollment:
     if row is None:
         row = Enrollment(care_team_id=team_id, patient_id=patient_id)
         db.add(row)
+    if row.ended_at is not None:
+        row.enrolled_at = now()  # "on the team since" counts from the return
     row.ended_at = None
     db.flush()
+    _trail(db, team_id, by, "patient_enrolled", patient_id=patient_id)
     return row
