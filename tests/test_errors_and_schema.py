@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy.engine import Engine
 
 from backend.app import create_app
-from backend.migrate import drift
+from backend.migrate import MIGRATIONS, drift
 from tests.conftest import Api, World, assert_error, make_settings
 
 
@@ -71,6 +72,13 @@ def test_an_unexpected_error_is_a_500_in_our_shape_with_the_request_id_logged(
 
 def test_the_migrations_match_the_models(engine: Engine) -> None:
     assert drift(engine) == []
+
+
+def test_the_migrations_form_one_chain() -> None:
+    # Two branches that each add a migration on the same parent make two heads; `db upgrade`
+    # would still apply both, but the order between them would be undefined.
+    heads = ScriptDirectory(str(MIGRATIONS)).get_heads()
+    assert len(heads) == 1, f"more than one migration head: {heads}"
 
 
 def test_the_demo_prepares_everything_and_prints_a_curl_per_persona(tmp_path: Path) -> None:
