@@ -135,7 +135,7 @@ def test_the_panel_is_worst_first_and_only_for_team_members(
 
 def test_the_panel_runs_a_fixed_number_of_queries(api: Api, world: World) -> None:
     team = world.teams["Riverside Primary Care A"].id
-    add_med(api, world.maria)
+    add_med(api, world.maria, start_date="2026-11-25")
 
     def count() -> int:
         statements: list[str] = []
@@ -160,7 +160,7 @@ def test_the_panel_runs_a_fixed_number_of_queries(api: Api, world: World) -> Non
         db.session.flush()
         db.session.add(Enrollment(care_team_id=team, patient_id=p.id))
         db.session.commit()
-        add_med(api, p.id, name=f"Med {i}")
-        add_med(api, p.id, name=f"Other {i}")
+        add_med(api, p.id, name=f"Med {i}", start_date="2026-11-25")
+        add_med(api, p.id, name=f"Other {i}", start_date="2026-11-25")
     assert db.session.query(CareTeamMember).filter_by(care_team_id=team).count() >= 1
     assert count() == one

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from backend import db
+from backend.devtokens import emulator_token
 from backend.models import Invitation
 from tests.conftest import Api, Clock, World, assert_error
 
@@ -230,3 +231,19 @@ def test_a_caregiver_cannot_tell_which_grant_ids_exist(api: Api, world: World) -
     made_up = api.delete(f"/patients/{world.maria}/caregivers/99999", as_="priya")
     assert (real.status_code, made_up.status_code) == (404, 404)
     assert real.get_json()["message"] == made_up.get_json()["message"]
+
+
+def test_a_caregiver_who_signs_in_without_a_name_gets_the_name_on_the_invitation(
+    api: Api, world: World
+) -> None:
+    created = invite(api, world.maria, invitee_name="Rosa Díaz")
+    # A phone-number sign-in: the token carries neither a name nor an email.
+    token = emulator_token(api.app.config["SETTINGS"], "rosa-phone-only")
+    r = api.client.post(
+        "/invitations/redeem",
+        json={"code": created["code"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 201, r.get_json()
+    listed = api.get(f"/patients/{world.maria}/caregivers", as_="maria").get_json()
+    assert "Rosa Díaz" in [g["caregiver_name"] for g in listed]

@@ -118,3 +118,12 @@ def test_device_input_is_validated(api: Api) -> None:
         422,
     )
     assert api.get("/me/devices", as_="ana").get_json() == []
+
+
+def test_my_permissions_are_one_answer_on_every_route(api: Api, world: World) -> None:
+    own = api.get("/me/patient", as_="maria").get_json()["my_permissions"]
+    record = api.get(f"/patients/{world.maria}", as_="maria").get_json()["my_permissions"]
+    listed = api.get("/patients", as_="maria").get_json()
+    assert own == record == next(p for p in listed if p["id"] == world.maria)["my_permissions"]
+    # what it says is what the routes do: the care team schedules check-ins, not the patient
+    assert "manage_checkins" not in own and "manage_medications" in own

@@ -19,7 +19,14 @@ DAILY_8 = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay
 
 
 def add_med(api: Api, patient_id: int, who: str = "priya", **fields: Any) -> dict[str, Any]:
-    body = {"name": "Metformin", "strength": "500 mg", "timing": BID_WITH_MEALS, **fields}
+    # Taken since the day before, so this morning's dose exists (see test_a_medicine_added_...).
+    body = {
+        "name": "Metformin",
+        "strength": "500 mg",
+        "timing": BID_WITH_MEALS,
+        "start_date": "2026-11-24",
+        **fields,
+    }
     r = api.post(f"/patients/{patient_id}/medications", as_=who, json=body)
     assert r.status_code == 201, r.get_json()
     return r.get_json()
@@ -94,6 +101,49 @@ def test_a_dose_is_matched_to_its_slot_and_a_resend_is_not_a_duplicate(
     assert again.status_code == 200 and again.get_json()["id"] == body["id"]
     doses = api.get(f"/patients/{world.maria}/doses", as_="maria").get_json()
     assert len(doses) == 1
+    # the same client id for another report is a conflict, not the first record again
+    skip = log(api, world.maria, med["id"], "maria", "phone-log-0001", ny(7, 40), "skipped")
+    assert skip.status_code == 409 and "client_id" in skip.get_json()["errors"]["json"]
+    moved = log(api, world.maria, med["id"], "maria", "phone-log-0001", ny(8, 10))
+    assert moved.status_code == 409
+    assert len(api.get(f"/patients/{world.maria}/doses", as_="maria").get_json()) == 1
+
+
+def test_tomorrows_dose_cannot_be_logged_tonight(api: Api, world: World, clock: Clock) -> None:
+    med = add_med(api, world.maria)
+    clock.advance(hours=11)  # 21:00 in New York
+    ahead = log(
+        api, world.maria, med["id"], "maria", "ahead-0001", ny(21, 0), slot_key="2026-11-26#CM"
+    )
+    assert ahead.status_code == 422 and "slot_key" in ahead.get_json()["errors"]["json"]
+    tonight = log(
+        api, world.maria, med["id"], "maria", "tonight-01", ny(21, 0), slot_key="2026-11-25#CV"
+    )
+    assert tonight.status_code == 201, tonight.get_json()
+
+
+def test_a_medicine_added_in_the_evening_has_no_morning_dose_to_miss(
+    api: Api, world: World, clock: Clock
+) -> None:
+    clock.advance(hours=11, minutes=20)  # 21:20 in New York
+    med = add_med(api, world.maria, start_date="2026-11-25")  # "from today"
+    today = api.get("/me/today", as_="maria").get_json()["patients"][0]
+    assert [(d["local_time"], d["status"]) for d in today["doses"]] == []  # 19:00 was before
+    r = log(
+        api, world.maria, med["id"], "ana", "ana-evening-01", ny(7, 50), slot_key="2026-11-25#CM"
+    )
+    assert r.status_code == 422 and r.get_json()["errors"]["json"]["slot_key"]
+    clock.advance(hours=10)  # 07:20 the next morning: the first dose
+    today = api.get("/me/today", as_="maria").get_json()["patients"][0]
+    assert [(d["local_time"], d["status"]) for d in today["doses"]] == [
+        ("07:30", "due"),
+        ("19:00", "upcoming"),
+    ]
+    window = "?from=2026-11-25T00:00:00Z&to=2026-11-27T00:00:00Z"
+    slots = api.get(
+        f"/patients/{world.maria}/medications/{med['id']}/schedule{window}", as_="maria"
+    ).get_json()
+    assert slots[0]["at"] == ny(7, 30, 26).isoformat()
 
 
 def test_an_offline_log_arrives_hours_later_with_its_real_time(

@@ -419,14 +419,22 @@ def test_an_er_visit_on_day_10_goes_on_the_worklist(api: Api, world: World, cloc
     assert item.detail["days_after_discharge"] == 10
     assert item.title.startswith("ER visit at Riverside General ER 10 days after discharge")
 
+    # The next day: "1 day", not "1 days".
+    clock.at = DISCHARGED + timedelta(days=1, hours=3)
+    r = _encounter(api, world, world.chen, start=(now() - timedelta(hours=1)).isoformat())
+    assert r.status_code == 201, r.get_json()
+    first = next(i for i in _items("encounter") if i.key == f"encounter:{r.get_json()['id']}")
+    assert first.title.startswith("ER visit at Riverside General ER 1 day after discharge")
+    clock.at = DISCHARGED + timedelta(days=10, hours=2)
+
     # An ER visit of someone not discharged lately is recorded, and no item.
     r = _encounter(api, world, world.maria, start=(now() - timedelta(hours=1)).isoformat())
     assert r.status_code == 201
-    assert len(_items("encounter")) == 1
+    assert len(_items("encounter")) == 2
     # Nor one more than 30 days after the discharge.
     clock.at = DISCHARGED + timedelta(days=31)
     _encounter(api, world, world.chen, start=now().isoformat())
-    assert len(_items("encounter")) == 1
+    assert len(_items("encounter")) == 2
 
 
 def test_the_report_shows_readmissions_and_er_visits_with_the_patients_behind_them(

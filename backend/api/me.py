@@ -10,8 +10,9 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
+from backend.access import resolve
 from backend.api.common import LocalTime, ProfileFields, error_responses, trimmed
-from backend.api.patient_schemas import OwnPatientCreateSchema, PatientSchema, patient_view
+from backend.api.patient_schemas import OwnPatientCreateSchema, PatientSchema, access_view
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import Patient, User
@@ -76,7 +77,7 @@ class MyPatient(MethodView):
         own = db.session.scalar(select(Patient).where(Patient.user_id == current_user().id))
         if own is None:
             fail(404, "You have no patient record yet; create it with POST.")
-        return patient_view(own, "self")
+        return _own_view(own)
 
     @blp.arguments(OwnPatientCreateSchema)
     @blp.response(201, PatientSchema)
@@ -95,4 +96,12 @@ class MyPatient(MethodView):
         patient.copy_profile_from(user)
         db.session.add(patient)
         db.session.flush()
-        return patient_view(patient, "self")
+        return _own_view(patient)
+
+
+def _own_view(patient: Patient) -> dict[str, Any]:
+    """Your record with what the one policy lets you do on it (the same list `/patients` and
+    every route give: a patient does not schedule their own check-ins)."""
+    access = resolve(current_user(), patient.id)
+    assert access is not None  # your own record
+    return access_view(access)

@@ -6,7 +6,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from backend.access import Action, PatientAccess
+from backend.access import PatientAccess
 from backend.api.common import BaseSchema, BirthDate, ProfileFields, trimmed
 from backend.models import Patient
 from backend.models.caregiving import RELATIONSHIPS
@@ -42,7 +42,7 @@ class OwnPatientCreateSchema(BaseSchema):
     birth_date = BirthDate(allow_none=True)
 
 
-def patient_view(patient: Patient, role: str, actions: Any = None) -> dict[str, Any]:
+def patient_view(patient: Patient, role: str, actions: Any) -> dict[str, Any]:
     view: dict[str, Any] = {name: getattr(patient, name) for name in PROFILE_FIELDS}
     view.update(
         id=patient.id,
@@ -50,7 +50,7 @@ def patient_view(patient: Patient, role: str, actions: Any = None) -> dict[str, 
         birth_date=patient.birth_date,
         managed=patient.is_managed,
         my_role=role,
-        my_permissions=sorted(str(a) for a in (actions or Action)),
+        my_permissions=sorted(str(a) for a in actions),
     )
     return view
 

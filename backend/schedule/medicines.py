@@ -35,9 +35,13 @@ def timing_of(med: Medication) -> Timing | None:
 def occurrences(
     med: Medication, patient: Patient, start: datetime, end: datetime
 ) -> list[Occurrence]:
-    """Scheduled doses in [start, end) where the patient is now, within the medication's dates."""
+    """Scheduled doses in [start, end) where the patient is now, within the medication's dates
+    and never before the medicine starts (:func:`starts_at`)."""
     timing = timing_of(med)
     if timing is None or med.status != "active":
+        return []
+    start = max(start, starts_at(med))
+    if start >= end:
         return []
     found = expand(
         timing,
@@ -56,6 +60,19 @@ def occurrences(
     ]
 
 
+def starts_at(med: Medication) -> datetime:
+    """When a medicine's first dose can be: a medicine added at 21:20 "from today" has no 07:30
+    dose that morning to miss or to log 14 hours late, so a start date on the day it was added
+    (the default) means from the moment it was added; a start date in the past is the patient's
+    word that they have taken it since then (their history can be logged), and one in the
+    future starts at that day's first moment in the medicine's zone."""
+    zone = ZoneInfo(med.home_time_zone)
+    created = med.created_at
+    if created is not None and created.astimezone(zone).date() == med.start_date:
+        return created
+    return datetime.combine(med.start_date, time.min, tzinfo=zone)
+
+
 def expansion_key(med: Medication, patient: Patient) -> tuple[Any, ...]:
     """Everything :func:`occurrences` reads for a given window: equal keys, equal slots.
     Lets a run expand each distinct schedule once (repr of a JSON value: equal reprs mean
@@ -72,6 +89,7 @@ def expansion_key(med: Medication, patient: Patient) -> tuple[Any, ...]:
         med.tz_policy,
         med.home_time_zone,
         med.start_date,
+        starts_at(med),
         med.end_date,
     )
 

@@ -85,6 +85,13 @@ def _match(db: Session, med: Medication, patient: Patient, report: Report) -> Oc
             raise ServiceError(
                 422, "No scheduled dose with this slot near that time.", field="slot_key"
             )
+        # tomorrow's dose cannot be taken tonight (it can be skipped ahead: "not tonight")
+        if report.status != "skipped" and slot.at > at + MATCH_EARLY:
+            raise ServiceError(
+                422,
+                "This scheduled dose is not due yet; log it when it is taken.",
+                field="slot_key",
+            )
         if _logged_slots(db, med, [slot.slot_key]):
             raise ServiceError(
                 409, "This scheduled dose is already logged; correct that log instead."
@@ -104,7 +111,7 @@ def log_dose(
     """Returns (log, created). The same client id again returns the first record unchanged."""
     existing = _by_client_id(db, patient.id, report.client_id)
     if existing is not None:
-        return existing, False
+        return _replayed(existing, med, report), False
     if report.taken_at > now() + FUTURE_SLACK:
         raise ServiceError(422, "A dose cannot be logged in the future.", field="taken_at")
     slot = _match(db, med, patient, report)
@@ -141,7 +148,7 @@ def log_dose(
         replay = _by_client_id(db, patient.id, report.client_id)
         if replay is None:
             raise
-        return replay, False
+        return _replayed(replay, med, report), False
     if log.slot_key is not None:
         on_dose_logged(db, patient.id, med.id, log.slot_key)
         adherence_snapshots.invalidate(db, [patient.id])  # extra doses do not count
@@ -154,6 +161,26 @@ def _is_late(med: Medication, log: DoseLog, said_late: bool) -> bool:
     if said_late:
         return True
     return log.scheduled_at is not None and log.taken_at > log.scheduled_at + _late_after(med)
+
+
+def _replayed(log: DoseLog, med: Medication, report: Report) -> DoseLog:
+    """The first record for a resent report; a different report under the same client id is a
+    conflict, not a silent 200 with the first one (an idempotency key names one request)."""
+    same = (
+        log.medication_id == med.id
+        and log.status == ("skipped" if report.status == "skipped" else "taken")
+        and abs((log.taken_at - report.taken_at).total_seconds()) < 1
+        and (report.slot_key is None or report.slot_key == log.slot_key)
+        and (report.status != "taken_late" or log.late)
+    )
+    if not same:
+        raise ServiceError(
+            409,
+            "This client_id was already used for a different dose report; "
+            "use a new client_id for a new report.",
+            field="client_id",
+        )
+    return log
 
 
 def _by_client_id(db: Session, patient_id: int, client_id: str) -> DoseLog | None:

@@ -112,6 +112,10 @@ def redeem(db: Session, code: str, user: User, settings: Settings) -> Redeemed:
         ends_at=invitation.grant_ends_at,
     )
     db.add(grant)
+    if user.display_name is None and invitation.invitee_name:
+        # A sign-in without a name would show as "user" in the patient's caregiver list and
+        # access log; the name the patient gave the invitation is the better label.
+        user.display_name = invitation.invitee_name
     db.flush()
     return Redeemed(invitation, grant)
 

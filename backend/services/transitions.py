@@ -55,6 +55,7 @@ from backend.models import (
 )
 from backend.services.checkin_schedules import EARLY, schedule_checkin
 from backend.services.worklist import raise_work_item, resolve_by_system
+from notifications.texts import translations
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +330,12 @@ def flag_encounter(db: Session, encounter: Encounter) -> WorkItem | None:
         patient_id=encounter.patient_id,
         kind="encounter",
         key=f"encounter:{encounter.id}",
-        title=f"{what} at {encounter.facility} {days} days after discharge from {index.facility}",
+        title=translations("en").ngettext(
+            "%(what)s at %(facility)s %(num)d day after discharge from %(from)s",
+            "%(what)s at %(facility)s %(num)d days after discharge from %(from)s",
+            days,
+        )
+        % {"what": what, "facility": encounter.facility, "num": days, "from": index.facility},
         detail={
             "encounter_id": encounter.id,
             "encounter_kind": encounter.kind,
