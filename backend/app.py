@@ -38,7 +38,8 @@ from backend.api import (
     worklist,
 )
 from backend.api.common import IdConverter
-from backend.api.errors import CareApi, register_error_handlers, spec_plugins
+from backend.api.errors import CareApi, register_error_handlers
+from backend.api.openapi import spec_plugins
 from backend.api.json_bodies import check_json_body
 from backend.auth import authenticate
 from backend.clock import now

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from http import HTTPStatus
@@ -56,6 +56,21 @@ def error_responses(blp: Blueprint, *codes: int) -> Callable[[F], F]:
         return view
 
     return decorate
+
+
+class Choice(ma.validate.OneOf):
+    """A fixed value set with a name: one enum component in the spec, referenced wherever the
+    set appears (``validate=Choice("WorkItemKind", WORK_ITEM_KINDS)``). Give a set one name
+    and reuse it; the same name with other values fails when the spec is built."""
+
+    def __init__(self, name: str, choices: Iterable[Any], **kwargs: Any) -> None:
+        super().__init__(tuple(choices), **kwargs)
+        self.name = name
+
+
+def Enum(name: str, choices: Iterable[Any], **kwargs: Any) -> ma.fields.String:
+    """A string field holding one of a named value set (see :class:`Choice`)."""
+    return ma.fields.String(validate=Choice(name, choices), **kwargs)
 
 
 class Pattern(ma.validate.Regexp):

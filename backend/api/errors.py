@@ -10,8 +10,6 @@ import logging
 from typing import Any
 
 import marshmallow as ma
-from apispec import APISpec, BasePlugin
-from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, g
 from flask_smorest import Api
 from flask_smorest.pagination import PaginationMetadataSchema
@@ -24,6 +22,7 @@ from werkzeug.exceptions import (
     default_exceptions,
 )
 
+from backend.api.openapi import SortedSpec
 from backend.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,9 @@ class ErrorSchema(ma.Schema):
     code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
     status = ma.fields.String(required=True, metadata={"description": "HTTP status name"})
     message = ma.fields.String(required=True, metadata={"description": "What went wrong"})
-    errors = ma.fields.Dict(metadata={"description": "Field-level errors, by location"})
+    errors = ma.fields.Dict(
+        metadata={"description": "Field-level errors, by location", "optional": True}
+    )
     request_id = ma.fields.String(
         required=True, metadata={"description": "Quote this id when reporting a problem"}
     )
@@ -64,8 +65,28 @@ class CareApi(Api):
         self.spec.components.header(
             "PAGINATION",
             {
-                "description": "Pagination metadata, as JSON",
+                "description": "Pagination metadata, as JSON. Kept for older clients: read "
+                "Link and X-Total-Count instead",
+                "deprecated": True,
                 "content": {"application/json": {"schema": PaginationMetadataSchema}},
+            },
+            lazy=True,
+        )
+        # The pagination a generated client can read (README, "Pagination").
+        self.spec.components.header(
+            "LINK",
+            {
+                "description": "RFC 8288 links to the first, prev, next and last pages "
+                '(e.g. `</patients?page=2&page_size=20>; rel="next"`)',
+                "schema": {"type": "string"},
+            },
+            lazy=True,
+        )
+        self.spec.components.header(
+            "TOTAL_COUNT",
+            {
+                "description": "How many items the list has across all its pages",
+                "schema": {"type": "integer", "minimum": 0},
             },
             lazy=True,
         )
@@ -121,64 +142,3 @@ def register_error_handlers(app: Flask, api: CareApi) -> None:
     app.register_error_handler(ServiceError, broken_rule)
     app.register_error_handler(IntegrityError, integrity)
     app.register_error_handler(OperationalError, operational)
-
-
-class SortedSpec(APISpec):
-    """Keys in sorted order: the committed api_spec/openapi.json changes only where the API
-    does, never because a decorator or a blueprint moved."""
-
-    def to_dict(self) -> dict[str, Any]:
-        ordered: dict[str, Any] = _sorted(super().to_dict())
-        return ordered
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(v) for v in value]
-    return value
-
-
-class CommonErrorsPlugin(BasePlugin):
-    """Documents the errors any operation can answer with, whatever its view does:
-    401 wherever sign-in is needed, 400 and 415 wherever a JSON body is read; and gives every
-    operation its operationId."""
-
-    def operation_helper(
-        self,
-        path: str | None = None,
-        operations: dict[str, Any] | None = None,
-        rule: Any = None,
-        **_: Any,
-    ) -> None:
-        # A stable operationId from the view, not the path: the method and the MethodView's
-        # name ("getMedicationById"), so generated clients keep their names when a path moves.
-        view = rule.endpoint.rsplit(".", 1)[-1] if rule is not None else None
-        for method, operation in (operations or {}).items():
-            if view is not None:
-                operation.setdefault("operationId", f"{method}{view}")
-        for operation in (operations or {}).values():
-            responses = operation.setdefault("responses", {})
-            if operation.get("security") != []:
-                responses.setdefault(401, "UNAUTHORIZED")
-            if "requestBody" in operation:
-                responses.setdefault(400, "BAD_REQUEST")
-                responses.setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
-
-
-def _schema_name(schema: type[ma.Schema] | ma.Schema) -> str:
-    # A partial (PATCH) instance gets its own component name, e.g. "MeUpdate".
-    cls = schema if isinstance(schema, type) else type(schema)
-    name = cls.__name__.removesuffix("Schema")
-    if not isinstance(schema, type) and schema.partial and not name.endswith("Update"):
-        name += "Update"
-    return name
-
-
-def spec_plugins() -> dict[str, Any]:
-    """The ``spec_kwargs`` for :class:`CareApi`."""
-    return {
-        "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
-        "extra_plugins": [CommonErrorsPlugin()],
-    }

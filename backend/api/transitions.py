@@ -273,7 +273,7 @@ class RateSchema(ma.Schema):
 class ReportSchema(ma.Schema):
     team_id = ma.fields.Integer(allow_none=True)
     days = ma.fields.Integer()
-    from_ = Instant(data_key="from")
+    from_ = Instant(data_key="from", attribute="from")
     to = Instant()
     window_days = ma.fields.Integer()
     index_discharges = ma.fields.Integer()

@@ -1,0 +1,268 @@
+"""How the code becomes ``api_spec/openapi.json``: the conventions a generated client relies on,
+applied once here so that every route, old or new, is held to them.
+
+- **Input and output are separate schemas.** A marshmallow schema is written once; where its
+  request-body view differs from its response view (it has ``dump_only`` or ``load_only``
+  fields, or nests a schema that has), it becomes two components: ``Name`` as the server sends
+  it (no write-only fields) and ``NameInput`` (``NameUpdate`` for a ``partial`` schema) as a
+  client sends it (no read-only fields). A client never sends a field the server would refuse.
+- **What the server sends is required.** In a response component every property is
+  ``required`` -- it is always sent, ``null`` when it has no value -- unless its field says
+  ``metadata={"optional": True}`` (only sent sometimes; say when in the description).
+- **A nullable reference is ``{"nullable": true, "allOf": [{"$ref": ...}]}``**, which both
+  openapi-python-client and openapi-typescript read as ``X | None`` / ``X | null``.
+- **A fixed value set is one named enum component**, declared with
+  :func:`backend.api.common.Choice` (``validate=Choice("WorkItemKind", KINDS)``) and
+  referenced wherever it appears; the same name with other values is an error.
+- **Every operation has an operationId** from its view: the method and the MethodView's name
+  (``getMedicationById``), stable when a path moves.
+- **Errors:** 401 wherever sign-in is needed, 400 and 415 wherever a JSON body is read.
+- **Pagination:** a paginated list documents ``Link`` (RFC 8288) and ``X-Total-Count``.
+
+tests/test_spec_shape.py checks each of these over the whole document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import marshmallow as ma
+from apispec import APISpec, BasePlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter, SchemaResolver
+from apispec.ext.marshmallow.common import (
+    get_fields,
+    get_unique_schema_name,
+    make_schema_key,
+    resolve_schema_instance,
+)
+
+from backend.api.common import Choice
+
+IN, OUT = "in", "out"
+_direction: ContextVar[str] = ContextVar("spec_direction", default=OUT)
+_SCHEMAS = "#/components/schemas/"
+
+
+@contextmanager
+def _reading(direction: str) -> Iterator[None]:
+    token = _direction.set(direction)
+    try:
+        yield
+    finally:
+        _direction.reset(token)
+
+
+def _nested_schemas(field: ma.fields.Field) -> Iterator[ma.Schema]:
+    if isinstance(field, ma.fields.Nested) and not isinstance(field, ma.fields.Pluck):
+        yield resolve_schema_instance(field.schema)
+    elif isinstance(field, ma.fields.List):
+        yield from _nested_schemas(field.inner)
+    elif isinstance(field, ma.fields.Dict) and field.value_field is not None:
+        yield from _nested_schemas(field.value_field)
+
+
+def _two_faced(schema: ma.Schema, seen: frozenset[type] = frozenset()) -> bool:
+    """Whether the schema reads differently in a request body than in a response."""
+    if type(schema) in seen:
+        return False
+    for field in schema.fields.values():
+        if field.dump_only or field.load_only:
+            return True
+        if any(_two_faced(s, seen | {type(schema)}) for s in _nested_schemas(field)):
+            return True
+    return False
+
+
+def schema_name(schema: type[ma.Schema] | ma.Schema) -> str:
+    """The component name: the class name without "Schema"; a request body's view of a
+    schema that differs by direction is "...Input" ("...Update" when partial)."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    partial = not isinstance(schema, type) and bool(schema.partial)
+    if partial and _direction.get() == IN and not name.endswith("Update"):
+        return name + "Update"
+    if partial and _direction.get() == OUT:
+        return name + "Partial"  # as sent back: only the fields that were given
+    if _direction.get() == IN and _two_faced(resolve_schema_instance(schema)):
+        return name if name.endswith(("Input", "Update")) else name + "Input"
+    return name
+
+
+class CareConverter(OpenAPIConverter):
+    """Marshmallow to OpenAPI with the conventions in this module's docstring."""
+
+    def init_attribute_functions(self) -> None:
+        super().init_attribute_functions()
+        # After type, choices and metadata, before nullable: a named enum becomes a $ref.
+        at = self.attribute_functions.index(self.field2nullable)
+        self.attribute_functions.insert(at, self.named_enum)
+
+    def key(self, schema: ma.Schema) -> tuple[Any, ...]:
+        base = make_schema_key(schema)
+        if _direction.get() == IN and (schema.partial or _two_faced(schema)):
+            return (*base, IN)
+        return base
+
+    def resolve_nested_schema(self, schema: Any) -> Any:
+        try:
+            instance = resolve_schema_instance(schema)
+        except ma.exceptions.RegistryError:
+            return schema
+        key = self.key(instance)
+        if key not in self.refs:
+            name = get_unique_schema_name(self.spec.components, self.schema_name_resolver(schema))
+            self.spec.components.schema(name, schema=schema)
+        return self.get_ref_dict(instance)
+
+    def get_ref_dict(self, schema: ma.Schema) -> dict[str, Any]:
+        ref: dict[str, Any] = self.spec.components.get_ref("schema", self.refs[self.key(schema)])
+        if getattr(schema, "many", False):
+            return {"type": "array", "items": ref}
+        return ref
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        instance = resolve_schema_instance(schema)
+        reading = _direction.get() == IN
+        fields = {
+            name: field
+            for name, field in get_fields(instance).items()
+            if not (field.dump_only if reading else field.load_only)
+        }
+        jsonschema: dict[str, Any] = self.fields2jsonschema(
+            fields, partial=instance.partial if reading else None
+        )
+        if not reading:
+            partial = instance.partial
+            jsonschema["required"] = sorted(
+                field.data_key or name
+                for name, field in fields.items()
+                if not field.metadata.get("optional")
+                and not (partial is True or (partial and name in partial))
+            )
+        if not jsonschema.get("required"):
+            jsonschema.pop("required", None)
+        for prop in jsonschema["properties"].values():
+            # Said by the direction of the component itself.
+            prop.pop("readOnly", None)
+            prop.pop("writeOnly", None)
+        if instance.unknown != ma.EXCLUDE:
+            jsonschema["additionalProperties"] = instance.unknown == ma.INCLUDE
+        return jsonschema
+
+    def named_enum(self, field: ma.fields.Field, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
+        names = {v.name for v in field.validators if isinstance(v, Choice)}
+        if not names:
+            return {}
+        (name,) = names
+        values = [v for v in ret.pop("enum", []) if v is not None]
+        component = {"type": ret.pop("type", "string"), "enum": values}
+        known = self.spec.components.schemas.get(name)
+        if known is None:
+            self.spec.components.schema(name, component)
+        elif known != component:
+            raise ValueError(f"enum {name} declared twice with different values")
+        ref = {"$ref": _SCHEMAS + name}
+        if ret:  # a description or an example beside a $ref needs allOf in OpenAPI 3.0
+            ret["allOf"] = [ref]
+        else:
+            ret.update(ref)
+        return {}
+
+    def field2nullable(self, field: ma.fields.Field, ret: dict[str, Any]) -> dict[str, Any]:
+        if not field.allow_none:
+            return {}
+        if "$ref" in ret:
+            return {"nullable": True, "allOf": [{"$ref": ret.pop("$ref")}]}
+        return {"nullable": True}
+
+
+class CareResolver(SchemaResolver):
+    """Resolves a request body's schemas in the input direction, the rest as output."""
+
+    def resolve_operations(self, operations: Any, **kwargs: Any) -> None:
+        bodies = {}
+        for method, operation in (operations or {}).items():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                bodies[method] = operation.pop("requestBody")
+        super().resolve_operations(operations, **kwargs)
+        with _reading(IN):
+            for method, body in bodies.items():
+                self.resolve_schema(body)
+                operations[method]["requestBody"] = body
+
+
+class CarePlugin(MarshmallowPlugin):
+    Converter = CareConverter
+    Resolver = CareResolver
+
+    def init_spec(self, spec: APISpec) -> None:
+        super().init_spec(spec)
+        assert self.converter is not None
+        self.converter.map_to_openapi_type(ma.fields.Url, "string", "uri")
+
+    def schema_helper(self, name: str, _: Any, schema: Any = None, **kwargs: Any) -> Any:
+        if schema is None:
+            return None
+        assert isinstance(self.converter, CareConverter)
+        instance = resolve_schema_instance(schema)
+        self.converter.refs[self.converter.key(instance)] = name
+        return self.converter.schema2jsonschema(instance)
+
+
+class SortedSpec(APISpec):
+    """Keys in sorted order: the committed api_spec/openapi.json changes only where the API
+    does, never because a decorator or a blueprint moved."""
+
+    def to_dict(self) -> dict[str, Any]:
+        ordered: dict[str, Any] = _sorted(super().to_dict())
+        return ordered
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+class OperationsPlugin(BasePlugin):
+    """Gives every operation its operationId; documents the errors any operation can answer
+    with, whatever its view does (401 wherever sign-in is needed, 400 and 415 wherever a JSON
+    body is read), and the pagination headers of a paginated list."""
+
+    def operation_helper(
+        self,
+        path: str | None = None,
+        operations: dict[str, Any] | None = None,
+        rule: Any = None,
+        **_: Any,
+    ) -> None:
+        # A stable operationId from the view, not the path: the method and the MethodView's
+        # name ("getMedicationById"), so generated clients keep their names when a path moves.
+        view = rule.endpoint.rsplit(".", 1)[-1] if rule is not None else None
+        for method, operation in (operations or {}).items():
+            if view is not None:
+                operation.setdefault("operationId", f"{method}{view}")
+            responses = operation.setdefault("responses", {})
+            if operation.get("security") != []:
+                responses.setdefault(401, "UNAUTHORIZED")
+            if "requestBody" in operation:
+                responses.setdefault(400, "BAD_REQUEST")
+                responses.setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
+            for response in responses.values():
+                headers = response.get("headers", {}) if isinstance(response, dict) else {}
+                if "X-Pagination" in headers:
+                    headers["Link"] = "LINK"
+                    headers["X-Total-Count"] = "TOTAL_COUNT"
+
+
+def spec_plugins() -> dict[str, Any]:
+    """The ``spec_kwargs`` for :class:`backend.api.errors.CareApi`."""
+    return {
+        "marshmallow_plugin": CarePlugin(schema_name_resolver=schema_name),
+        "extra_plugins": [OperationsPlugin()],
+    }
