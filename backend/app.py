@@ -39,8 +39,8 @@ from backend.api import (
 )
 from backend.api.common import IdConverter
 from backend.api.errors import CareApi, register_error_handlers
-from backend.api.openapi import spec_plugins
 from backend.api.json_bodies import check_json_body
+from backend.api.openapi import spec_plugins
 from backend.auth import authenticate
 from backend.clock import now
 from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
         SETTINGS=settings,
         API_TITLE=API_TITLE,
         API_VERSION=API_VERSION,
-        OPENAPI_VERSION="3.0.3",
+        OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         JSON_SORT_KEYS=False,
@@ -98,6 +98,9 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
                 "for patients, family caregivers and care coordinators."
             },
             "security": [{"bearerAuth": []}],
+            # Relative: the host that served this document. Generated clients take the base
+            # URL as an argument anyway (e.g. https://api.example.org).
+            "servers": [{"url": "/", "description": "The server that serves this document"}],
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {

@@ -14,7 +14,14 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses, trimmed
+from backend.api.common import (
+    BaseSchema,
+    EchoSchema,
+    Instant,
+    PaginatedSelect,
+    error_responses,
+    trimmed,
+)
 from backend.api.etags import EtagBlueprint
 from backend.auth import current_user
 from backend.errors import fail
@@ -74,12 +81,15 @@ def _items(schema: type[ma.Schema], **kwargs: Any) -> ma.fields.List:
 def _item_id(**kwargs: Any) -> ma.fields.String:
     return ma.fields.String(
         validate=ma.validate.Length(min=1, max=64),
-        metadata={"description": "Given by the server; send it back to keep the item"},
+        metadata={
+            "description": "Given by the server; send it back to keep the item",
+            "sent": True,
+        },
         **kwargs,
     )
 
 
-class CarePlanCodingSchema(BaseSchema):
+class CarePlanCodingSchema(EchoSchema):
     system = ma.fields.String(
         required=True,
         validate=_text(200),
@@ -89,13 +99,13 @@ class CarePlanCodingSchema(BaseSchema):
     display = ma.fields.String(validate=_text(200), metadata={"example": "Type 2 diabetes"})
 
 
-class CarePlanConditionSchema(BaseSchema):
+class CarePlanConditionSchema(EchoSchema):
     text = ma.fields.String(required=True, validate=_text(500))
     code = ma.fields.Nested(CarePlanCodingSchema, allow_none=True)
     status = ma.fields.String(load_default="active", validate=ma.validate.OneOf(CONDITION_STATUSES))
 
 
-class CarePlanTargetSchema(BaseSchema):
+class CarePlanTargetSchema(EchoSchema):
     """A measurable target: in words, and optionally as a number to compare against."""
 
     text = ma.fields.String(
@@ -112,7 +122,7 @@ class CarePlanTargetSchema(BaseSchema):
             raise ma.ValidationError("Say what is measured.", "measure")
 
 
-class CarePlanGoalSchema(BaseSchema):
+class CarePlanGoalSchema(EchoSchema):
     id = _item_id()
     description = ma.fields.String(required=True, validate=_text(500))
     target = ma.fields.Nested(CarePlanTargetSchema, required=True)
@@ -122,15 +132,22 @@ class CarePlanGoalSchema(BaseSchema):
     status = ma.fields.String(load_default="proposed", validate=ma.validate.OneOf(GOAL_STATUSES))
 
 
-class CarePlanResponsibleSchema(BaseSchema):
+class CarePlanResponsibleSchema(EchoSchema):
     """The patient, or a caregiver / care-team member: a user who has access to the patient
     (``user_id``), or someone outside the app by ``name``."""
 
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(RESPONSIBLE_KINDS))
-    user_id = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=2**31 - 1))
+    user_id = ma.fields.Integer(
+        strict=True,
+        validate=ma.validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "A user with access to the patient", "optional": True},
+    )
     name = ma.fields.String(
         validate=_text(200),
-        metadata={"description": "Someone outside the app; with user_id, the person's name"},
+        metadata={
+            "description": "Someone outside the app; with user_id, the person's name",
+            "optional": True,
+        },
     )
 
     @ma.validates_schema
@@ -141,7 +158,7 @@ class CarePlanResponsibleSchema(BaseSchema):
             raise ma.ValidationError("Give the person's user_id or name.", "user_id")
 
 
-class CarePlanActivitySchema(BaseSchema):
+class CarePlanActivitySchema(EchoSchema):
     id = _item_id()
     description = ma.fields.String(required=True, validate=_text(500))
     frequency = ma.fields.String(

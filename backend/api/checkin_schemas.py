@@ -11,7 +11,15 @@ from typing import Any
 
 import marshmallow as ma
 
-from backend.api.common import BaseSchema, Instant, Pattern, RecordId, trimmed
+from backend.api.common import (
+    BaseSchema,
+    EchoSchema,
+    Enum,
+    Instant,
+    Pattern,
+    RecordId,
+    trimmed,
+)
 from backend.checkins.rules import FLAGS, OPS, RULE_KINDS
 from backend.checkins.templates import (
     CODE_PATTERN,
@@ -37,7 +45,7 @@ class AnswerOptionSchema(ma.Schema):
     value = ma.fields.Integer(allow_none=True, metadata={"example": 1})
 
 
-class EnableWhenSchema(BaseSchema):
+class EnableWhenSchema(EchoSchema):
     item = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=40), metadata={"example": "er_visit"}
     )
@@ -66,7 +74,7 @@ class TemplateItemSchema(ma.Schema):
     )
     min = ma.fields.Float(allow_none=True)
     max = ma.fields.Float(allow_none=True)
-    measure = ma.fields.String(allow_none=True, metadata={"enum": list(MEASURES)})
+    measure = Enum("Measure", MEASURES, allow_none=True)
     unit = ma.fields.String(
         allow_none=True, metadata={"description": "Canonical UCUM unit (bounds and rules)"}
     )
@@ -125,7 +133,7 @@ class TemplateItemInSchema(BaseSchema):
     )
     min = ma.fields.Float(allow_nan=False, validate=ma.validate.Range(min=-1e6, max=1e6))
     max = ma.fields.Float(allow_nan=False, validate=ma.validate.Range(min=-1e6, max=1e6))
-    measure = ma.fields.String(validate=ma.validate.OneOf(list(MEASURES)))
+    measure = Enum("Measure", MEASURES)
     unit = ma.fields.String(validate=trimmed(20))
     max_length = ma.fields.Integer(validate=ma.validate.Range(min=1, max=TEXT_MAX_LENGTH))
     enable_when = ma.fields.Nested(EnableWhenSchema)
@@ -241,7 +249,10 @@ class CheckinResponseSchema(ma.Schema):
     )
     at = Instant()
     crisis_guidance = ma.fields.String(
-        metadata={"description": "With a safety flag: what to do now, in the patient's language"}
+        metadata={
+            "description": "Only with a safety flag: what to do now, in the patient's language",
+            "optional": True,
+        }
     )
 
 

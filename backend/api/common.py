@@ -133,6 +133,14 @@ class BaseSchema(ma.Schema):
         return data
 
 
+class EchoSchema(BaseSchema):
+    """A part of a record kept as the client sent it (a care plan's goals, a reminder chain's
+    steps) and sent back the same way: in a response only what a request must give, or gets
+    by default, is always there (the spec's ``required``), and a field whose metadata says
+    ``"sent": True`` (an id the server gives); the rest is there if it was given.
+    Any other response schema sends every field (see backend/api/openapi.py)."""
+
+
 @cache
 def _zones() -> frozenset[str]:
     # Not the host's own ("localtime") nor tzdata's placeholders ("Factory", "posixrules"):

@@ -8,9 +8,11 @@ applied once here so that every route, old or new, is held to them.
   client sends it (no read-only fields). A client never sends a field the server would refuse.
 - **What the server sends is required.** In a response component every property is
   ``required`` -- it is always sent, ``null`` when it has no value -- unless its field says
-  ``metadata={"optional": True}`` (only sent sometimes; say when in the description).
-- **A nullable reference is ``{"nullable": true, "allOf": [{"$ref": ...}]}``**, which both
-  openapi-python-client and openapi-typescript read as ``X | None`` / ``X | null``.
+  ``metadata={"optional": True}`` (only sent sometimes; say when in the description), or the
+  schema is an :class:`backend.api.common.EchoSchema` (sent back as the client gave it).
+- **OpenAPI 3.1, so null is a type:** a nullable field is ``"type": ["string", "null"]``, a
+  nullable reference ``"anyOf": [{"$ref": ...}, {"type": "null"}]``, which both
+  openapi-python-client and openapi-typescript read as one type, ``X | None`` / ``X | null``.
 - **A fixed value set is one named enum component**, declared with
   :func:`backend.api.common.Choice` (``validate=Choice("WorkItemKind", KINDS)``) and
   referenced wherever it appears; the same name with other values is an error.
@@ -39,7 +41,7 @@ from apispec.ext.marshmallow.common import (
     resolve_schema_instance,
 )
 
-from backend.api.common import Choice
+from backend.api.common import Choice, EchoSchema
 
 IN, OUT = "in", "out"
 _direction: ContextVar[str] = ContextVar("spec_direction", default=OUT)
@@ -84,8 +86,6 @@ def schema_name(schema: type[ma.Schema] | ma.Schema) -> str:
     partial = not isinstance(schema, type) and bool(schema.partial)
     if partial and _direction.get() == IN and not name.endswith("Update"):
         return name + "Update"
-    if partial and _direction.get() == OUT:
-        return name + "Partial"  # as sent back: only the fields that were given
     if _direction.get() == IN and _two_faced(resolve_schema_instance(schema)):
         return name if name.endswith(("Input", "Update")) else name + "Input"
     return name
@@ -111,6 +111,10 @@ class CareConverter(OpenAPIConverter):
             instance = resolve_schema_instance(schema)
         except ma.exceptions.RegistryError:
             return schema
+        if instance.partial and _direction.get() == OUT:
+            # Partial is a request's shape (some fields); echoed back, it is read as sent.
+            with _reading(IN):
+                return self.resolve_nested_schema(schema)
         key = self.key(instance)
         if key not in self.refs:
             name = get_unique_schema_name(self.spec.components, self.schema_name_resolver(schema))
@@ -135,12 +139,17 @@ class CareConverter(OpenAPIConverter):
             fields, partial=instance.partial if reading else None
         )
         if not reading:
-            partial = instance.partial
+            echo = isinstance(instance, EchoSchema)
             jsonschema["required"] = sorted(
                 field.data_key or name
                 for name, field in fields.items()
                 if not field.metadata.get("optional")
-                and not (partial is True or (partial and name in partial))
+                and (
+                    not echo
+                    or field.required
+                    or field.load_default is not ma.missing
+                    or field.metadata.get("sent")
+                )
             )
         if not jsonschema.get("required"):
             jsonschema.pop("required", None)
@@ -164,19 +173,19 @@ class CareConverter(OpenAPIConverter):
             self.spec.components.schema(name, component)
         elif known != component:
             raise ValueError(f"enum {name} declared twice with different values")
-        ref = {"$ref": _SCHEMAS + name}
-        if ret:  # a description or an example beside a $ref needs allOf in OpenAPI 3.0
-            ret["allOf"] = [ref]
-        else:
-            ret.update(ref)
+        ret["$ref"] = _SCHEMAS + name
         return {}
 
     def field2nullable(self, field: ma.fields.Field, ret: dict[str, Any]) -> dict[str, Any]:
         if not field.allow_none:
             return {}
-        if "$ref" in ret:
-            return {"nullable": True, "allOf": [{"$ref": ret.pop("$ref")}]}
-        return {"nullable": True}
+        if "$ref" in ret or "allOf" in ret:
+            refs = [{"$ref": ret.pop("$ref")}] if "$ref" in ret else ret.pop("allOf")
+            return {"anyOf": [*refs, {"type": "null"}]}
+        if "type" in ret:
+            types = ret["type"] if isinstance(ret["type"], list) else [ret["type"]]
+            return {"type": [*types, "null"]}
+        return {}
 
 
 class CareResolver(SchemaResolver):
@@ -203,7 +212,9 @@ class CarePlugin(MarshmallowPlugin):
         assert self.converter is not None
         self.converter.map_to_openapi_type(ma.fields.Url, "string", "uri")
 
-    def schema_helper(self, name: str, _: Any, schema: Any = None, **kwargs: Any) -> Any:
+    def schema_helper(  # type: ignore[override]  # apispec's two bases disagree
+        self, name: str, _: Any, schema: Any = None, **kwargs: Any
+    ) -> Any:
         if schema is None:
             return None
         assert isinstance(self.converter, CareConverter)

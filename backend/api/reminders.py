@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Instant, RecordId, error_responses
+from backend.api.common import BaseSchema, EchoSchema, Instant, RecordId, error_responses
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
@@ -28,7 +28,7 @@ from notifications.outbox import mark_opened
 blp = Blueprint("reminders", __name__, description="Reminders and escalation")
 
 
-class StepSchema(BaseSchema):
+class StepSchema(EchoSchema):
     after_minutes = ma.fields.Integer(
         required=True,
         validate=ma.validate.Range(min=1, max=MAX_AFTER_MINUTES),
