@@ -44,6 +44,7 @@ from backend.api.openapi import spec_plugins
 from backend.auth import authenticate
 from backend.clock import now
 from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
+from backend.console import blp as console_blp
 from backend.errors import fail
 from backend.models import AccessLogEntry
 
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
     api = CareApi(app, spec_kwargs=spec_plugins())
     register_error_handlers(app, api)
     _register_blueprints(api)
+    app.register_blueprint(console_blp)
     _register_hooks(app)
     return app
 

@@ -21,7 +21,16 @@ from backend.firebase import firebase_app
 from backend.models import User
 
 log = logging.getLogger(__name__)
-PUBLIC_ENDPOINTS = {"health.Health", "api-docs.openapi_json", "static"}
+PUBLIC_ENDPOINTS = {
+    "health.Health",
+    "api-docs.openapi_json",
+    "static",
+    # The console's pages and files hold no data; its script calls the API signed in.
+    "console.page",
+    "console.static",
+    "console.config",
+    "console.dev_token",
+}
 _SEEN_EVERY = timedelta(hours=1)
 
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from backend.clock import now
 from backend.config import ConfigError, Settings
+
+# The demo people (fixtures/demo.json): the personas a development token may be made for.
+DEMO_PEOPLE = Path(__file__).resolve().parent.parent / "fixtures" / "demo.json"
+
+
+def personas(path: Path = DEMO_PEOPLE) -> dict[str, dict[str, Any]]:
+    """The demo people of a fixtures file, by persona (maria, ana, …)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {u["persona"]: u for u in data["users"]}
 
 
 def _b64(data: dict[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import click
 from flask import current_app
 
+from backend import devtokens
 from backend.config import Settings
 from backend.fixtures import DEFAULT_FIXTURES
 
@@ -21,8 +21,7 @@ def current_settings() -> Settings:
 
 def personas(path: Path = DEFAULT_FIXTURES) -> dict[str, dict[str, Any]]:
     """The demo people of a fixtures file, by persona (maria, ana, …)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {u["persona"]: u for u in data["users"]}
+    return devtokens.personas(path)
 
 
 def parse_instant(value: str, hint: str) -> datetime:

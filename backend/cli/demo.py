@@ -64,6 +64,10 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             click.echo(f"# {persona} ({user.display_name})")
             click.echo(f"curl -s -H 'Authorization: Bearer {tok}' {base}{path}\n")
     tell_story(app, settings, personas())
+    click.echo(
+        f"\nThe care team's console: {base}/console/ (sign in as priya, the nurse; omar, on "
+        "another team, sees none of her patients; any other persona sees nothing).\n"
+    )
     if not no_serve:
         # The worker runs here, in the demo process only (never under gunicorn): its
         # console channel prints each push as the phone would show it, beside the API log.

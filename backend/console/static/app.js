@@ -1,0 +1,160 @@
+// The console's shell: sign-in, the header, and the router that shows one page per path.
+import { call, get, session, whenSignedOut } from "./api.js";
+import { announce, clear, h, labelled } from "./dom.js";
+import { showWorklist } from "./worklist.js";
+import { showPanel } from "./panel.js";
+import { showChart } from "./chart.js";
+
+const ROOT = "/console/";
+let config = null;
+let leave = []; // what the current page must stop (timers) when another is shown
+
+const routes = [
+  [/^\/console\/?$/, () => (session.token ? go("/console/worklist", true) : showSignIn())],
+  [/^\/console\/worklist\/?$/, (main) => showWorklist(main, pageContext())],
+  [/^\/console\/panel\/?$/, (main) => showPanel(main, pageContext())],
+  [/^\/console\/patients\/(\d{1,10})\/?$/, (main, id) => showChart(main, Number(id), pageContext())],
+];
+
+function pageContext() {
+  return {
+    config,
+    onLeave: (fn) => leave.push(fn),
+    go,
+  };
+}
+
+export function go(path, replace = false) {
+  if (replace) window.history.replaceState(null, "", path);
+  else window.history.pushState(null, "", path);
+  render();
+}
+
+function main() {
+  return document.getElementById("main");
+}
+
+function renderHeader() {
+  const nav = clear(document.getElementById("nav"));
+  const who = clear(document.getElementById("who"));
+  if (!session.token) return;
+  const here = window.location.pathname;
+  const link = (href, text) =>
+    h("a", { href, "data-nav": "", "aria-current": here.startsWith(href) ? "page" : null }, text);
+  nav.append(h("ul", {}, h("li", {}, link("/console/worklist", "Worklist")), h("li", {}, link("/console/panel", "Panel"))));
+  who.append(
+    h("span", {}, "Signed in as ", h("strong", {}, session.name || "you")),
+    h("button", { type: "button", class: "secondary", onClick: signOut }, "Sign out"),
+  );
+}
+
+function signOut() {
+  session.end();
+  announce("Signed out.");
+  go(ROOT);
+}
+
+async function render() {
+  for (const fn of leave.splice(0)) fn();
+  const path = window.location.pathname;
+  if (!session.token && path !== ROOT && path !== "/console") {
+    window.history.replaceState(null, "", ROOT);
+    return render();
+  }
+  renderHeader();
+  const el = clear(main());
+  for (const [pattern, show] of routes) {
+    const m = path.match(pattern);
+    if (m) {
+      try {
+        await show(el, ...m.slice(1));
+      } catch (err) {
+        showError(el, err);
+      }
+      return;
+    }
+  }
+  document.title = "Not found · Care console";
+  el.append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "/console/worklist", "data-nav": "" }, "Go to the worklist")));
+}
+
+export function showError(el, err) {
+  console.warn(err);
+  clear(el).append(
+    h("h1", {}, "Something went wrong"),
+    h("p", { role: "alert" }, err && err.message ? err.message : "The page could not be shown."),
+  );
+}
+
+function showSignIn() {
+  document.title = "Sign in · Care console";
+  const el = main();
+  el.append(h("h1", {}, "Sign in"));
+  if (!config || config.sign_in !== "personas") {
+    el.append(
+      h(
+        "p",
+        { class: "notice", role: "alert" },
+        "Sign-in is not configured on this server. The console signs care-team members in with Firebase Authentication in the browser; until that is set up here, use the API directly.",
+      ),
+    );
+    return;
+  }
+  const persona = h(
+    "select",
+    { name: "persona", required: true },
+    config.personas.map((p) => h("option", { value: p.persona, selected: p.persona === "priya" }, `${p.name} (${p.persona})`)),
+  );
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h(
+    "form",
+    {
+      class: "stack narrow",
+      onSubmit: async (event) => {
+        event.preventDefault();
+        error.textContent = "";
+        try {
+          const { data } = await call("POST", "/console/dev/token", { persona: persona.value });
+          session.start(data.token, "");
+          const me = await get("/me");
+          session.setName(me.display_name || me.preferred_name || persona.value);
+          announce(`Signed in as ${session.name}.`);
+          go("/console/worklist");
+        } catch (err) {
+          session.end();
+          error.textContent = err.message;
+        }
+      },
+    },
+    h("p", { class: "notice" }, `Development sign-in (${config.environment}): pick a demo person. This picker does not exist in production.`),
+    h("div", { class: "field" }, labelled("Sign in as", persona)),
+    h("button", { type: "submit" }, "Sign in"),
+    error,
+  );
+  el.append(form);
+}
+
+document.addEventListener("click", (event) => {
+  const a = event.target.closest("a[data-nav]");
+  if (!a || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+  event.preventDefault();
+  go(a.getAttribute("href"));
+});
+window.addEventListener("popstate", render);
+whenSignedOut(() => {
+  announce("Your sign-in ended; sign in again.");
+  window.history.replaceState(null, "", ROOT);
+  render();
+});
+
+async function start() {
+  try {
+    const response = await fetch("/console/config.json", { credentials: "omit", cache: "no-store" });
+    config = await response.json();
+  } catch (err) {
+    config = null;
+  }
+  render();
+}
+
+start();

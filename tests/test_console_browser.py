@@ -1,0 +1,218 @@
+"""The console in a real Chromium against a live server with the demo's story: Priya works
+her worklist, Omar finds nothing of María, a hostile name stays text, the keyboard reaches
+every control, axe-core finds no serious or critical violation, and no page logs an error.
+
+Screenshots of each page go to ``$CONSOLE_SCREENSHOTS`` (default: a pytest temp folder)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from backend import db
+from backend.app import create_app
+from backend.demo_story import tell
+from backend.devtokens import personas
+from backend.fixtures import load_fixtures
+from backend.models import Patient, WorkItem
+from tests.browser import AXE, Browser, LiveServer, skip_reason
+from tests.conftest import Api, Clock, make_settings
+
+pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+
+XSS = "<img src=x onerror=alert(1)>"
+SAFETY_PHQ9 = {
+    "44250-9": 1,
+    "44255-8": 1,
+    "44259-0": 1,
+    "44254-1": 1,
+    "44251-7": 1,
+    "44258-2": 1,
+    "44252-5": 1,
+    "44253-3": 1,
+    "44260-8": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def live_app(engine: Engine) -> Flask:
+    # The worklist asks for news every second here instead of every 30.
+    return create_app(make_settings(), ENGINE=engine, TESTING=True, CONSOLE_POLL_SECONDS=1)
+
+
+@pytest.fixture(scope="module")
+def server(live_app: Flask) -> Iterator[LiveServer]:
+    with LiveServer(live_app) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = os.environ.get("CONSOLE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return Path(folder)
+    return tmp_path_factory.mktemp("console-screenshots")
+
+
+@pytest.fixture(scope="module")
+def chromium(server: LiveServer, shots: Path) -> Iterator[Browser]:
+    browser = Browser(server.url, shots)
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture
+def browser(chromium: Browser) -> Iterator[Browser]:
+    chromium.driver.get_log("browser")  # start each test with an empty console
+    yield chromium
+    # Sign out and leave the page, so its timers stop before the next test's data exists.
+    chromium.driver.execute_script("window.sessionStorage.clear()")
+    chromium.driver.get("about:blank")
+    chromium.driver.get_log("browser")
+
+
+@pytest.fixture
+def story(ctx: Flask, live_app: Flask, clock: Clock) -> dict[str, Any]:
+    """The demo's people and morning: María's misses and PHQ-9, Mr. Chen's discharge, Ana's
+    message, the sweep."""
+    loaded = load_fixtures(db.session())
+    db.session.commit()
+    tell(live_app, live_app.config["SETTINGS"], personas())
+    db.session.expire_all()
+    return {"patients": {k: p.id for k, p in loaded["patients"].items()}}
+
+
+def _worklist_items(browser: Browser) -> list[Any]:
+    browser.wait_for("ol.items li.item")
+    return browser.find_all("ol.items li.item")
+
+
+def test_priya_acknowledges_and_resolves_an_item_and_new_urgent_ones_appear(
+    browser: Browser, story: dict[str, Any], live_app: Flask
+) -> None:
+    browser.sign_in("priya")
+    assert browser.heading() == "Worklist"
+    assert "Priya Natarajan" in browser.find("#who").text
+    items = _worklist_items(browser)
+    first = items[0]
+    assert "María García" in first.text
+    browser.screenshot("worklist-priya")
+
+    item_id = int(first.get_attribute("data-item-id"))
+    first.find_element("css selector", "button[aria-label^='Acknowledge']").click()
+    browser.wait_text("acknowledged", f"li[data-item-id='{item_id}']")
+    first = browser.find(f"li[data-item-id='{item_id}']")
+    first.find_element("css selector", "button[aria-label^='Resolve']").click()
+    note = browser.wait_for(f"li[data-item-id='{item_id}'] textarea[name=note]")
+    note.send_keys("Called María; she is safe and sees Dr. Ortega tomorrow.")
+    browser.screenshot("worklist-resolving")
+    browser.find(f"li[data-item-id='{item_id}'] form button[type=submit]").click()
+    browser.wait(lambda d: not browser.find_all(f"li[data-item-id='{item_id}']"))
+
+    db.session.expire_all()
+    item = db.session.get(WorkItem, item_id)
+    assert item is not None and item.status == "resolved"
+    assert item.resolution_note == "Called María; she is safe and sees Dr. Ortega tomorrow."
+
+    # María answers item 9 above 0: the urgent item shows up on top without a reload.
+    api = Api(live_app.test_client(), live_app, None)
+    maria = story["patients"]["maria"]
+    token = {"Authorization": f"Bearer {api.token('demo-maria')}"}
+    answer = live_app.test_client().post(
+        f"/patients/{maria}/checkin-responses",
+        json={"template": "PHQ-9", "answers": SAFETY_PHQ9},
+        headers=token,
+    )
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    browser.wait(lambda d: "new" in browser.find("ol.items li.item").get_attribute("class"))
+    top = browser.find("ol.items li.item")
+    assert "Urgent" in top.text and "María García" in top.text
+    browser.screenshot("worklist-new-urgent")
+    assert browser.console_errors() == []
+
+
+def test_omar_finds_nothing_of_maria(browser: Browser, story: dict[str, Any]) -> None:
+    maria = story["patients"]["maria"]
+    browser.sign_in("omar")
+    browser.wait_for("main .summary")
+    browser.wait(lambda d: browser.find("main .summary").text != "")
+    assert "María" not in browser.find("main").text
+    browser.open(f"/console/patients/{maria}")
+    browser.wait_text("No such patient")
+    hers = browser.find("main").text
+    browser.screenshot("chart-omar-maria")
+    browser.open("/console/patients/987654")
+    browser.wait_text("No such patient")
+    assert browser.find("main").text == hers
+    assert "María" not in hers
+
+
+def test_a_hostile_name_shows_as_text(browser: Browser, story: dict[str, Any]) -> None:
+    maria = db.session.get(Patient, story["patients"]["maria"])
+    assert maria is not None
+    maria.display_name = XSS
+    db.session.commit()
+    browser.sign_in("priya")
+    _worklist_items(browser)
+    assert XSS in browser.find("ol.items").text
+    assert browser.find_all("main img") == []
+    browser.open(f"/console/patients/{maria.id}")
+    browser.wait_text(XSS, "main h1")
+    assert browser.find_all("main img") == []
+    browser.screenshot("chart-hostile-name")
+    assert browser.driver.execute_script("return document.title").startswith(XSS)
+    assert browser.console_errors() == []
+
+
+def test_the_keyboard_reaches_the_main_controls(browser: Browser, story: dict[str, Any]) -> None:
+    browser.sign_in("priya")
+    _worklist_items(browser)
+    browser.driver.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
+    skip = browser.tab_until(lambda el: el.get_attribute("class") == "skip-link")
+    assert skip.text == "Skip to content"
+    browser.tab_until(lambda el: el.text == "Panel")
+    browser.tab_until(lambda el: el.text == "Sign out")
+    browser.tab_until(lambda el: el.get_attribute("name") == "kind")
+    browser.tab_until(lambda el: el.get_attribute("name") == "team_id")
+    ack = browser.tab_until(
+        lambda el: (el.get_attribute("aria-label") or "").startswith("Acknowledge")
+    )
+    item = ack.find_element("xpath", "ancestor::li")
+    ack.send_keys("\ue007")  # Enter
+    browser.wait_text("acknowledged", f"li[data-item-id='{item.get_attribute('data-item-id')}']")
+
+
+@pytest.mark.skipif(
+    not AXE.exists(), reason="axe-core is not installed: npm ci --prefix tests/browser"
+)
+def test_axe_finds_no_serious_violation_on_any_page(
+    browser: Browser, story: dict[str, Any]
+) -> None:
+    browser.open("/console/")
+    browser.wait_for("select[name=persona]")
+    pages: dict[str, Any] = {"sign-in": browser.axe()}
+    browser.screenshot("sign-in")
+    browser.sign_in("priya")
+    _worklist_items(browser)
+    pages["worklist"] = browser.axe()
+    maria = story["patients"]["maria"]
+    browser.open(f"/console/patients/{maria}")
+    browser.wait_text("María García", "main h1")
+    pages["chart"] = browser.axe()
+    browser.open("/console/panel")
+    browser.wait_for("main h1")
+    pages["panel"] = browser.axe()
+    assert {name: [v["id"] for v in found] for name, found in pages.items()} == {
+        name: [] for name in pages
+    }
+    assert browser.console_errors() == []
+    db.session.expire_all()
+    assert db.session.scalars(select(Patient)).first() is not None
