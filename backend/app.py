@@ -25,6 +25,7 @@ from backend.api import (
     checkins,
     devices,
     doses,
+    fhir,
     health,
     invitations,
     me,
@@ -152,6 +153,7 @@ def _register_blueprints(api: CareApi) -> None:
         worklist,
         transitions,
         team_admin,
+        fhir,
     ):
         api.register_blueprint(module.blp)
 

@@ -17,9 +17,7 @@ from backend import db
 from backend.access import (
     Action,
     PatientAccess,
-    Role,
     authorize,
-    care_team_role,
     patients_cared_for,
 )
 from backend.api.checkin_schemas import (
@@ -44,6 +42,7 @@ from backend.models import CarePlan, CheckinResponse, CheckinTemplate, User
 from backend.models.checkin import PatientFlagRule
 from backend.services.checkins import (
     any_template,
+    author_role,
     crisis_text,
     find_template,
     hidden_from_caregivers,
@@ -273,18 +272,9 @@ class CheckinResponseFhir(MethodView):
             template,
             response,
             author_name=None if author is None else author.display_name,
-            author_role=_author_role(response),
+            author_role=author_role(response),
         )
         return Response(json.dumps(resource, ensure_ascii=False), mimetype=FHIR_JSON)
-
-
-def _author_role(response: CheckinResponse) -> str:
-    if not response.on_behalf:
-        return "patient"
-    if response.answered_as is None:  # stored before the role was kept: as it is now
-        member = care_team_role(response.answered_by_user_id, response.patient_id)
-        return "practitioner" if member is not None else "related_person"
-    return "practitioner" if response.answered_as == Role.CARE_TEAM else "related_person"
 
 
 @blp.route("/patients/<int:patient_id>/flag-rules")

@@ -23,6 +23,7 @@ from backend.models.checkin import CheckinResponse, CheckinTemplate
 from backend.models.checkin_schedule import CheckinSchedule
 from backend.models.device import Device
 from backend.models.escalation import DoseAcknowledgement, EscalationChain
+from backend.models.fhir_link import FhirLink
 from backend.models.medication import DoseLog, Medication
 from backend.models.message import Message, MessageThread, ThreadRead
 from backend.models.outbox import Delivery, Reminder
@@ -54,6 +55,7 @@ __all__ = [
     "Encounter",
     "Enrollment",
     "EscalationChain",
+    "FhirLink",
     "Invitation",
     "Medication",
     "MedicationChange",

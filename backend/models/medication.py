@@ -21,6 +21,9 @@ class Medication(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The medicine's code as a FHIR CodeableConcept (e.g. RxNorm), as imported; None when
+    # typed by hand (the name is then the text).
+    code: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     strength: Mapped[str | None] = mapped_column(String(100))
     form: Mapped[str | None] = mapped_column(String(60))
     route: Mapped[str | None] = mapped_column(String(60))

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.access import Role, care_team_role
 from backend.checkins import rules as flag_rules
 from backend.checkins.catalog import builtin_templates
 from backend.checkins.crisis import crisis_guidance
@@ -238,3 +239,14 @@ def _raise(
         "title": match.title,
         "work_item_id": None if item is None else item.id,
     }
+
+
+def author_role(response: CheckinResponse) -> str:
+    """Who gave the answers, as the FHIR QuestionnaireResponse names them: ``patient``,
+    ``practitioner`` (a care-team member) or ``related_person`` (a caregiver)."""
+    if not response.on_behalf:
+        return "patient"
+    if response.answered_as is None:  # stored before the role was kept: as it is now
+        member = care_team_role(response.answered_by_user_id, response.patient_id)
+        return "practitioner" if member is not None else "related_person"
+    return "practitioner" if response.answered_as == Role.CARE_TEAM else "related_person"

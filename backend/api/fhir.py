@@ -1,0 +1,90 @@
+"""``/fhir``: a patient's record as a FHIR R4 Bundle (``Patient/{id}/$everything``) and single
+resources by id, as ``application/fhir+json``, under the JSON API's access policy
+(``backend/services/fhir_export.py``). Errors are our one error shape (JSON), not
+OperationOutcome: a client of this API already reads it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from backend import db
+from backend.api.common import error_responses
+from backend.auth import current_user
+from backend.services import fhir_export
+
+blp = Blueprint("fhir", __name__, description="FHIR R4 export and import")
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirResourceSchema(ma.Schema):
+    """Any FHIR R4 resource (documentation: the view returns the resource as built)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    resourceType = ma.fields.String(required=True, metadata={"example": "MedicationRequest"})
+    id = ma.fields.String(required=True, metadata={"example": "12"})
+
+
+class FhirBundleSchema(ma.Schema):
+    """A FHIR R4 searchset Bundle (http://hl7.org/fhir/R4/bundle.html)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    resourceType = ma.fields.Constant("Bundle", required=True)
+    type = ma.fields.Constant("searchset", required=True)
+    timestamp = ma.fields.String(required=True, metadata={"format": "date-time"})
+    total = ma.fields.Integer(required=True)
+    link = ma.fields.List(ma.fields.Dict(), required=True)
+    entry = ma.fields.List(
+        ma.fields.Dict(),
+        required=True,
+        metadata={"description": "fullUrl, resource and search.mode of each resource"},
+    )
+
+
+def _base_url() -> str:
+    return f"{request.host_url}fhir/"
+
+
+def _fhir(resource: dict[str, Any]) -> Response:
+    return Response(json.dumps(resource, ensure_ascii=False), mimetype=FHIR_JSON)
+
+
+@blp.route("/fhir/Patient/<int:patient_id>/$everything")
+class PatientEverything(MethodView):
+    @blp.response(
+        200,
+        FhirBundleSchema,
+        content_type=FHIR_JSON,
+        description="The patient's record as far as you may see it, as a FHIR R4 Bundle",
+    )
+    @error_responses(blp, 404)
+    def get(self, patient_id: int) -> Any:
+        """A patient's record as a FHIR R4 Bundle (what you may see of it)"""
+        bundle = fhir_export.everything(db.session(), current_user(), patient_id, _base_url())
+        return _fhir(bundle)
+
+
+@blp.route("/fhir/<string:resource_type>/<int:resource_id>")
+class FhirResource(MethodView):
+    @blp.response(
+        200,
+        FhirResourceSchema,
+        content_type=FHIR_JSON,
+        description="One FHIR R4 resource: "
+        + ", ".join(fhir_export.RESOURCE_TYPES)
+        + " (any other type is a 404)",
+    )
+    @error_responses(blp, 403, 404)
+    def get(self, resource_type: str, resource_id: int) -> Any:
+        """One FHIR R4 resource of a patient's record by type and id"""
+        found = fhir_export.one(db.session(), current_user(), resource_type, resource_id)
+        return _fhir(found)

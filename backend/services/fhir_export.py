@@ -1,0 +1,340 @@
+"""A patient's record as a FHIR R4 Bundle, and single resources by id, under the one access
+policy: each part of the record is in the bundle only when the reader holds the permission
+the JSON API asks for it (medicines and doses ``view_medications``, appointments
+``view_appointments``, care plans and encounters ``view_care_plan``, check-in answers
+``view_checkins`` -- never the ones hidden from caregivers --, messages
+``message_care_team``, the care team ``view_care_team``, the caregivers ``manage_access``).
+Someone with no relation to the patient gets the same 404 as for a patient that does not
+exist; every export by someone other than the patient is in the access log
+(``export_fhir``). The mapping itself is ``backend.fhir.resources``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.access import Action, PatientAccess, record_access, resolve
+from backend.checkins.fhir import questionnaire_response
+from backend.clock import now
+from backend.errors import fail
+from backend.fhir import resources as fhir
+from backend.models import (
+    Appointment,
+    CaregiverGrant,
+    CarePlan,
+    CareTeam,
+    CareTeamMember,
+    CheckinResponse,
+    DoseLog,
+    Encounter,
+    Enrollment,
+    FhirLink,
+    Medication,
+    Message,
+    MessageThread,
+    Organization,
+    Patient,
+    User,
+)
+from backend.services.checkins import any_template, author_role, hidden_from_caregivers
+
+EXPORT_ACTION = "export_fhir"
+Resource = dict[str, Any]
+
+
+def _reader(user: User, patient_id: int, not_found: str) -> PatientAccess:
+    access = resolve(user, patient_id)
+    if access is None:
+        fail(404, not_found)
+    record_access(access, EXPORT_ACTION)
+    return access
+
+
+def everything(session: Session, user: User, patient_id: int, base_url: str) -> Resource:
+    """``Patient/{id}/$everything``: a searchset Bundle of what ``user`` may see."""
+    access = _reader(user, patient_id, "No such patient.")
+    found = _record(session, access)
+    entries = [
+        {
+            "fullUrl": f"{base_url}{r['resourceType']}/{r['id']}",
+            "resource": r,
+            "search": {"mode": "match" if r["resourceType"] == "Patient" else "include"},
+        }
+        for r in found
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "timestamp": now().isoformat(),
+        "total": 1,
+        "link": [{"relation": "self", "url": f"{base_url}Patient/{patient_id}/$everything"}],
+        "entry": entries,
+    }
+
+
+def _record(session: Session, access: PatientAccess) -> list[Resource]:
+    patient = access.patient
+    found = [fhir.patient(patient, _source_identifiers(session, patient.id))]
+    found += _caregivers(session, access)
+    if access.allows(Action.VIEW_CARE_TEAM):
+        found += _care_teams(session, patient.id)
+    if access.allows(Action.VIEW_CARE_PLAN):
+        found += _care_plans(session, patient.id)
+        encounters = session.scalars(
+            select(Encounter).where(Encounter.patient_id == patient.id).order_by(Encounter.id)
+        )
+        found += [fhir.encounter(e) for e in encounters]
+    if access.allows(Action.VIEW_MEDICATIONS):
+        found += _medicines(session, patient.id)
+    if access.allows(Action.VIEW_APPOINTMENTS):
+        appointments = session.scalars(
+            select(Appointment).where(Appointment.patient_id == patient.id).order_by(Appointment.id)
+        )
+        found += [fhir.appointment(a) for a in appointments]
+    if access.allows(Action.VIEW_CHECKINS):
+        found += _answers(session, access)
+    if access.allows(Action.MESSAGE_CARE_TEAM):
+        rows = session.execute(
+            select(Message, MessageThread)
+            .join(MessageThread, MessageThread.id == Message.thread_id)
+            .where(MessageThread.patient_id == patient.id)
+            .order_by(Message.id)
+        )
+        found += [fhir.communication(m, t) for m, t in rows]
+    return found
+
+
+def _source_identifiers(session: Session, patient_id: int) -> list[dict[str, str]]:
+    """The business identifiers an imported patient came with (MRN, Synthea id…)."""
+    rows = session.execute(
+        select(FhirLink.source_system, FhirLink.source_id)
+        .where(FhirLink.patient_id == patient_id, FhirLink.kind == "patient")
+        .order_by(FhirLink.id)
+    )
+    return [{"system": system, "value": value} for system, value in rows if "://" in system]
+
+
+def _caregivers(session: Session, access: PatientAccess) -> list[Resource]:
+    """Every grant for the patient's side (who manages access); a caregiver sees their own."""
+    stmt = select(CaregiverGrant, User).join(User, User.id == CaregiverGrant.caregiver_user_id)
+    stmt = stmt.where(CaregiverGrant.patient_id == access.patient.id)
+    if not access.allows(Action.MANAGE_ACCESS):
+        if access.grant is None:
+            return []
+        stmt = stmt.where(CaregiverGrant.id == access.grant.id)
+    rows = session.execute(stmt.order_by(CaregiverGrant.id))
+    return [fhir.related_person(grant, user, access.patient.id) for grant, user in rows]
+
+
+def _care_teams(session: Session, patient_id: int) -> list[Resource]:
+    teams = list(
+        session.execute(
+            select(CareTeam, Organization.name)
+            .join(Organization, Organization.id == CareTeam.organization_id)
+            .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
+            .where(Enrollment.patient_id == patient_id, Enrollment.active_clause())
+            .order_by(CareTeam.id)
+        )
+    )
+    members = list(
+        session.execute(
+            select(CareTeamMember, User)
+            .join(User, User.id == CareTeamMember.user_id)
+            .where(
+                CareTeamMember.care_team_id.in_([t.id for t, _ in teams]),
+                CareTeamMember.active_clause(),
+            )
+            .order_by(CareTeamMember.id)
+        )
+    )
+    found = []
+    for team, organization in teams:
+        mine = [(m.user_id, m.role) for m, _ in members if m.care_team_id == team.id]
+        found.append(fhir.care_team(team, organization, mine))
+    people = {user.id: user for _, user in members}
+    found += [fhir.practitioner(people[uid]) for uid in sorted(people)]
+    return found
+
+
+def _care_plans(session: Session, patient_id: int) -> list[Resource]:
+    found: list[Resource] = []
+    plans = session.scalars(
+        select(CarePlan).where(CarePlan.patient_id == patient_id).order_by(CarePlan.id)
+    )
+    for plan in plans:
+        found.append(fhir.care_plan(plan))
+        found += [fhir.condition(plan, c) for c in plan.conditions]
+        found += [fhir.goal(plan, g) for g in plan.goals]
+    return found
+
+
+def _medicines(session: Session, patient_id: int) -> list[Resource]:
+    meds = {
+        m.id: m
+        for m in session.scalars(
+            select(Medication).where(Medication.patient_id == patient_id).order_by(Medication.id)
+        )
+    }
+    found = [fhir.medication_request(m) for m in meds.values()]
+    logs = session.scalars(
+        select(DoseLog)
+        .where(DoseLog.patient_id == patient_id, DoseLog.undone_at.is_(None))
+        .order_by(DoseLog.id)
+    )
+    found += [fhir.medication_administration(log, meds[log.medication_id]) for log in logs]
+    return found
+
+
+def _answers(session: Session, access: PatientAccess) -> list[Resource]:
+    stmt = select(CheckinResponse).where(CheckinResponse.patient_id == access.patient.id)
+    if access.is_caregiver:
+        stmt = stmt.where(CheckinResponse.template_code.not_in(hidden_from_caregivers(session)))
+    responses = list(session.scalars(stmt.order_by(CheckinResponse.id)))
+    authors = {
+        u.id: u
+        for u in session.scalars(
+            select(User).where(User.id.in_({r.answered_by_user_id for r in responses}))
+        )
+    }
+    found = []
+    for response in responses:
+        template = any_template(session, response.template_code)
+        if template is None:
+            continue
+        author = authors.get(response.answered_by_user_id)
+        found.append(
+            questionnaire_response(
+                template,
+                response,
+                author_name=None if author is None else author.display_name,
+                author_role=author_role(response),
+            )
+        )
+    return found
+
+
+# One resource by id: how to find its patient, what it needs, how to write it.
+Loader = Callable[[Session, int], tuple[int, Action, Callable[[PatientAccess], Resource]] | None]
+
+
+def _patient(session: Session, rid: int) -> Any:
+    row = session.get(Patient, rid)
+    if row is None:
+        return None
+    return rid, Action.VIEW_PATIENT, lambda a: fhir.patient(row, _source_identifiers(session, rid))
+
+
+def _related_person(session: Session, rid: int) -> Any:
+    grant = session.get(CaregiverGrant, rid)
+    if grant is None:
+        return None
+
+    def build(access: PatientAccess) -> Resource:
+        own = access.grant is not None and access.grant.id == grant.id
+        if not own and not access.allows(Action.MANAGE_ACCESS):
+            fail(404, "No such resource.")  # another caregiver's grant: not theirs to learn
+        return fhir.related_person(grant, session.get(User, grant.caregiver_user_id), rid)
+
+    return grant.patient_id, Action.VIEW_PATIENT, build
+
+
+def _simple(model: Any, action: Action, build: Callable[[Any], Resource]) -> Loader:
+    def load(session: Session, rid: int) -> Any:
+        row = session.get(model, rid)
+        if row is None:
+            return None
+        return row.patient_id, action, lambda _: build(row)
+
+    return load
+
+
+def _administration(session: Session, rid: int) -> Any:
+    log = session.get(DoseLog, rid)
+    if log is None or log.undone_at is not None:
+        return None
+    med = session.get(Medication, log.medication_id)
+    assert med is not None  # a log's medicine is never deleted
+    return (
+        log.patient_id,
+        Action.VIEW_MEDICATIONS,
+        lambda _: fhir.medication_administration(log, med),
+    )
+
+
+def _communication(session: Session, rid: int) -> Any:
+    message = session.get(Message, rid)
+    if message is None:
+        return None
+    thread = session.get(MessageThread, message.thread_id)
+    assert thread is not None
+    return (
+        thread.patient_id,
+        Action.MESSAGE_CARE_TEAM,
+        lambda _: fhir.communication(message, thread),
+    )
+
+
+def _questionnaire_response(session: Session, rid: int) -> Any:
+    response = session.get(CheckinResponse, rid)
+    if response is None:
+        return None
+
+    def build(access: PatientAccess) -> Resource:
+        template = any_template(session, response.template_code)
+        hidden = access.is_caregiver and response.template_code in hidden_from_caregivers(session)
+        if template is None or hidden:
+            fail(404, "No such resource.")
+        author = session.get(User, response.answered_by_user_id)
+        return questionnaire_response(
+            template,
+            response,
+            author_name=None if author is None else author.display_name,
+            author_role=author_role(response),
+        )
+
+    return response.patient_id, Action.VIEW_CHECKINS, build
+
+
+def _care_plan(session: Session, rid: int) -> Any:
+    plan = session.get(CarePlan, rid)
+    if plan is None:
+        return None
+    return plan.patient_id, Action.VIEW_CARE_PLAN, lambda _: fhir.care_plan(plan)
+
+
+LOADERS: dict[str, Loader] = {
+    "Patient": _patient,
+    "RelatedPerson": _related_person,
+    "CarePlan": _care_plan,
+    "MedicationRequest": _simple(Medication, Action.VIEW_MEDICATIONS, fhir.medication_request),
+    "MedicationAdministration": _administration,
+    "Appointment": _simple(Appointment, Action.VIEW_APPOINTMENTS, fhir.appointment),
+    "QuestionnaireResponse": _questionnaire_response,
+    "Communication": _communication,
+    "Encounter": _simple(Encounter, Action.VIEW_CARE_PLAN, fhir.encounter),
+}
+RESOURCE_TYPES = tuple(LOADERS)
+
+
+def one(session: Session, user: User, resource_type: str, rid: int) -> Resource:
+    """One resource by type and id. One answer for "does not exist" and "not yours to see"
+    (404, the same queries as far as the policy goes); a lacking permission on a patient
+    the reader sees is a 403, as in the JSON API."""
+    loader = LOADERS.get(resource_type)
+    if loader is None:
+        fail(404, "No such resource type.")
+    found = loader(session, rid)
+    patient_id, action, build = found if found is not None else (0, Action.VIEW_PATIENT, None)
+    access = _reader(user, patient_id, "No such resource.")
+    if build is None:
+        fail(404, "No such resource.")
+    if not access.allows(action):
+        fail(403, f"You may see this patient but not {action.value.replace('_', ' ')}.")
+    return build(access)
+
+
+__all__ = ["EXPORT_ACTION", "RESOURCE_TYPES", "everything", "one"]
