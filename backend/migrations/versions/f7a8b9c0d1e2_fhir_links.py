@@ -41,7 +41,7 @@ def upgrade() -> None:
             "kind",
             "source_system",
             "source_id",
-            name=op.f("uq_fhir_links_patient_id_kind_source_system_source_id"),
+            name=op.f("uq_fhir_links_patient_id"),
         ),
     )
     with op.batch_alter_table("fhir_links", schema=None) as batch_op:
