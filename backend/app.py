@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from sqlalchemy import insert
 
-from backend import db
+from backend import db, metrics
 from backend.access import start_access_log, take_access_log
 from backend.api import (
     access_log,
@@ -47,6 +48,7 @@ from backend.clock import now
 from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
 from backend.console import blp as console_blp
 from backend.errors import fail
+from backend.logs import configure_logging
 from backend.models import AccessLogEntry
 
 API_TITLE = "care-companion"
@@ -57,6 +59,7 @@ MAX_REQUEST_LINE = 4096
 MAX_HEADER_FIELD = 8190
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+request_log = logging.getLogger("carecompanion.requests")
 
 
 def database_url(settings: Settings, instance_path: str) -> str:
@@ -64,6 +67,12 @@ def database_url(settings: Settings, instance_path: str) -> str:
         return settings.database_url
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{Path(instance_path) / 'carecompanion.sqlite'}"
+
+
+def instance_folder(settings: Settings) -> str:
+    """Where the app's instance folder is (before any app exists): the setting, or Flask's
+    default for this package."""
+    return settings.instance_path or Flask(__name__).instance_path
 
 
 def _sync_emulator_env(settings: Settings) -> None:
@@ -115,7 +124,7 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
         },
     )
     app.config.update(flask_config)
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     engine = app.config.get("ENGINE") or db.make_engine(database_url(settings, app.instance_path))
     db.init_engine(engine)
@@ -163,6 +172,7 @@ def _register_hooks(app: Flask) -> None:
     def assign_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
         start_access_log()
 
     app.before_request(authenticate)
@@ -184,6 +194,10 @@ def _register_hooks(app: Flask) -> None:
             fail(415, "Send the body as JSON (Content-Type: application/json).")
         if request.is_json:
             check_json_body(request.get_data(cache=True))
+
+    # Registered before ``finish``, so it runs after it (Flask runs them in reverse) and
+    # sees the status the client gets.
+    app.after_request(_observe)
 
     @app.after_request
     def finish(response: Response) -> Response:
@@ -207,6 +221,34 @@ def _register_hooks(app: Flask) -> None:
     @app.teardown_appcontext
     def remove_session(_exc: BaseException | None) -> None:
         db.session.remove()
+
+
+def _observe(response: Response) -> Response:
+    """The request's metrics and its one log line: route template, never the path's ids;
+    the user's id, never their name; the request id that is in the body of any error."""
+    rule = request.url_rule
+    route = rule.rule if rule is not None else metrics.UNMATCHED
+    method = request.method if request.method in metrics.METHODS else "OTHER"
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    status = response.status_code
+    metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
+    metrics.HTTP_DURATION.labels(route, method).observe(seconds)
+    user = g.get("current_user")
+    request_log.info(
+        "%s %s %d",
+        method,
+        route,
+        status,
+        extra={
+            "request_id": g.get("request_id", "-"),
+            "user_id": user.id if user is not None else None,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        },
+    )
+    return response
 
 
 def _write_access_log(status: int) -> None:

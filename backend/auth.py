@@ -23,6 +23,8 @@ from backend.models import User
 log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = {
     "health.Health",
+    "health.Ready",
+    "health.Metrics",
     "api-docs.openapi_json",
     "static",
     # The console's pages and files hold no data; its script calls the API signed in.

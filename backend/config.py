@@ -6,6 +6,7 @@ code reads ``os.environ`` for our own settings.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -15,6 +16,9 @@ from typing import TypeVar
 
 ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("json", "text")
+# Who may read GET /metrics: this host only, unless METRICS_ALLOW names the scrapers.
+LOOPBACK = ("127.0.0.0/8", "::1/128")
 EMULATOR_HOST_VAR = "FIREBASE_AUTH_EMULATOR_HOST"
 
 T = TypeVar("T")
@@ -65,6 +69,20 @@ def _host_port(raw: str) -> str:
     return value
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    nets = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        try:
+            nets.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {part.strip()!r}") from None
+    if not nets:
+        raise ValueError("expected a comma-separated list of networks, e.g. 10.0.0.0/8")
+    return tuple(nets)
+
+
 def _project_id(raw: str) -> str:
     value = raw.strip()
     if not re.match(r"^[a-z][a-z0-9-]{4,61}[a-z0-9]$", value):
@@ -94,6 +112,9 @@ class Settings:
     database_url: str = ""  # empty: a SQLite file in the instance folder
     instance_path: str = ""
     log_level: str = "INFO"
+    log_format: str = "text"  # from_env: json in production, text elsewhere
+    metrics_allow: tuple[str, ...] = LOOPBACK
+    worker_metrics_bind: str | None = None
     firebase_project_id: str = "demo-carecompanion"
     firebase_credentials: str | None = None
     firebase_auth_emulator_host: str | None = None
@@ -143,11 +164,16 @@ class Settings:
         """The settings from the environment; ``default_env`` when CARECOMPANION_ENV is
         unset (``serve`` and ``worker`` pass "production": development must be asked for)."""
         env = os.environ if env is None else env
+        environment = _read(env, "CARECOMPANION_ENV", _one_of(*ENVIRONMENTS), default_env)
+        log_format = "json" if environment == "production" else "text"
         return cls(
-            env=_read(env, "CARECOMPANION_ENV", _one_of(*ENVIRONMENTS), default_env),
+            env=environment,
             database_url=_read(env, "DATABASE_URL", _database_url, ""),
             instance_path=_read(env, "CARECOMPANION_INSTANCE_PATH", str, ""),
             log_level=_read(env, "LOG_LEVEL", _one_of(*LOG_LEVELS), "INFO"),
+            log_format=_read(env, "LOG_FORMAT", _one_of(*LOG_FORMATS), log_format),
+            metrics_allow=_read(env, "METRICS_ALLOW", _networks, LOOPBACK),
+            worker_metrics_bind=_read(env, "WORKER_METRICS_BIND", _host_port, None),
             firebase_project_id=_read(
                 env, "FIREBASE_PROJECT_ID", _project_id, "demo-carecompanion"
             ),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -12,8 +10,7 @@ from sqlalchemy.engine import Engine
 
 import backend.models  # noqa: F401
 from backend.db import Base
-
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+from backend.readiness import MIGRATIONS
 
 
 def alembic_config(engine: Engine) -> Config:

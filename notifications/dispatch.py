@@ -106,11 +106,26 @@ class BatchResult:
     devices_deactivated: int = 0
     leases_reaped: int = 0
     lost_lease: int = 0
+    # For the worker's metrics: refused pushes by FCM error code, and (kind, seconds from
+    # due to accepted) of each reminder whose first push FCM accepted in the batch.
+    push_errors: dict[str, int] = field(default_factory=dict)
+    lateness: list[tuple[str, float]] = field(default_factory=list)
 
     def __iadd__(self, other: BatchResult) -> BatchResult:
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, dict):
+                for key, n in theirs.items():
+                    mine[key] = mine.get(key, 0) + n
+            elif isinstance(mine, list):
+                mine.extend(theirs)
+            else:
+                setattr(self, f.name, mine + theirs)
         return self
+
+    def counts(self) -> dict[str, int]:
+        """The counts alone (what a log line carries)."""
+        return {f.name: v for f in fields(self) if isinstance(v := getattr(self, f.name), int)}
 
 
 # -- transactions --------------------------------------------------------------------
@@ -194,6 +209,7 @@ class Prepared:
     pushes: list[Push] = field(default_factory=list)
     attempts: dict[int, int] = field(default_factory=dict)  # reminder id -> attempt number
     delivered_before: set[int] = field(default_factory=set)  # reminders with an earlier OK
+    due: dict[int, tuple[str, datetime]] = field(default_factory=dict)  # id -> (kind, due_at)
     result: BatchResult = field(default_factory=BatchResult)
 
 
@@ -278,6 +294,7 @@ def prepare(
             title, body, extra = config.render(reminder, users[reminder.user_id])
             data = _message_data(reminder, extra)
             out.attempts[reminder.id] = reminder.attempts
+            out.due[reminder.id] = (reminder.kind, reminder.due_at)
             out.pushes.extend(
                 Push(
                     reminder_id=reminder.id,
@@ -390,6 +407,11 @@ def record(
         permanent = [r.error for r in group if r.error is not None and r.error.permanent]
         out.pushes_ok += len(ok)
         out.pushes_failed += len(group) - len(ok)
+        for refusal in (*transient, *permanent):
+            out.push_errors[refusal.code] = out.push_errors.get(refusal.code, 0) + 1
+        if ok and reminder_id not in prepared.delivered_before:
+            kind, due_at = prepared.due[reminder_id]
+            out.lateness.append((kind, max(0.0, (now - due_at).total_seconds())))
         any_ok = bool(ok) or reminder_id in prepared.delivered_before
         attempt = prepared.attempts[reminder_id]
         if transient and attempt < config.max_attempts:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 import click
@@ -11,6 +10,7 @@ from flask.cli import with_appcontext
 from backend import db
 from backend.config import ConfigError, Settings
 from backend.firebase import firebase_app
+from backend.logs import configure_logging
 from notifications.channels import Channel
 from notifications.channels.console import ConsoleChannel
 from notifications.channels.fcm import FcmChannel
@@ -36,7 +36,7 @@ def worker(channel_name: str, every: float, batch_size: int) -> None:
         settings = Settings.from_env(default_env="production")
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     channel: Channel = (
         ConsoleChannel() if channel_name == "console" else FcmChannel(firebase_app(settings))
     )
@@ -45,5 +45,6 @@ def worker(channel_name: str, every: float, batch_size: int) -> None:
         channel,
         config=DispatchConfig(batch_size=batch_size),
         dispatch_every=timedelta(seconds=every),
+        metrics_bind=settings.worker_metrics_bind,
     )
     click.echo("worker stopped")
