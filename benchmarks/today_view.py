@@ -39,7 +39,6 @@ import platform
 import random
 import re
 import resource
-import shutil
 import signal
 import socket
 import subprocess
@@ -87,6 +86,7 @@ from benchmarks._seed import (
     schema_url,
     throwaway_schema,
 )
+from benchmarks._tools import require_wrk
 
 EMULATOR = "127.0.0.1:9099"  # never contacted: emulator-mode verification is local
 REPO = Path(__file__).resolve().parent.parent
@@ -891,9 +891,7 @@ def prepare_run() -> tuple[str, Settings]:
     """What every wrk benchmark starts with: a polite kill (SIGTERM) cleans up like Ctrl-C
     (gunicorn stopped, schema dropped); wrk's path; the settings tokens are made with."""
     signal.signal(signal.SIGTERM, _interrupted)
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)")
+    wrk = require_wrk()
     settings = Settings(
         env="development", firebase_auth_emulator_host=EMULATOR, log_level="WARNING"
     )
