@@ -19,6 +19,7 @@ from backend.api import (
     access_log,
     adherence,
     appointments,
+    calendar_feed,
     caregivers,
     careplans,
     careteams,
@@ -60,6 +61,24 @@ MAX_HEADER_FIELD = 8190
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 request_log = logging.getLogger("carecompanion.requests")
+# A URL that is itself a secret (a calendar feed's): logged by its rule, never as sent.
+_SECRET_URL = re.compile(r"/calendar/[^/?#\s]+\.ics")
+_SECRET_SHOWN = "/calendar/<secret>.ics"
+
+
+class RedactSecretUrls(logging.Filter):
+    """Keeps feed secrets out of the HTTP servers' request logs (werkzeug's in the demo,
+    gunicorn's access log in production): the request line is logged with the secret
+    replaced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _SECRET_URL.search(message):
+            record.msg, record.args = _SECRET_URL.sub(_SECRET_SHOWN, message), None
+        return True
+
+
+_REDACT = RedactSecretUrls()
 
 
 def database_url(settings: Settings, instance_path: str) -> str:
@@ -125,6 +144,8 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
     )
     app.config.update(flask_config)
     configure_logging(settings.log_level, settings.log_format)
+    for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
+        logging.getLogger(name).addFilter(_REDACT)  # the same filter once, however many apps
 
     engine = app.config.get("ENGINE") or db.make_engine(database_url(settings, app.instance_path))
     db.init_engine(engine)
@@ -151,6 +172,7 @@ def _register_blueprints(api: CareApi) -> None:
         access_log,
         careplans,
         appointments,
+        calendar_feed,
         medications,
         doses,
         today,
@@ -213,8 +235,9 @@ def _register_hooks(app: Flask) -> None:
             # HTML document).
             response.status_code = 204
             del response.headers["Content-Type"]
-        if "Authorization" in request.headers:
-            # Health data: no shared or browser cache keeps a signed-in answer.
+        if "Authorization" in request.headers or _secret_in_url():
+            # Health data: no shared or browser cache keeps a signed-in answer (nor one
+            # signed in by a secret URL).
             response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -251,6 +274,10 @@ def _observe(response: Response) -> Response:
     return response
 
 
+def _secret_in_url() -> bool:
+    return _SECRET_URL.search(request.path) is not None
+
+
 def _write_access_log(status: int) -> None:
     pending = take_access_log()
     if not pending:
@@ -262,7 +289,7 @@ def _write_access_log(status: int) -> None:
             "actor_role": label,
             "action": action,
             "method": request.method,
-            "path": request.path[:300],
+            "path": _SECRET_SHOWN if _secret_in_url() else request.path[:300],
             "status": status,
             "request_id": g.request_id,
             "at": now(),

@@ -381,6 +381,34 @@ def _appointment_body(facts: _Facts, own: bool, values: dict[str, Any]) -> str:
     return _(_APPOINTMENT[own, values["title"] is not None]) % values
 
 
+# -- calendar feed titles ----------------------------------------------------------------
+# A subscribed calendar is a lock screen too (widgets, watches, a shared family calendar):
+# without the feed's own opt-in a title names neither the appointment nor the medicine,
+# only whose it is (the first name, as a push does).
+
+FEED_NAME = N_("Care calendar")
+_FEED_TITLE = {
+    ("appointment", True): N_("Appointment"),
+    ("appointment", False): N_("Appointment (%(name)s)"),
+    ("dose", True): N_("Medicine time"),
+    ("dose", False): N_("Medicine time (%(name)s)"),
+}
+_FEED_DETAIL_OF = N_("%(detail)s (%(name)s)")
+
+
+def feed_title(lang: str, kind: str, name: str | None, detail: str | None = None) -> str:
+    """A calendar event's title: ``detail`` (the appointment's title, the medicine) only when
+    given, i.e. when the feed's owner opted in; ``name`` for someone else's event."""
+    _ = translations(lang).gettext
+    if detail is not None:
+        return detail if name is None else _(_FEED_DETAIL_OF) % {"detail": detail, "name": name}
+    return _(_FEED_TITLE[kind, name is None]) % {"name": name}
+
+
+def feed_name(lang: str) -> str:
+    return translations(lang).gettext(FEED_NAME)
+
+
 def _compile_all() -> None:
     for lang in LANGUAGES:
         mo_path(lang).write_bytes(compile_po(lang))

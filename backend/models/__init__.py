@@ -3,6 +3,7 @@
 from backend.models.adherence import AdherenceSnapshot
 from backend.models.appointment import Appointment, AppointmentEvent
 from backend.models.audit import AccessLogEntry
+from backend.models.calendar_feed import CalendarFeed
 from backend.models.caregiving import (
     ALL_PERMISSIONS,
     CaregiverGrant,
@@ -38,6 +39,7 @@ __all__ = [
     "AdherenceSnapshot",
     "Appointment",
     "AppointmentEvent",
+    "CalendarFeed",
     "CarePlan",
     "CarePlanRevision",
     "CareTeam",

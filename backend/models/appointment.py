@@ -78,6 +78,9 @@ class Appointment(Base):
     # Bumped by every UPDATE, which matches only the version it read: of two people who
     # cancel and reschedule at the same moment, the second finds nothing to change (409).
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # RFC 5545 SEQUENCE of the appointment's calendar event: bumped by the changes a
+    # calendar must not miss (RFC 5546 §2.1.4: a new time, a cancellation), not by edits.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -106,6 +106,7 @@ def reschedule(
         raise invalid({"start": ["That is already the appointment's time."]})
     appointment.start_at, appointment.end_at = start, end
     appointment.time_zone = after["time_zone"]
+    appointment.sequence += 1  # calendars that hold the old time replace it
     _record(session, appointment, by, "rescheduled", before, after, reason)
     _save(session, appointment, by)
     replan_reminders(session, appointment)
@@ -117,6 +118,7 @@ def cancel(session: Session, appointment: Appointment, by: User, reason: str | N
         label = appointment.status.replace("_", " ")
         raise ServiceError(409, f"This appointment is already {label}.")
     appointment.status = "cancelled"
+    appointment.sequence += 1  # calendars show it cancelled rather than keep the old copy
     _record(
         session, appointment, by, "cancelled", {"status": "booked"}, {"status": "cancelled"}, reason
     )

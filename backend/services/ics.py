@@ -1,0 +1,68 @@
+"""An RFC 5545 calendar from plain events, written by the icalendar library (no Flask, no
+database): one VTIMEZONE per zone used, each event in its own zone (DTSTART;TZID=...), so a
+calendar shows 09:00 at the clinic as 09:00 there across daylight-saving changes.
+
+The output depends only on its input (no random UID, DTSTAMP from the record's last
+change), so the same feed gives the same bytes and an ETag can say "unchanged".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from icalendar import STATUS, TRANSP, Calendar, Event
+
+PRODID = "-//care-companion//calendar feed//EN"
+# How often a calendar app should fetch again; most (Google's included) decide themselves.
+REFRESH = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class CalEvent:
+    uid: str
+    start: datetime  # aware
+    end: datetime
+    zone: str  # IANA
+    summary: str
+    stamp: datetime  # the record's last change, UTC
+    sequence: int = 0
+    cancelled: bool = False
+    busy: bool = True  # a dose time does not block the day (TRANSP:TRANSPARENT)
+    location: str | None = None
+    description: str | None = None
+
+
+def build(uid: str, name: str, events: Iterable[CalEvent], window: tuple[date, date]) -> bytes:
+    """The calendar's bytes; ``window`` bounds the VTIMEZONE rules (the events' span)."""
+    cal = Calendar.new(prodid=PRODID, name=name, uid=uid, refresh_interval=REFRESH)
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-published-ttl", REFRESH)  # Outlook's and older clients' refresh hint
+    first, last = window
+    for item in events:
+        cal.add_component(_event(item))
+        first = min(first, item.start.date())
+        last = max(last, item.end.date())
+    cal.add_missing_timezones(first_date=first - timedelta(days=1), last_date=last)
+    return cal.to_ical()
+
+
+def _event(item: CalEvent) -> Event:
+    zone = ZoneInfo(item.zone)
+    event = Event.new(
+        uid=item.uid,
+        start=item.start.astimezone(zone),
+        end=item.end.astimezone(zone),
+        stamp=item.stamp,
+        last_modified=item.stamp,
+        summary=item.summary,
+        sequence=item.sequence,
+        status=STATUS.CANCELLED if item.cancelled else STATUS.CONFIRMED,
+        transparency=TRANSP.OPAQUE if item.busy else TRANSP.TRANSPARENT,
+        location=item.location,
+        description=item.description,
+    )
+    return event
