@@ -68,12 +68,20 @@ def test_the_spec_is_valid_openapi(spec: dict[str, Any]) -> None:
     validate(spec)
 
 
-def test_every_operation_but_health_needs_a_bearer_token(spec: dict[str, Any]) -> None:
+def test_every_operation_but_health_and_the_calendar_feed_needs_a_bearer_token(
+    spec: dict[str, Any],
+) -> None:
     scheme = spec["components"]["securitySchemes"]["bearerAuth"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     assert spec["security"] == [{"bearerAuth": []}]
     public = [(m, p) for m, p, op in _operations(spec) if op.get("security") == []]
-    assert sorted(public) == [("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/readyz")]
+    # The feed's URL is its own secret: a calendar app sends no token.
+    assert sorted(public) == [
+        ("GET", "/calendar/{secret}.ics"),
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+        ("GET", "/readyz"),
+    ]
     for method, path, op in _operations(spec):
         if (method, path) not in public:
             assert "401" in op["responses"], f"{method} {path} does not document 401"

@@ -25,6 +25,7 @@ from backend.fixtures import load_fixtures
 from backend.migrate import upgrade
 from backend.models import Medication, Patient, User
 from backend.schedule.medicines import occurrences
+from backend.services import calendar_feeds
 from notifications import enqueue
 from notifications.channels.console import ConsoleChannel
 from notifications.devices import register_device
@@ -63,6 +64,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             path = _demo_path(persona, loaded)
             click.echo(f"# {persona} ({user.display_name})")
             click.echo(f"curl -s -H 'Authorization: Bearer {tok}' {base}{path}\n")
+        click.echo("# María's private calendar feed (subscribe to it in a calendar app; no token)")
+        click.echo(f"curl -s {base}{_feed_path(loaded['users']['maria'])}\n")
     tell_story(app, settings, personas())
     click.echo(
         f"\nThe care team's console: {base}/console/ (sign in as priya, the nurse; omar, on "
@@ -180,6 +183,19 @@ def _start_demo_worker(app: Flask) -> Callable[[], None]:
             thread.join(timeout=0.05)
 
     return stop_worker
+
+
+def _feed_path(maria: User) -> str:
+    """María's feed URL: made on the first run, rotated on later ones (only its hash is
+    stored, so an earlier run's URL cannot be shown again; the old one stops working)."""
+    session = db.session()
+    feed = calendar_feeds.of_user(session, maria)
+    if feed is None:
+        secret = calendar_feeds.create(session, maria, {})[1]
+    else:
+        secret = calendar_feeds.rotate(session, feed)
+    session.commit()
+    return f"/calendar/{secret}.ics"
 
 
 def _demo_path(persona: str, loaded: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import STATUS, TRANSP, Calendar, Event
+from icalendar import STATUS, TRANSP, Calendar, Event, vDuration
 
 PRODID = "-//care-companion//calendar feed//EN"
 # How often a calendar app should fetch again; most (Google's included) decide themselves.
@@ -38,9 +38,10 @@ class CalEvent:
 def build(uid: str, name: str, events: Iterable[CalEvent], window: tuple[date, date]) -> bytes:
     """The calendar's bytes; ``window`` bounds the VTIMEZONE rules (the events' span)."""
     cal = Calendar.new(prodid=PRODID, name=name, uid=uid, refresh_interval=REFRESH)
+    cal["REFRESH-INTERVAL"].params["VALUE"] = "DURATION"  # RFC 7986 §5.7 requires it
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-published-ttl", REFRESH)  # Outlook's and older clients' refresh hint
+    cal.add("x-published-ttl", vDuration(REFRESH))  # Outlook's and older clients' refresh hint
     first, last = window
     for item in events:
         cal.add_component(_event(item))
