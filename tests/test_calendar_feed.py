@@ -218,7 +218,7 @@ def test_details_and_doses_only_when_the_owner_opts_in(api: Api, world: World) -
     raw = fetch(api, path).get_data(as_text=True)
     assert "Metformin" not in raw
     doses = [e for e in events(Calendar.from_ical(raw)) if str(e["UID"]).startswith("dose-")]
-    assert len(doses) == 15  # 08:00 on each of the next 15 mornings (today's has passed)
+    assert len(doses) == 14  # 08:00 on each of the next 14 mornings (added after 08:00 today)
     assert {str(e["SUMMARY"]) for e in doses} == {"Medicine time (María)"}
     assert {str(e["TRANSP"]) for e in doses} == {"TRANSPARENT"}
     assert {e["DTSTART"].dt.hour for e in doses} == {8}
