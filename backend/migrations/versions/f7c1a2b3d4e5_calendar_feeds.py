@@ -5,7 +5,7 @@
 SEQUENCE a calendar uses to tell a moved or cancelled event from a stale copy.
 
 Revision ID: f7c1a2b3d4e5
-Revises: e3b8d1e2f4c6
+Revises: f7a8b9c0d1e2
 Create Date: 2026-12-06 20:10:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "f7c1a2b3d4e5"
-down_revision = "e3b8d1e2f4c6"
+down_revision = "f7a8b9c0d1e2"
 branch_labels = None
 depends_on = None
 
