@@ -40,7 +40,7 @@ from backend.api import (
     transitions,
     worklist,
 )
-from backend.api.common import IdConverter
+from backend.api.common import IdConverter, add_page_links
 from backend.api.errors import CareApi, register_error_handlers
 from backend.api.json_bodies import check_json_body
 from backend.api.openapi import spec_plugins
@@ -230,6 +230,7 @@ def _register_hooks(app: Flask) -> None:
         _write_access_log(response.status_code)
         db.session.commit()
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        add_page_links(response)
         if request.method == "OPTIONS" and response.status_code == 200 and not response.data:
             # Flask's automatic answer: the methods in Allow and nothing else (not an empty
             # HTML document).

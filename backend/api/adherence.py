@@ -19,7 +19,7 @@ from sqlalchemy import and_, select
 
 from backend import db
 from backend.access import Action, authorize, record_panel_access, team_membership
-from backend.api.common import BaseSchema, Instant, error_responses
+from backend.api.common import BaseSchema, Choice, Instant, error_responses
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
@@ -34,7 +34,7 @@ blp = Blueprint("adherence", __name__, description="Medication adherence")
 class PeriodArgs(BaseSchema):
     days = ma.fields.Integer(
         load_default=30,
-        validate=ma.validate.OneOf(PERIODS),
+        validate=Choice("AdherencePeriod", PERIODS),
         metadata={"description": "The last 7, 30 or 90 local days, today included"},
     )
 

@@ -21,6 +21,7 @@ from backend import db
 from backend.access import Action, authorize
 from backend.api.common import (
     BaseSchema,
+    Choice,
     Instant,
     PaginatedSelect,
     error_responses,
@@ -127,7 +128,7 @@ class _Editable(BaseSchema):
     title = Text(
         required=True, validate=trimmed(200), metadata={"example": "Endocrinology follow-up"}
     )
-    type = ma.fields.String(required=True, validate=ma.validate.OneOf(APPOINTMENT_TYPES))
+    type = ma.fields.String(required=True, validate=Choice("AppointmentType", APPOINTMENT_TYPES))
     provider_name = Text(
         allow_none=True, validate=trimmed(200), metadata={"example": "Dr. Lucía Ortega"}
     )
@@ -176,7 +177,9 @@ class AppointmentSchema(_Editable):
             "example": "America/New_York",
         },
     )
-    status = ma.fields.String(dump_only=True, validate=ma.validate.OneOf(APPOINTMENT_STATUSES))
+    status = ma.fields.String(
+        dump_only=True, validate=Choice("AppointmentStatus", APPOINTMENT_STATUSES)
+    )
     provider_user_name = _name_of("provider_user_id")
     attendee_name = _name_of("attendee_user_id")
     created_by_user_id = ma.fields.Integer(dump_only=True)
@@ -191,7 +194,7 @@ class AppointmentSchema(_Editable):
 
 class AppointmentUpdateSchema(_Editable):
     status = ma.fields.String(
-        validate=ma.validate.OneOf(OUTCOMES),
+        validate=Choice("AppointmentOutcome", OUTCOMES),
         metadata={"description": "Record the outcome, once it has started (cancel: /cancel)"},
     )
 
@@ -220,7 +223,7 @@ class AppointmentFilter(BaseSchema):
         metadata={"description": "Those that end after this"},
     )
     to = Instant(validate=FILTER_RANGE, metadata={"description": "Those that start before this"})
-    status = ma.fields.String(validate=ma.validate.OneOf(APPOINTMENT_STATUSES))
+    status = ma.fields.String(validate=Choice("AppointmentStatus", APPOINTMENT_STATUSES))
 
     @ma.validates_schema
     def _window(self, data: dict[str, Any], **_: Any) -> None:
@@ -233,7 +236,7 @@ class AppointmentHistoryEntrySchema(BaseSchema):
     at = Instant(dump_only=True)
     by_user_id = ma.fields.Integer(dump_only=True)
     by_name = _name_of("by_user_id")
-    kind = ma.fields.String(dump_only=True, validate=ma.validate.OneOf(HISTORY_KINDS))
+    kind = ma.fields.String(dump_only=True, validate=Choice("AppointmentChangeKind", HISTORY_KINDS))
     from_ = ma.fields.Dict(
         attribute="from_value",
         data_key="from",

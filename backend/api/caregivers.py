@@ -11,7 +11,7 @@ from sqlalchemy import Select, select
 
 from backend import db
 from backend.access import Action, authorize, may_end_grant
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses
+from backend.api.common import BaseSchema, Choice, Instant, PaginatedSelect, error_responses
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
@@ -33,7 +33,7 @@ class GrantSchema(BaseSchema):
     relationship = ma.fields.String(dump_only=True)
     is_managing = ma.fields.Boolean(dump_only=True)
     permissions = ma.fields.List(
-        ma.fields.String(validate=ma.validate.OneOf(ALL_PERMISSIONS)),
+        ma.fields.String(validate=Choice("Permission", ALL_PERMISSIONS)),
         validate=ma.validate.Length(max=len(ALL_PERMISSIONS)),
     )
     ends_at = Instant(
@@ -42,7 +42,7 @@ class GrantSchema(BaseSchema):
     created_at = Instant(dump_only=True)
     ended_at = Instant(dump_only=True, allow_none=True)
     status = ma.fields.Method(
-        "_status", dump_only=True, metadata={"type": "string", "enum": GRANT_STATUSES}
+        "_status", dump_only=True, validate=Choice("GrantStatus", GRANT_STATUSES)
     )
 
     def _status(self, grant: CaregiverGrant) -> str:
@@ -59,7 +59,7 @@ class GrantSchema(BaseSchema):
 
 
 class GrantFilter(BaseSchema):
-    status = ma.fields.String(validate=ma.validate.OneOf(GRANT_STATUSES))
+    status = ma.fields.String(validate=Choice("GrantStatus", GRANT_STATUSES))
 
 
 @blp.route("/patients/<int:patient_id>/caregivers")

@@ -16,6 +16,7 @@ from backend import db
 from backend.access import Action, authorize
 from backend.api.common import (
     BaseSchema,
+    Choice,
     EchoSchema,
     Instant,
     PaginatedSelect,
@@ -102,7 +103,9 @@ class CarePlanCodingSchema(EchoSchema):
 class CarePlanConditionSchema(EchoSchema):
     text = ma.fields.String(required=True, validate=_text(500))
     code = ma.fields.Nested(CarePlanCodingSchema, allow_none=True)
-    status = ma.fields.String(load_default="active", validate=ma.validate.OneOf(CONDITION_STATUSES))
+    status = ma.fields.String(
+        load_default="active", validate=Choice("ConditionStatus", CONDITION_STATUSES)
+    )
 
 
 class CarePlanTargetSchema(EchoSchema):
@@ -112,7 +115,7 @@ class CarePlanTargetSchema(EchoSchema):
         required=True, validate=_text(500), metadata={"example": "HbA1c below 7%"}
     )
     measure = ma.fields.String(validate=_text(100), metadata={"example": "HbA1c"})
-    comparator = ma.fields.String(validate=ma.validate.OneOf(("<", "<=", "=", ">=", ">")))
+    comparator = ma.fields.String(validate=Choice("Comparator", ("<", "<=", "=", ">=", ">")))
     value = ma.fields.Float(allow_nan=False, metadata={"example": 7})
     unit = ma.fields.String(validate=_text(40), metadata={"example": "%"})
 
@@ -129,14 +132,14 @@ class CarePlanGoalSchema(EchoSchema):
     due_date = ma.fields.String(
         allow_none=True, validate=_iso_date, metadata={"format": "date", "example": "2027-03-01"}
     )
-    status = ma.fields.String(load_default="proposed", validate=ma.validate.OneOf(GOAL_STATUSES))
+    status = ma.fields.String(load_default="proposed", validate=Choice("GoalStatus", GOAL_STATUSES))
 
 
 class CarePlanResponsibleSchema(EchoSchema):
     """The patient, or a caregiver / care-team member: a user who has access to the patient
     (``user_id``), or someone outside the app by ``name``."""
 
-    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(RESPONSIBLE_KINDS))
+    kind = ma.fields.String(required=True, validate=Choice("ResponsibleKind", RESPONSIBLE_KINDS))
     user_id = ma.fields.Integer(
         strict=True,
         validate=ma.validate.Range(min=1, max=2**31 - 1),
@@ -165,7 +168,9 @@ class CarePlanActivitySchema(EchoSchema):
         allow_none=True, validate=_text(200), metadata={"example": "daily"}
     )
     responsible = ma.fields.Nested(CarePlanResponsibleSchema, required=True)
-    status = ma.fields.String(load_default="open", validate=ma.validate.OneOf(ACTIVITY_STATUSES))
+    status = ma.fields.String(
+        load_default="open", validate=Choice("ActivityStatus", ACTIVITY_STATUSES)
+    )
 
 
 class CarePlanCreateSchema(BaseSchema):
@@ -182,7 +187,7 @@ class CarePlanCreateSchema(BaseSchema):
 
 class CarePlanUpdateSchema(CarePlanCreateSchema):
     status = ma.fields.String(
-        validate=ma.validate.OneOf(PLAN_STATUSES),
+        validate=Choice("CarePlanStatus", PLAN_STATUSES),
         metadata={"description": "Set to completed to close the plan (it is kept, read-only)"},
     )
 
@@ -190,7 +195,7 @@ class CarePlanUpdateSchema(CarePlanCreateSchema):
 class CarePlanSchema(CarePlanCreateSchema):
     id = ma.fields.Integer(dump_only=True)
     patient_id = ma.fields.Integer(dump_only=True)
-    status = ma.fields.String(dump_only=True, validate=ma.validate.OneOf(PLAN_STATUSES))
+    status = ma.fields.String(dump_only=True, validate=Choice("CarePlanStatus", PLAN_STATUSES))
     version = ma.fields.Integer(dump_only=True)
     created_by_user_id = ma.fields.Integer(dump_only=True)
     created_at = Instant(dump_only=True)
@@ -207,7 +212,7 @@ class CarePlanRevisionSchema(BaseSchema):
     )
     at = Instant(dump_only=True)
     changes = ma.fields.Dict(
-        keys=ma.fields.String(validate=ma.validate.OneOf(EDITABLE)),
+        keys=ma.fields.String(validate=Choice("CarePlanSection", EDITABLE)),
         values=ma.fields.Dict(),
         dump_only=True,
         metadata={"description": 'What changed: {field: {"from": old, "to": new}}'},
@@ -219,7 +224,7 @@ class CarePlanRevisionSchema(BaseSchema):
 
 
 class CarePlanFilter(BaseSchema):
-    status = ma.fields.String(validate=ma.validate.OneOf(PLAN_STATUSES))
+    status = ma.fields.String(validate=Choice("CarePlanStatus", PLAN_STATUSES))
 
 
 def plan_etag(plan: CarePlan) -> str:

@@ -12,7 +12,14 @@ from sqlalchemy import Select, select
 
 from backend import db
 from backend.access import Action, authorize, record_panel_access, team_membership
-from backend.api.common import BaseSchema, BirthDate, Instant, PaginatedSelect, error_responses
+from backend.api.common import (
+    BaseSchema,
+    BirthDate,
+    Choice,
+    Instant,
+    PaginatedSelect,
+    error_responses,
+)
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import CareTeam, CareTeamMember, Enrollment, Organization, Patient, User
@@ -24,7 +31,7 @@ blp = Blueprint("careteams", __name__, description="Care teams")
 class MemberSchema(BaseSchema):
     user_id = ma.fields.Integer()
     name = ma.fields.String()
-    role = ma.fields.String(validate=ma.validate.OneOf([r.value for r in TeamRole]))
+    role = ma.fields.String(validate=Choice("TeamRole", [r.value for r in TeamRole]))
     since = Instant(metadata={"description": "On the team since"})
 
 

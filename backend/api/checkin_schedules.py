@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, PatientAccess, authorize
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses
+from backend.api.common import BaseSchema, Choice, Instant, PaginatedSelect, error_responses
 from backend.api.medications import FhirTiming
 from backend.auth import current_user
 from backend.clock import now
@@ -85,7 +85,7 @@ class CheckinScheduleCreateSchema(BaseSchema):
         allow_none=True, metadata={"description": "Nothing is due from then on; null: no end"}
     )
     tz_policy = ma.fields.String(
-        validate=ma.validate.OneOf(TZ_POLICIES),
+        validate=Choice("TimeZonePolicy", TZ_POLICIES),
         metadata={"description": "local: follow the patient's wall clock; home: keep instants"},
     )
     note = ma.fields.String(validate=ma.validate.Length(max=2000))
@@ -103,7 +103,7 @@ class CheckinScheduleSchema(ma.Schema):
     expires_at = Instant(allow_none=True)
     status = ma.fields.Method(
         "_status",
-        metadata={"type": "string", "enum": list(SCHEDULE_STATES)},
+        validate=Choice("CheckinScheduleStatus", list(SCHEDULE_STATES)),
     )
     note = ma.fields.String()
     created_by_user_id = ma.fields.Integer()
@@ -116,7 +116,7 @@ class CheckinScheduleSchema(ma.Schema):
 
 
 class ScheduleFilter(BaseSchema):
-    status = ma.fields.String(validate=ma.validate.OneOf(SCHEDULE_STATES))
+    status = ma.fields.String(validate=Choice("CheckinScheduleStatus", SCHEDULE_STATES))
 
 
 class OccurrenceWindow(BaseSchema):
@@ -132,7 +132,7 @@ class CheckinOccurrenceSchema(ma.Schema):
     slot_key = ma.fields.String()
     due_at = Instant()
     answer_by = Instant(attribute="deadline", metadata={"description": "Overdue after this"})
-    status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
+    status = ma.fields.String(validate=Choice("CheckinStatus", STATUSES))
     response_id = ma.fields.Integer(allow_none=True)
     answered_at = Instant(allow_none=True)
 

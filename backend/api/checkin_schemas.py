@@ -13,6 +13,7 @@ import marshmallow as ma
 
 from backend.api.common import (
     BaseSchema,
+    Choice,
     EchoSchema,
     Enum,
     Instant,
@@ -65,7 +66,7 @@ class TemplateItemSchema(ma.Schema):
         metadata={"description": "The item's key in answers (a LOINC code for the screeners)"},
     )
     text = ma.fields.String()
-    type = ma.fields.String(metadata={"enum": list(ITEM_TYPES)})
+    type = ma.fields.String(validate=Choice("ItemType", list(ITEM_TYPES)))
     required = ma.fields.Boolean()
     answers = ma.fields.List(
         ma.fields.Nested(AnswerOptionSchema),
@@ -124,7 +125,7 @@ class TemplateItemInSchema(BaseSchema):
         metadata={"description": "The item's key in answers", "example": "glucose"},
     )
     text = ma.fields.String(required=True, validate=trimmed(500))
-    type = ma.fields.String(required=True, validate=ma.validate.OneOf(ITEM_TYPES))
+    type = ma.fields.String(required=True, validate=Choice("ItemType", ITEM_TYPES))
     required = ma.fields.Boolean(load_default=True)
     answers = ma.fields.List(
         ma.fields.Nested(AnswerOptionInSchema),
@@ -142,12 +143,14 @@ class TemplateItemInSchema(BaseSchema):
 
 class FlagRuleDefSchema(BaseSchema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
-    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(RULE_KINDS))
-    flag = ma.fields.String(validate=ma.validate.OneOf(FLAGS), load_default="checkin_flag")
+    kind = ma.fields.String(required=True, validate=Choice("FlagRuleKind", RULE_KINDS))
+    flag = ma.fields.String(validate=Choice("Flag", FLAGS), load_default="checkin_flag")
     urgent = ma.fields.Boolean(load_default=False)
     item = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
-    component = ma.fields.String(validate=ma.validate.OneOf(["systolic", "diastolic"]))
-    op = ma.fields.String(validate=ma.validate.OneOf(list(OPS)))
+    component = ma.fields.String(
+        validate=Choice("BloodPressureComponent", ["systolic", "diastolic"])
+    )
+    op = ma.fields.String(validate=Choice("Operator", list(OPS)))
     value = ma.fields.Raw(
         metadata={"description": "A number (threshold, score, change) or an answer (equals)"}
     )
@@ -215,7 +218,7 @@ class CheckinAnswersSchema(BaseSchema):
 
 class RaisedFlagSchema(ma.Schema):
     rule = ma.fields.String(metadata={"example": "phq9_item9"})
-    flag = ma.fields.String(metadata={"enum": list(FLAGS)})
+    flag = ma.fields.String(validate=Choice("Flag", list(FLAGS)))
     urgent = ma.fields.Boolean()
     title = ma.fields.String()
     work_item_id = ma.fields.Integer(allow_none=True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from http import HTTPStatus
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 from zoneinfo import available_timezones
 
 import marshmallow as ma
+from flask import Response, request
 from flask_smorest import Blueprint, Page
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import Select, func, select
@@ -236,7 +239,7 @@ def Instant(**kwargs: Any) -> ma.fields.AwareDateTime:
 
 def NeedFlags(**kwargs: Any) -> ma.fields.List:
     return ma.fields.List(
-        ma.fields.String(validate=ma.validate.OneOf(NEED_FLAGS)),
+        ma.fields.String(validate=Choice("NeedFlag", NEED_FLAGS)),
         validate=ma.validate.Length(max=len(NEED_FLAGS)),
         **kwargs,
     )
@@ -274,6 +277,35 @@ class ProfileFields(BaseSchema):
     bed_time = LocalTime()
     communication_needs = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=2000))
     need_flags = NeedFlags()
+
+
+def add_page_links(response: Response) -> Response:
+    """Every paginated list answers with RFC 8288 ``Link`` (first, prev, next, last) and
+    ``X-Total-Count``, derived from flask-smorest's X-Pagination so every ``@blp.paginate``
+    list gets them; generated clients read headers, not JSON inside a header."""
+    raw = response.headers.get("X-Pagination")
+    if raw is None:
+        return response
+    meta = json.loads(raw)
+    response.headers["X-Total-Count"] = str(meta["total"])
+    size = (
+        request.args.get("page_size", type=int)
+        or Blueprint.DEFAULT_PAGINATION_PARAMETERS["page_size"]
+    )
+    pages = {
+        "first": meta.get("first_page"),
+        "prev": meta.get("previous_page"),
+        "next": meta.get("next_page"),
+        "last": meta.get("last_page"),
+    }
+    links = []
+    for rel, page in pages.items():
+        if page is not None:
+            query = urlencode({**request.args.to_dict(), "page": page, "page_size": size})
+            links.append(f'<{request.path}?{query}>; rel="{rel}"')
+    if links:
+        response.headers["Link"] = ", ".join(links)
+    return response
 
 
 class PaginatedSelect(Page):

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
-from backend.api.common import BaseSchema, Instant, Language, Pattern, error_responses
+from backend.api.common import BaseSchema, Choice, Instant, Language, Pattern, error_responses
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import Device
@@ -32,7 +32,7 @@ class DeviceSchema(BaseSchema):
             Pattern(r"^[A-Za-z0-9_:\-.]+$", error="Not an FCM registration token."),
         ],
     )
-    platform = ma.fields.String(required=True, validate=ma.validate.OneOf(PLATFORMS))
+    platform = ma.fields.String(required=True, validate=Choice("Platform", PLATFORMS))
     app_version = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=40))
     locale = Language(allow_none=True)
     notifications_enabled = ma.fields.Boolean(

@@ -13,6 +13,7 @@ from backend import db
 from backend.access import Action, authorize
 from backend.api.common import (
     BaseSchema,
+    Choice,
     Instant,
     PaginatedSelect,
     Pattern,
@@ -39,7 +40,7 @@ class DoseSchema(BaseSchema):
         validate=Pattern(r"^[A-Za-z0-9._:-]{8,100}$"),
         metadata={"description": "The phone's own id for this log; resending it is harmless"},
     )
-    status = ma.fields.String(required=True, validate=ma.validate.OneOf(REPORTED))
+    status = ma.fields.String(required=True, validate=Choice("DoseReport", REPORTED))
     taken_at = Instant(required=True, metadata={"description": "When it was taken or skipped"})
     slot_key = ma.fields.String(
         allow_none=True,
@@ -67,7 +68,7 @@ class DoseSchema(BaseSchema):
 
 
 class CorrectionSchema(BaseSchema):
-    status = ma.fields.String(validate=ma.validate.OneOf(REPORTED))
+    status = ma.fields.String(validate=Choice("DoseReport", REPORTED))
     taken_at = Instant()
     skip_reason = ma.fields.String(allow_none=True, validate=trimmed(300))
 

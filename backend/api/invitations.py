@@ -12,7 +12,14 @@ from sqlalchemy import Select, select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses, trimmed
+from backend.api.common import (
+    BaseSchema,
+    Choice,
+    Instant,
+    PaginatedSelect,
+    error_responses,
+    trimmed,
+)
 from backend.api.errors import ErrorSchema
 from backend.auth import current_user
 from backend.clock import now
@@ -31,19 +38,21 @@ class InvitationSchema(BaseSchema):
 
     id = ma.fields.Integer(dump_only=True)
     patient_id = ma.fields.Integer(dump_only=True)
-    kind = ma.fields.String(dump_only=True, validate=ma.validate.OneOf(("caregiver", "self_link")))
+    kind = ma.fields.String(
+        dump_only=True, validate=Choice("InvitationKind", ("caregiver", "self_link"))
+    )
     relationship = ma.fields.String(
-        dump_only=True, validate=ma.validate.OneOf((*RELATIONSHIPS, "self"))
+        dump_only=True, validate=Choice("InvitationRelationship", (*RELATIONSHIPS, "self"))
     )
     permissions = ma.fields.List(
-        ma.fields.String(validate=ma.validate.OneOf(ALL_PERMISSIONS)), dump_only=True
+        ma.fields.String(validate=Choice("Permission", ALL_PERMISSIONS)), dump_only=True
     )
     invitee_name = ma.fields.String(dump_only=True, allow_none=True)
     grant_ends_at = Instant(dump_only=True, allow_none=True)
     created_at = Instant(dump_only=True)
     expires_at = Instant(dump_only=True)
     status = ma.fields.Method(
-        "_status", dump_only=True, metadata={"type": "string", "enum": INVITATION_STATUSES}
+        "_status", dump_only=True, validate=Choice("InvitationStatus", INVITATION_STATUSES)
     )
 
     def _status(self, invitation: Invitation) -> str:
@@ -51,9 +60,9 @@ class InvitationSchema(BaseSchema):
 
 
 class InvitationCreateSchema(BaseSchema):
-    relationship = ma.fields.String(required=True, validate=ma.validate.OneOf(RELATIONSHIPS))
+    relationship = ma.fields.String(required=True, validate=Choice("Relationship", RELATIONSHIPS))
     permissions = ma.fields.List(
-        ma.fields.String(validate=ma.validate.OneOf(ALL_PERMISSIONS)),
+        ma.fields.String(validate=Choice("Permission", ALL_PERMISSIONS)),
         required=True,
         validate=ma.validate.Length(min=1, max=len(ALL_PERMISSIONS)),
     )
@@ -93,7 +102,7 @@ class RedeemedSchema(BaseSchema):
 
 
 class StatusFilter(BaseSchema):
-    status = ma.fields.String(validate=ma.validate.OneOf(INVITATION_STATUSES))
+    status = ma.fields.String(validate=Choice("InvitationStatus", INVITATION_STATUSES))
 
 
 def _with_code(invitation: Invitation, code: str) -> Invitation:

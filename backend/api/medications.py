@@ -12,7 +12,15 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Day, Instant, PaginatedSelect, error_responses, trimmed
+from backend.api.common import (
+    BaseSchema,
+    Choice,
+    Day,
+    Instant,
+    PaginatedSelect,
+    error_responses,
+    trimmed,
+)
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
@@ -65,7 +73,7 @@ class MedicationSchema(BaseSchema):
     reason = ma.fields.String(allow_none=True, validate=trimmed(300))
     start_date = Day(metadata={"description": "Default: today in the patient's zone"})
     end_date = Day(allow_none=True)
-    status = ma.fields.String(validate=ma.validate.OneOf(MEDICATION_STATUSES))
+    status = ma.fields.String(validate=Choice("MedicationStatus", MEDICATION_STATUSES))
     time_critical = ma.fields.Boolean()
     timing = FhirTiming(
         allow_none=True,
@@ -77,7 +85,7 @@ class MedicationSchema(BaseSchema):
         allow_none=True, validate=ma.validate.Range(1, 24 * 60)
     )
     tz_policy = ma.fields.String(
-        validate=ma.validate.OneOf(TZ_POLICIES),
+        validate=Choice("TimeZonePolicy", TZ_POLICIES),
         metadata={"description": "local: follow the wall clock; home: keep home-zone instants"},
     )
     home_time_zone = ma.fields.String(dump_only=True)
@@ -112,7 +120,7 @@ class WindowArgs(BaseSchema):
 
 
 class StatusFilter(BaseSchema):
-    status = ma.fields.String(validate=ma.validate.OneOf(MEDICATION_STATUSES))
+    status = ma.fields.String(validate=Choice("MedicationStatus", MEDICATION_STATUSES))
 
 
 def medication_view(med: Medication, patient: Patient) -> Medication:

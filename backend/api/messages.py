@@ -22,7 +22,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from backend import db
 from backend.access import Action, PatientAccess, Role, authorize, verified_label
-from backend.api.common import BaseSchema, Instant, PaginatedSelect, error_responses, trimmed
+from backend.api.common import (
+    BaseSchema,
+    Choice,
+    Instant,
+    PaginatedSelect,
+    error_responses,
+    trimmed,
+)
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
@@ -74,7 +81,7 @@ class MessageSchema(ma.Schema):
     )
     author_role = ma.fields.String(
         allow_none=True,
-        validate=ma.validate.OneOf([r.value for r in Role]),
+        validate=Choice("Role", [r.value for r in Role]),
         metadata={"description": "The author's role in the patient's circle when they wrote it"},
     )
     author_label = ma.fields.String(

@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from backend.access import PatientAccess
-from backend.api.common import BaseSchema, BirthDate, ProfileFields, trimmed
+from backend.api.common import BaseSchema, BirthDate, Choice, ProfileFields, trimmed
 from backend.models import Patient
 from backend.models.caregiving import RELATIONSHIPS
 from backend.models.profile import PROFILE_FIELDS
@@ -20,7 +20,7 @@ class PatientSchema(ProfileFields):
     display_name = ma.fields.String(required=True, validate=trimmed(200))
     birth_date = BirthDate(allow_none=True)
     managed = ma.fields.Boolean(dump_only=True, metadata={"description": "Has no own login"})
-    my_role = ma.fields.String(dump_only=True, validate=ma.validate.OneOf(ROLES))
+    my_role = ma.fields.String(dump_only=True, validate=Choice("Role", ROLES))
     my_permissions = ma.fields.List(ma.fields.String(), dump_only=True)
 
 
@@ -32,7 +32,7 @@ class ManagedPatientCreateSchema(PatientSchema):
     relationship = ma.fields.String(
         required=True,
         load_only=True,
-        validate=ma.validate.OneOf(RELATIONSHIPS),
+        validate=Choice("Relationship", RELATIONSHIPS),
         metadata={"description": "How you are related to the person you will manage"},
     )
 

@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, EchoSchema, Instant, RecordId, error_responses
+from backend.api.common import BaseSchema, Choice, EchoSchema, Instant, RecordId, error_responses
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
 from backend.models import Medication, User
 from backend.models.escalation import DoseAcknowledgement, EscalationChain
-from backend.models.outbox import Reminder
+from backend.models.outbox import REMINDER_KINDS, STATES, Reminder
 from backend.reminders.doses import acknowledge
 from backend.reminders.escalation import MAX_AFTER_MINUTES, MAX_STEPS, TARGETS, default_chain
 from backend.reminders.snoozes import snooze
@@ -34,7 +34,7 @@ class StepSchema(EchoSchema):
         validate=ma.validate.Range(min=1, max=MAX_AFTER_MINUTES),
         metadata={"description": "Minutes after the dose's time"},
     )
-    notify = ma.fields.String(required=True, validate=ma.validate.OneOf(TARGETS))
+    notify = ma.fields.String(required=True, validate=Choice("StepTarget", TARGETS))
     user_id = RecordId(
         allow_none=True, metadata={"description": "The caregiver, when notify is 'caregiver'"}
     )
@@ -83,9 +83,9 @@ class SnoozeSchema(BaseSchema):
 
 class ReminderSchema(BaseSchema):
     id = ma.fields.Integer(required=True)
-    kind = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, validate=Choice("ReminderKind", REMINDER_KINDS))
     patient_id = ma.fields.Integer(allow_none=True)
-    state = ma.fields.String(required=True)
+    state = ma.fields.String(required=True, validate=Choice("ReminderState", STATES))
     due_at = Instant(required=True)
     sent_at = Instant(allow_none=True)
     opened_at = Instant(allow_none=True)

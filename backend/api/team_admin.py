@@ -15,13 +15,14 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, Page
 from sqlalchemy import Select, select
 
 from backend import db
 from backend.access import record_team_change, team_membership
 from backend.api.common import (
     BaseSchema,
+    Choice,
     Instant,
     PaginatedSelect,
     RecordId,
@@ -43,7 +44,7 @@ class TeamMemberSchema(ma.Schema):
     id = ma.fields.Integer(metadata={"description": "The membership's id"})
     user_id = ma.fields.Integer()
     name = ma.fields.String()
-    role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
+    role = ma.fields.String(validate=Choice("TeamRole", ROLES))
     admin = ma.fields.Boolean()
     since = Instant()
 
@@ -56,12 +57,12 @@ class NewMemberSchema(BaseSchema):
     )
     name = ma.fields.String(required=True, validate=trimmed(200))
     email = ma.fields.Email(allow_none=True, validate=ma.validate.Length(max=254))
-    role = ma.fields.String(required=True, validate=ma.validate.OneOf(ROLES))
+    role = ma.fields.String(required=True, validate=Choice("TeamRole", ROLES))
     admin = ma.fields.Boolean(load_default=False)
 
 
 class MemberChangeSchema(BaseSchema):
-    role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
+    role = ma.fields.String(validate=Choice("TeamRole", ROLES))
     admin = ma.fields.Boolean()
 
 
@@ -72,7 +73,7 @@ class EnrollmentSchema(BaseSchema):
 
 class TeamChangeSchema(ma.Schema):
     id = ma.fields.Integer()
-    action = ma.fields.String(validate=ma.validate.OneOf(TEAM_CHANGES))
+    action = ma.fields.String(validate=Choice("TeamChangeAction", TEAM_CHANGES))
     actor_user_id = ma.fields.Integer(
         allow_none=True, metadata={"description": "null: the operator"}
     )
@@ -120,6 +121,7 @@ def _member_view(m: CareTeamMember) -> dict[str, Any]:
 @blp.route("/care-teams/<int:team_id>/members")
 class Members(MethodView):
     @blp.response(200, TeamMemberSchema(many=True))
+    @blp.paginate(Page)
     @error_responses(blp, 404)
     def get(self, team_id: int) -> list[dict[str, Any]]:
         """The team's members, their roles and since when"""

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from backend import db
 from backend.api.appointments import ZonedInstant
 from backend.api.careplans import CarePlanActivitySchema
-from backend.api.common import BaseSchema, Day, Instant
+from backend.api.common import BaseSchema, Choice, Day, Instant
 from backend.auth import current_user
 from backend.clock import now
 from backend.reminders.device_health import PROBLEMS, reach_of
@@ -35,7 +35,7 @@ class TodayDoseSchema(MedFields):
     slot_key = ma.fields.String()
     local_time = ma.fields.Time(format="%H:%M")
     at = Instant()
-    status = ma.fields.String(validate=ma.validate.OneOf(DOSE_STATUSES))
+    status = ma.fields.String(validate=Choice("DoseStatus", DOSE_STATUSES))
     log_id = ma.fields.Integer(allow_none=True)
     taken_at = Instant(allow_none=True)
 
@@ -78,7 +78,7 @@ class TodayCheckinSchema(ma.Schema):
     template = ma.fields.String(metadata={"example": "PHQ-2"})
     due_at = Instant()
     answer_by = Instant()
-    status = ma.fields.String(validate=ma.validate.OneOf(CHECKIN_STATUSES))
+    status = ma.fields.String(validate=Choice("CheckinStatus", CHECKIN_STATUSES))
     response_id = ma.fields.Integer(allow_none=True)
 
 
@@ -116,7 +116,7 @@ class ReachSchema(ma.Schema):
     ok = ma.fields.Boolean(metadata={"description": "Reminders can reach one of your phones"})
     problem = ma.fields.String(
         allow_none=True,
-        validate=ma.validate.OneOf(PROBLEMS),
+        validate=Choice("ReachProblem", PROBLEMS),
         metadata={
             "description": "Why not: no_device (the app is not signed in on any phone), "
             "tokens_rejected (push refused the phones: open the app again), "

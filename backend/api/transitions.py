@@ -42,7 +42,7 @@ from backend.access import (
     record_panel_access,
     team_membership,
 )
-from backend.api.common import BaseSchema, Instant, RecordId, error_responses, trimmed
+from backend.api.common import BaseSchema, Choice, Instant, RecordId, error_responses, trimmed
 from backend.api.medications import MedicationSchema
 from backend.auth import current_user
 from backend.clock import now
@@ -84,7 +84,7 @@ def _text(max_len: int, **kwargs: Any) -> ma.fields.String:
 
 class MedicationChangeSchema(BaseSchema):
     id = ma.fields.Integer(dump_only=True)
-    change = ma.fields.String(required=True, validate=ma.validate.OneOf(CHANGE_KINDS))
+    change = ma.fields.String(required=True, validate=Choice("MedicationChangeKind", CHANGE_KINDS))
     name = _text(200, required=True, metadata={"example": "Furosemide 20 mg"})
     medication_id = RecordId(
         allow_none=True,
@@ -146,7 +146,9 @@ class ReconcileSchema(BaseSchema):
 
 
 class ChangeOutcomeSchema(MedicationChangeSchema):
-    outcome = ma.fields.String(dump_only=True, validate=ma.validate.OneOf(reconciliation.OUTCOMES))
+    outcome = ma.fields.String(
+        dump_only=True, validate=Choice("ReconcileOutcome", reconciliation.OUTCOMES)
+    )
     effect = ma.fields.String(dump_only=True, metadata={"description": "What it does, in words"})
     problem = ma.fields.String(
         dump_only=True, allow_none=True, metadata={"description": "Why it cannot be applied"}
@@ -161,12 +163,14 @@ class ReconciliationSchema(ma.Schema):
 
 class TaskSchema(ma.Schema):
     id = ma.fields.Integer()
-    kind = ma.fields.String(validate=ma.validate.OneOf(TASK_KINDS))
+    kind = ma.fields.String(validate=Choice("TransitionTaskKind", TASK_KINDS))
     day = ma.fields.Integer(
         allow_none=True, metadata={"description": "readmission_check: day 7, 14 or 30"}
     )
     due_at = Instant()
-    status = ma.fields.String(validate=ma.validate.OneOf(("pending", "done", "overdue")))
+    status = ma.fields.String(
+        validate=Choice("TransitionTaskStatus", ("pending", "done", "overdue"))
+    )
     done_at = Instant(allow_none=True)
     done_by_user_id = ma.fields.Integer(allow_none=True)
     note = ma.fields.String(allow_none=True)
@@ -212,13 +216,13 @@ class DischargeSchema(BaseSchema):
 class EncounterSchema(BaseSchema):
     id = ma.fields.Integer(dump_only=True)
     patient_id = ma.fields.Integer(dump_only=True)
-    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(ENCOUNTER_KINDS))
+    kind = ma.fields.String(required=True, validate=Choice("EncounterKind", ENCOUNTER_KINDS))
     facility = _text(200, required=True, metadata={"example": "Riverside General ER"})
     start = Instant(required=True, attribute="start_at")
     end = Instant(allow_none=True, attribute="end_at")
     reason = ma.fields.String(allow_none=True, validate=trimmed(500))
     reported_by = ma.fields.String(
-        validate=ma.validate.OneOf(REPORTERS),
+        validate=Choice("Reporter", REPORTERS),
         metadata={"description": "Who told us; default from the recorder's relation"},
     )
     discharge_id = ma.fields.Integer(

@@ -19,6 +19,7 @@ from backend import db
 from backend.access import my_team_ids, panel_patient_ids, record_panel_access
 from backend.api.common import (
     BaseSchema,
+    Choice,
     Instant,
     PaginatedSelect,
     Pattern,
@@ -40,10 +41,10 @@ NOTE_MAX = 2000
 class WorklistArgs(BaseSchema):
     team_id = RecordId(metadata={"description": "Only patients of this team (one of yours)"})
     patient_id = RecordId()
-    kind = ma.fields.String(validate=ma.validate.OneOf(WORK_ITEM_KINDS))
+    kind = ma.fields.String(validate=Choice("WorkItemKind", WORK_ITEM_KINDS))
     status = ma.fields.String(
         load_default="unresolved",
-        validate=ma.validate.OneOf(("unresolved", *STATUSES)),
+        validate=Choice("WorklistStatusFilter", ("unresolved", *STATUSES)),
         metadata={"description": "unresolved (default: open and acknowledged) or one status"},
     )
     assigned_to = ma.fields.String(
@@ -61,11 +62,11 @@ class PersonSchema(ma.Schema):
 class WorkItemSchema(ma.Schema):
     id = ma.fields.Integer()
     patient = ma.fields.Nested(PersonSchema)
-    kind = ma.fields.String(metadata={"example": "missed_doses"})
+    kind = ma.fields.String(validate=Choice("WorkItemKind", WORK_ITEM_KINDS))
     urgent = ma.fields.Boolean()
     title = ma.fields.String()
     detail = ma.fields.Dict(metadata={"description": "What raised it (answer, doses, discharge)"})
-    status = ma.fields.String(metadata={"example": "open"})
+    status = ma.fields.String(validate=Choice("WorkItemStatus", STATUSES))
     opened_at = Instant()
     evidence_at = Instant(metadata={"description": "The newest evidence behind the item"})
     updated_at = Instant()
