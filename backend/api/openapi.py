@@ -99,6 +99,7 @@ class CareConverter(OpenAPIConverter):
         # After type, choices and metadata, before nullable: a named enum becomes a $ref.
         at = self.attribute_functions.index(self.field2nullable)
         self.attribute_functions.insert(at, self.named_enum)
+        self.attribute_functions.insert(at, self.constant)
 
     def key(self, schema: ma.Schema) -> tuple[Any, ...]:
         base = make_schema_key(schema)
@@ -160,6 +161,14 @@ class CareConverter(OpenAPIConverter):
         if instance.unknown != ma.EXCLUDE:
             jsonschema["additionalProperties"] = instance.unknown == ma.INCLUDE
         return jsonschema
+
+    def constant(self, field: ma.fields.Field, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """A ``Constant`` field: its one value, typed (``"const"``)."""
+        if not isinstance(field, ma.fields.Constant):
+            return {}
+        value = field.constant
+        kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
+        return {"type": kinds.get(type(value), "string"), "const": value}
 
     def named_enum(self, field: ma.fields.Field, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
         names = {v.name for v in field.validators if isinstance(v, Choice)}
