@@ -139,12 +139,37 @@ def test_priya_acknowledges_and_resolves_an_item_and_new_urgent_ones_appear(
     assert browser.console_errors() == []
 
 
+def test_the_panel_lists_priyas_patients_and_finds_one_by_name(
+    browser: Browser, story: dict[str, Any]
+) -> None:
+    browser.sign_in("priya")
+    browser.find("nav a[href='/console/panel']").click()
+    browser.wait_text("Showing 2 of 2 patients", "main .summary")
+    names = [r.text for r in browser.find_all("table.panel tbody th")]
+    assert sorted(names) == ["María García", "Wei Chen"]
+    maria = browser.find(f"tr[data-patient-id='{story['patients']['maria']}']").text
+    assert "PHQ-9 16" in maria and "moderately severe" in maria
+    chen = browser.find(f"tr[data-patient-id='{story['patients']['chen']}']")
+    assert chen.find_elements("css selector", "td")[-1].text == "2"
+    browser.screenshot("panel-priya")
+    browser.find("input[name=search]").send_keys("wei")
+    browser.wait_text("Showing 1 of 2 patients", "main .summary")
+    assert [r.text for r in browser.find_all("table.panel tbody th")] == ["Wei Chen"]
+    browser.find("table.panel tbody th a").click()
+    browser.wait_text("Wei Chen", "main h1")
+    assert browser.console_errors() == []
+
+
 def test_omar_finds_nothing_of_maria(browser: Browser, story: dict[str, Any]) -> None:
     maria = story["patients"]["maria"]
     browser.sign_in("omar")
     browser.wait_for("main .summary")
     browser.wait(lambda d: browser.find("main .summary").text != "")
     assert "María" not in browser.find("main").text
+    browser.find("nav a[href='/console/panel']").click()
+    browser.wait(lambda d: "Showing" in browser.find("main .summary").text)
+    assert "María" not in browser.find("main").text
+    browser.screenshot("panel-omar")
     browser.open(f"/console/patients/{maria}")
     browser.wait_text("No such patient")
     hers = browser.find("main").text

@@ -15,7 +15,7 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize, record_panel_access, team_membership
@@ -23,10 +23,10 @@ from backend.api.common import BaseSchema, Choice, Instant, error_responses
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
-from backend.models import AdherenceSnapshot, Enrollment, Patient
-from backend.models.adherence import TALLY_COLUMNS
+from backend.models import Enrollment, Patient
 from backend.services import adherence_snapshots
 from backend.services.adherence import PERIODS, PatientAdherence, Tally, adherence
+from backend.services.panel import panel_tallies
 
 blp = Blueprint("adherence", __name__, description="Medication adherence")
 
@@ -136,41 +136,19 @@ class PanelAdherence(MethodView):
             fail(404, "No such care team.")
         days: int = args["days"]
         at = now()
-        snapshot = [getattr(AdherenceSnapshot, name) for name in TALLY_COLUMNS]
-        panel = db.session.execute(
-            select(Patient.id, Patient.display_name, AdherenceSnapshot.computed_at, *snapshot)
-            .join(Enrollment, Enrollment.patient_id == Patient.id)
-            .outerjoin(
-                AdherenceSnapshot,
-                and_(AdherenceSnapshot.patient_id == Patient.id, AdherenceSnapshot.days == days),
+        names = {
+            pid: name
+            for pid, name in db.session.execute(
+                select(Patient.id, Patient.display_name)
+                .join(Enrollment, Enrollment.patient_id == Patient.id)
+                .where(Enrollment.care_team_id == team_id, Enrollment.active_clause())
             )
-            .where(Enrollment.care_team_id == team_id, Enrollment.active_clause())
-        )
-        rows: dict[int, dict[str, Any]] = {}
-        stale: list[int] = []
-        for pid, name, computed_at, *tally in panel:
-            if computed_at is not None and adherence_snapshots.is_fresh(computed_at, at):
-                rows[pid] = {
-                    "id": pid,
-                    "patient_id": pid,
-                    "display_name": name,
-                    "computed_at": computed_at,
-                    **dict(zip(TALLY_COLUMNS, tally, strict=True)),
-                }
-            elif pid not in rows:
-                stale.append(pid)
-        if stale:
-            patients = list(db.session.scalars(select(Patient).where(Patient.id.in_(stale))))
-            results = adherence(db.session(), patients, days, at)
-            adherence_snapshots.store_quietly(db.session(), results, days, at)
-            for r in results:
-                rows[r.patient.id] = {
-                    "id": r.patient.id,
-                    "patient_id": r.patient.id,
-                    "display_name": r.patient.display_name,
-                    "computed_at": at,
-                    **r.overall.as_dict(),
-                }
+        }
+        tallies = panel_tallies(db.session(), list(names), days, at)
+        rows = {
+            pid: {"id": pid, "patient_id": pid, "display_name": names[pid], **tally}
+            for pid, tally in tallies.items()
+        }
         ordered = sorted(rows.values(), key=_worst_first)
         pagination_parameters.item_count = len(ordered)
         first = pagination_parameters.first_item

@@ -77,8 +77,15 @@ export function announce(message) {
 const DATE_TIME = new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "short" });
 const DATE = new Intl.DateTimeFormat("en-US", { dateStyle: "medium" });
 
-export function when(iso) {
-  return iso ? DATE_TIME.format(new Date(iso)) : "—";
+/** An instant, in a given IANA zone (the patient's, an appointment's) or the browser's. */
+export function when(iso, timeZone) {
+  if (!iso) return "—";
+  if (!timeZone) return DATE_TIME.format(new Date(iso));
+  try {
+    return new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "short", timeZone, timeZoneName: "short" }).format(new Date(iso));
+  } catch (err) {
+    return DATE_TIME.format(new Date(iso));
+  }
 }
 
 export function day(iso) {
