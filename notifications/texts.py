@@ -266,6 +266,11 @@ _DEVICE = {
     True: N_("Reminders are not reaching your phone. Open the app to check its settings."),
     False: N_("%(name)s's phone is not receiving reminders."),
 }
+# A caregiver who gives the doses cannot be reached (subject.giver_user_id).
+_DEVICE_GIVER = {
+    True: N_("Your medicine reminders are not reaching a caregiver who gives them."),
+    False: N_("%(name)s's medicine reminders are not reaching a caregiver who gives them."),
+}
 _PROBLEM = {
     "no_device": N_("The app is not signed in on any phone."),
     "notifications_off": N_("Notifications are turned off."),
@@ -333,7 +338,8 @@ def render(
         title, body = _(T_APPOINTMENT), _appointment_body(facts, own, values)
     elif kind == "device_health":
         title = _(T_NOTIFICATIONS) if own else _(T_CARE_ALERT)
-        body = _(_DEVICE[own]) % values
+        texts = _DEVICE_GIVER if "giver_user_id" in subject else _DEVICE
+        body = _(texts[own]) % values
         problem = subject.get("problem")
         if isinstance(problem, str) and problem in _PROBLEM:
             body = f"{body} {_(_PROBLEM[problem])}"

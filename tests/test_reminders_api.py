@@ -80,10 +80,10 @@ def test_the_planner_makes_the_same_queries_for_3_patients_as_for_60(
     def reads(seen: list[str]) -> int:
         return sum(1 for s in seen if not s.startswith("INSERT"))
 
-    # patients (x2: keyset), grants, team, medicines, chains, logs, appointments, check-in
-    # schedules, and the quiet hours of the refills' recipients, the users who opted in to a
-    # morning summary
-    assert reads(many) == reads(few) == 11
+    # patients (x2: keyset), grants, team, who gives the doses, medicines, chains, logs,
+    # appointments, check-in schedules, and the quiet hours of the refills' recipients, the
+    # users who opted in to a morning summary
+    assert reads(many) == reads(few) == 12
     planned = sum(n for kind, n in counts.items() if kind != "patients")
     assert len(many) - reads(many) <= planned // 500 + 1  # one INSERT per 500 rows
     # Managed patients: the dose, its follow-up, the alerts and the refills go to the

@@ -379,6 +379,8 @@ def test_the_demo_runs_a_console_worker_that_stops_with_it(
     assert len([line for line in result.output.splitlines() if line.startswith("curl ")]) == 7
     assert "Reminders print below as each phone would show them" in result.output
     assert "Es hora de tomar su medicamento." in result.output
+    # David gives his father's doses: the walkthrough's reminder for Wei reaches his phone.
+    assert "It's time for Wei's medicine." in result.output
     assert not any(t.name == "demo-worker" for t in threading.enumerate())
 
 

@@ -95,7 +95,7 @@ class ReminderSchema(BaseSchema):
     acknowledged_at = Instant(allow_none=True)
 
 
-def _chain_view(patient_id: int) -> dict[str, Any]:
+def _chain_view(patient_id: int, managed: bool) -> dict[str, Any]:
     rows = list(
         db.session.scalars(
             select(EscalationChain)
@@ -104,7 +104,7 @@ def _chain_view(patient_id: int) -> dict[str, Any]:
         )
     )
     own = next((c for c in rows if c.medication_id is None), None)
-    default = [s.as_json() for s in default_chain(Medication(time_critical=False))]
+    default = [s.as_json() for s in default_chain(Medication(time_critical=False), managed)]
     return {
         "steps": own.steps if own else default,
         "is_default": own is None,
@@ -122,8 +122,8 @@ class Escalation(MethodView):
     @error_responses(blp, 403, 404)
     def get(self, patient_id: int) -> dict[str, Any]:
         """Who is told, after how long, when a dose is not logged"""
-        authorize(current_user(), patient_id, Action.VIEW_PATIENT)
-        return _chain_view(patient_id)
+        access = authorize(current_user(), patient_id, Action.VIEW_PATIENT)
+        return _chain_view(patient_id, access.patient.is_managed)
 
     @blp.arguments(ChainUpdateSchema)
     @blp.response(200, ChainSchema)
@@ -134,7 +134,7 @@ class Escalation(MethodView):
         set_chain(
             db.session(), access.patient, access.user, data.get("medication_id"), data["steps"]
         )
-        return _chain_view(patient_id)
+        return _chain_view(patient_id, access.patient.is_managed)
 
 
 def _own(reminder_id: int, what: str = "reminder") -> Reminder:

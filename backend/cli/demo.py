@@ -84,59 +84,88 @@ def demo(host: str, port: int, no_serve: bool) -> None:
 
 
 def _demo_walkthrough(app: Flask) -> None:
-    """Compress one escalation into a minute so the console shows it at once: María's
+    """Compress two escalations into a minute so the console shows them at once: María's
     reminder for her next Metformin dose now, the follow-up in 30 s, Ana's missed-dose alert
-    in 60 s. Real outbox rows for a real slot, under ``demo:`` keys (the planner's own rows
-    for that dose keep their true times); logging the dose through the API cancels the rest.
+    in 60 s; and David's "It's time for Wei's medicine." for Wei's next Donepezil dose now,
+    his follow-up in 30 s (David gives his father's doses). Real outbox rows for real
+    slots, under ``demo:`` keys (the planner's own rows for those doses keep their true
+    times); logging a dose through the API cancels the rest of it.
     """
     people = personas()
     with app.app_context():
         session = db.session()
-        maria = session.scalar(select(User).where(User.firebase_uid == people["maria"]["uid"]))
-        ana = session.scalar(select(User).where(User.firebase_uid == people["ana"]["uid"]))
-        patient = session.scalar(
-            select(Patient).where(Patient.user_id == (maria.id if maria else 0))
-        )
-        med = session.scalar(
-            select(Medication).where(
-                Medication.patient_id == (patient.id if patient else 0),
-                Medication.name == "Metformin",
-            )
-        )
-        if maria is None or ana is None or patient is None or med is None:
-            return
-        at = now()
-        upcoming = occurrences(med, patient, at, at + timedelta(days=2))
-        if not upcoming:
-            return
-        slot = upcoming[0]
-        subject = {
-            "medication_id": med.id,
-            "slot_key": slot.slot_key,
-            "dose_at": slot.at.isoformat(),
+        users = {
+            who: session.scalar(select(User).where(User.firebase_uid == people[who]["uid"]))
+            for who in ("maria", "ana", "david")
         }
-        steps = [
-            ("dose", maria.id, 0, subject),
-            ("dose_followup", maria.id, 30, {**subject, "step": 1, "target": "patient"}),
-            ("missed_dose_alert", ana.id, 60, {**subject, "step": 2, "target": "caregivers"}),
-        ]
-        for kind, user_id, after_s, subj in steps:
-            due = at + timedelta(seconds=after_s)
-            enqueue(
-                session,
-                dedupe_key=f"demo:{kind}:{med.id}:{slot.slot_key}:{at:%Y%m%dT%H%M}",
-                kind=kind,
-                user_id=user_id,
-                patient_id=patient.id,
-                due_at=due,
-                not_after=due + timedelta(minutes=10),
-                subject=subj,
+        maria, ana, david = users["maria"], users["ana"], users["david"]
+        if maria is None or ana is None or david is None:
+            return
+        patient = session.scalar(select(Patient).where(Patient.user_id == maria.id))
+        wei = session.scalar(select(Patient).where(Patient.display_name == "Wei Chen"))
+        told = []
+        if patient is not None and _queue(
+            session,
+            patient,
+            "Metformin",
+            [
+                ("dose", maria.id, 0, None),
+                ("dose_followup", maria.id, 30, (1, "patient")),
+                ("missed_dose_alert", ana.id, 60, (2, "caregivers")),
+            ],
+        ):
+            told.append(
+                "María's reminder for her next Metformin dose now, the follow-up in 30 s and "
+                "Ana's missed-dose alert in 60 s (compressed from 30 and 60 minutes)"
+            )
+        if wei is not None and _queue(
+            session,
+            wei,
+            "Donepezil",
+            [("dose", david.id, 0, None), ("dose_followup", david.id, 30, (1, "patient"))],
+        ):
+            told.append(
+                "David's \"It's time for Wei's medicine.\" now (he gives his father's doses) "
+                "and his follow-up in 30 s"
             )
         session.commit()
-    click.echo(
-        "Demo walkthrough: María's reminder for her next Metformin dose now, the follow-up in "
-        "30 s and Ana's missed-dose alert in 60 s (compressed from 30 and 60 minutes).\n"
+    if told:
+        click.echo("Demo walkthrough: " + "; ".join(told) + ".\n")
+
+
+def _queue(
+    session: Any,
+    patient: Patient,
+    medicine: str,
+    steps: list[tuple[str, int, int, tuple[int, str] | None]],
+) -> bool:
+    """Queue ``steps`` (kind, recipient, seconds from now, (step, target)) for the next dose
+    of the patient's ``medicine``; False when there is none."""
+    med = session.scalar(
+        select(Medication).where(Medication.patient_id == patient.id, Medication.name == medicine)
     )
+    if med is None:
+        return False
+    at = now()
+    upcoming = occurrences(med, patient, at, at + timedelta(days=2))
+    if not upcoming:
+        return False
+    slot = upcoming[0]
+    subject = {"medication_id": med.id, "slot_key": slot.slot_key, "dose_at": slot.at.isoformat()}
+    for kind, user_id, after_s, step in steps:
+        due = at + timedelta(seconds=after_s)
+        extra = {} if step is None else {"step": step[0], "target": step[1]}
+        enqueue(
+            session,
+            dedupe_key=f"demo:{kind}:{med.id}:{slot.slot_key}:{user_id}:{at:%Y%m%dT%H%M}",
+            kind=kind,
+            user_id=user_id,
+            patient_id=patient.id,
+            due_at=due,
+            not_after=due + timedelta(minutes=10),
+            subject={**subject, **extra},
+        )
+    return True
 
 
 def _start_demo_worker(app: Flask) -> Callable[[], None]:

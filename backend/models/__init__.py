@@ -23,6 +23,7 @@ from backend.models.careteam import (
 from backend.models.checkin import CheckinResponse, CheckinTemplate
 from backend.models.checkin_schedule import CheckinSchedule
 from backend.models.device import Device
+from backend.models.dose_givers import DoseGivers
 from backend.models.escalation import DoseAcknowledgement, EscalationChain
 from backend.models.fhir_link import FhirLink
 from backend.models.medication import DoseLog, Medication
@@ -53,6 +54,7 @@ __all__ = [
     "Device",
     "Discharge",
     "DoseAcknowledgement",
+    "DoseGivers",
     "DoseLog",
     "Encounter",
     "Enrollment",

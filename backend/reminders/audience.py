@@ -3,7 +3,10 @@ summaries, prompts and messages.
 
 A patient's :class:`Circle` is their own login, the caregivers with an active grant (with
 the permissions each holds; a managing caregiver holds them all) and the members of the care
-teams they are enrolled on. It is read in three queries for any number of patients.
+teams they are enrolled on, and who gives the doses (:meth:`Circle.givers`: the patient, chosen
+caregivers holding log_doses, or both; per patient with per-medicine overrides; by default the
+patient's own login or a managed patient's managing caregivers). It is read in four queries
+for any number of patients.
 
 Every door asks the circle with the permission its content needs, when a row is planned and
 again when the dispatcher sends it (:data:`KIND_PERMISSION`): an appointment reminder needs
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session, object_session
 from backend.clock import now
 from backend.models.caregiving import ALL_PERMISSIONS, CaregiverGrant, Permission, grant_allows
 from backend.models.careteam import Enrollment, care_team_rows
+from backend.models.dose_givers import DoseGivers
 from backend.models.outbox import Reminder
 from backend.models.patient import Patient
 from backend.models.user import User
@@ -51,25 +55,54 @@ class Circle:
             return True
         return permission.value in self.holdings.get(user_id, set())
 
+    # medicine id (None: the patient's own setting) -> (receives, chosen caregivers)
+    dose_givers: dict[int | None, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+
     def acting(self) -> list[int]:
         """Who acts for the patient day to day: their own login, or -- for a managed patient
-        (a child, a parent with dementia) -- the managing caregivers, who give the doses,
-        answer the check-ins and reorder the medicines."""
+        (a child, a parent with dementia) -- the managing caregivers, who answer the
+        check-ins, reorder the medicines and, unless others were chosen, give the doses."""
         return [self.patient_user] if self.patient_user is not None else sorted(self.managing)
 
-    def recipients(self, step: Step) -> list[int]:
-        if step.notify == "patient":
+    def givers(self, medication_id: int | None = None) -> list[int]:
+        """Who gives this medicine's doses, so gets its on-time reminder and follow-up (a
+        "patient" step): the medicine's setting, else the patient's, else :meth:`acting`.
+        A chosen caregiver counts while an active grant gives them log_doses; when none of
+        the chosen does any more, the default applies again rather than nobody."""
+        setting = self.dose_givers.get(medication_id) if medication_id is not None else None
+        if setting is None:
+            setting = self.dose_givers.get(None)
+        if setting is None:
             return self.acting()
+        receives, chosen = setting
+        own = [self.patient_user] if self.patient_user is not None else []
+        if receives == "patient":
+            return own or self.acting()
+        people = sorted(
+            {u for u in chosen if Permission.LOG_DOSES.value in self.holdings.get(u, ())}
+        )
+        if not people:
+            return self.acting()
+        return (own if receives == "both" else []) + [u for u in people if u not in own]
+
+    def recipients(self, step: Step, medication_id: int | None = None) -> list[int]:
+        if step.notify == "patient":
+            return self.givers(medication_id)
         if step.notify == "caregiver":
             return [step.user_id] if step.user_id in self.alert_holders else []
         if step.notify == "caregivers":
             return sorted(self.alert_holders)
         return sorted(self.care_team)
 
-    def may_receive(self, user_id: int, kind: str, target: str | None) -> bool:
-        """Whether ``user_id`` may still get a reminder of ``kind`` about this patient."""
+    def may_receive(
+        self, user_id: int, kind: str, target: str | None, medication_id: int | None = None
+    ) -> bool:
+        """Whether ``user_id`` may still get a reminder of ``kind`` about this patient (a
+        dose reminder or follow-up about a medicine: only who gives its doses)."""
         if user_id == self.patient_user:
             return True
+        if kind in GIVER_KINDS and medication_id is not None:
+            return user_id in self.givers(medication_id)
         if kind == "missed_dose_alert":
             pool = self.care_team if target == "care_team" else self.alert_holders
             return user_id in pool
@@ -91,6 +124,8 @@ KIND_PERMISSION: Mapping[str, Permission] = {
     "device_health": Permission.RECEIVE_MISSED_DOSE_ALERTS,
     "message": Permission.MESSAGE_CARE_TEAM,
 }
+# The kinds that go to who gives the doses (Circle.givers) rather than to every permission holder.
+GIVER_KINDS = frozenset({"dose", "dose_followup"})
 # What a push may name, by the detail: needs this permission besides the lock-screen opt-in.
 DETAIL_PERMISSION: Mapping[str, Permission] = {
     "medication": Permission.VIEW_MEDICATIONS,
@@ -99,7 +134,7 @@ DETAIL_PERMISSION: Mapping[str, Permission] = {
 
 
 def circles(db: Session, patients: Iterable[Patient], at: datetime) -> dict[int, Circle]:
-    """The circle of each patient, in three queries whatever the number of patients."""
+    """The circle of each patient, in four queries whatever the number of patients."""
     by_id = {p.id: Circle(patient_user=p.user_id) for p in patients}
     if not by_id:
         return by_id
@@ -124,6 +159,16 @@ def circles(db: Session, patients: Iterable[Patient], at: datetime) -> dict[int,
             circle.messengers.add(user_id)
     for patient_id, members in care_team_user_ids(db, by_id).items():
         by_id[patient_id].care_team |= members
+    settings = db.execute(
+        select(
+            DoseGivers.patient_id,
+            DoseGivers.medication_id,
+            DoseGivers.receives,
+            DoseGivers.caregiver_user_ids,
+        ).where(DoseGivers.patient_id.in_(by_id))
+    )
+    for patient_id, medication_id, receives, chosen in settings:
+        by_id[patient_id].dose_givers[medication_id] = (receives, tuple(chosen or ()))
     return by_id
 
 

@@ -2,7 +2,8 @@
 
 A reminder app's worst failure is the silent one. For every person who should receive
 reminders -- patients with their own login, caregivers holding receive_missed_dose_alerts,
-and the managing caregivers of managed patients -- :func:`reach_of` classifies their devices:
+the managing caregivers of managed patients and the caregivers who give a patient's doses --
+:func:`reach_of` classifies their devices:
 
 - ``no_device``: no active device and none was ever rejected (never signed in, or signed out);
 - ``tokens_rejected``: no active device, and FCM rejected the tokens (the dispatcher
@@ -17,8 +18,16 @@ reminders"), not one per check. The episode is remembered in the outbox itself: 
 carry ``subject.episode`` (when the problem was first seen) in their dedupe key, so later
 checks of the same episode enqueue nothing; a check that finds the patient reachable again
 stamps ``subject.resolved_at`` on the episode's rows and cancels any still pending, so the
-next problem is a new episode and alerts again. (If old rows are pruned while the phone is
-still unreachable, the caregivers are reminded once more: acceptable, arguably useful.)
+next problem is a new episode and alerts again.
+
+The phones of the caregivers who give a patient's doses (``Circle.givers`` of an active
+scheduled medicine: "Time for Wei's medicine" goes to them) count the same way: when one
+cannot be reached, the patient (with a login) and the *other* caregivers holding
+receive_missed_dose_alerts get one alert per episode ("Wei's medicine reminders are not
+reaching a caregiver who gives them"), or the care team when there is nobody else. Those
+rows carry ``subject.giver_user_id`` and their own episode; one who stops giving the doses
+closes it. (If old rows are pruned while the phone is still unreachable, the caregivers are
+reminded once more: acceptable, arguably useful.)
 
 The alert is not urgent: like the planner's other non-urgent kinds it waits for the end of
 the *recipient's* quiet hours (:func:`backend.reminders.quiet_hours.apply_quiet_hours`, in their own
@@ -45,9 +54,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.clock import now as clock_now
-from backend.models import CaregiverGrant, Patient, Permission
+from backend.models import CaregiverGrant, Medication, Patient, Permission
 from backend.models.device import REACH_PROBLEMS, Device
 from backend.models.outbox import Reminder
+from backend.reminders.audience import care_team_user_ids, circles
 from backend.reminders.quiet_hours import apply_quiet_hours
 from notifications.outbox import cancel, enqueue, reschedule, restamp
 
@@ -145,24 +155,37 @@ def check_device_health(db: Session, now: datetime) -> dict[str, int]:
             people.add(caregiver_id)
         elif managing and patient_id not in own:
             people.add(caregiver_id)  # a managed patient's reminders go to them
+    givers = _caregivers_who_give(db, now)
+    people |= {u for users in givers.values() for u in users}
     reach = reach_of_all(db, people, now)
     counts["checked"] = len(reach)
     counts["unreachable"] = sum(1 for r in reach.values() if not r.ok)
 
-    # Open episodes: the device_health rows not yet stamped resolved, per patient.
-    episodes: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    # Open episodes: the device_health rows not yet stamped resolved, per patient and whose
+    # phone they are about (None: the patient's; a user id: a caregiver who gives doses).
+    episodes: dict[tuple[int, int | None], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for rid, patient_id, subject in db.execute(
         select(Reminder.id, Reminder.patient_id, Reminder.subject).where(
             Reminder.kind == KIND, Reminder.patient_id.is_not(None)
         )
     ):
         if not (subject or {}).get("resolved_at"):
-            episodes[patient_id].append((rid, dict(subject or {})))
+            episodes[patient_id, (subject or {}).get("giver_user_id")].append(
+                (rid, dict(subject or {}))
+            )
 
     wanted: list[dict[str, Any]] = []
-    for patient_id, user_id in own.items():
-        state = reach[user_id]
-        open_rows = episodes.get(patient_id, [])
+    phones: dict[tuple[int, int | None], Reach] = {
+        (patient_id, None): reach[user_id] for patient_id, user_id in own.items()
+    }
+    for patient_id, users in givers.items():
+        for user_id in users:
+            phones[patient_id, user_id] = reach[user_id]
+    for key in set(episodes) - set(phones):  # no longer one who gives the doses
+        _resolve(db, key[0], episodes[key], now)
+        counts["resolved"] += 1
+    for (patient_id, giver), state in phones.items():
+        open_rows = episodes.get((patient_id, giver), [])
         if state.ok:
             if open_rows:
                 _resolve(db, patient_id, open_rows, now)
@@ -172,16 +195,26 @@ def check_device_health(db: Session, now: datetime) -> dict[str, int]:
             (s["episode"] for _, s in open_rows if isinstance(s.get("episode"), str)),
             _episode_stamp(now),
         )
-        for caregiver_id in sorted(alerted.get(patient_id, ())):
+        told = alerted.get(patient_id, set())
+        if giver is not None:
+            # A caregiver who gives the doses: the patient (with a login) and the other
+            # caregivers hear of it; with nobody else, the care team.
+            told = (told - {giver}) | ({own[patient_id]} if patient_id in own else set())
+            told = told or givers_team(db, patient_id)
+        whose = "" if giver is None else f"giver:{giver}:"
+        about: dict[str, Any] = {"problem": state.problem, "episode": episode}
+        if giver is not None:
+            about["giver_user_id"] = giver
+        for recipient in sorted(told):
             wanted.append(
                 {
-                    "dedupe_key": f"{KIND}:{patient_id}:{episode}:{caregiver_id}",
+                    "dedupe_key": f"{KIND}:{patient_id}:{whose}{episode}:{recipient}",
                     "kind": KIND,
-                    "user_id": caregiver_id,
+                    "user_id": recipient,
                     "patient_id": patient_id,
                     "due_at": now,
                     "not_after": now + ALERT_LATENESS,
-                    "subject": {"problem": state.problem, "episode": episode},
+                    "subject": about,
                 }
             )
     # Inside a recipient's quiet hours: due at their end, or dropped (one query for all).
@@ -191,28 +224,63 @@ def check_device_health(db: Session, now: datetime) -> dict[str, int]:
     return counts
 
 
+def _caregivers_who_give(db: Session, now: datetime) -> dict[int, set[int]]:
+    """patient id -> the caregivers (not the patient) who get the dose reminders of an
+    active scheduled medicine: their phones matter as much as the patient's own."""
+    meds: dict[int, list[int]] = defaultdict(list)
+    for med_id, patient_id in db.execute(
+        select(Medication.id, Medication.patient_id).where(
+            Medication.status == "active", Medication.timing.is_not(None)
+        )
+    ):
+        meds[patient_id].append(med_id)
+    if not meds:
+        return {}
+    patients = list(db.scalars(select(Patient).where(Patient.id.in_(meds))))
+    found: dict[int, set[int]] = {}
+    for patient_id, circle in circles(db, patients, now).items():
+        users = {u for m in meds[patient_id] for u in circle.givers(m)}
+        if circle.patient_user is not None:
+            users.discard(circle.patient_user)
+        if users:
+            found[patient_id] = users
+    return found
+
+
+def givers_team(db: Session, patient_id: int) -> set[int]:
+    """The care team of a patient whose only caregiver's phone cannot be reached."""
+    return care_team_user_ids(db, [patient_id]).get(patient_id, set())
+
+
 def _resolve(
     db: Session, patient_id: int, rows: list[tuple[int, dict[str, Any]]], now: datetime
 ) -> None:
     stamp = now.isoformat()
     for rid, subject in rows:
         restamp(db, rid, {**subject, "resolved_at": stamp})
-    cancel(db, reason=RESTORED, patient_id=patient_id, kinds=[KIND])
+    cancel(db, reason=RESTORED, ids=[rid for rid, _ in rows])
 
 
 def still_unreachable(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
-    """The dispatcher's relevance check: an alert about a patient who is reachable again
-    (fixed since the last check, e.g. while the alert waited for the morning) is dropped."""
+    """The dispatcher's relevance check: an alert about a phone that is reachable again
+    (fixed since the last check, e.g. while the alert waited for the morning) is dropped --
+    the patient's own, or that of the caregiver who gives the doses it is about."""
     ids = {r.patient_id for r in reminders if r.patient_id is not None}
     users: dict[int, int] = {
         pid: uid
         for pid, uid in db.execute(select(Patient.id, Patient.user_id).where(Patient.id.in_(ids)))
         if uid is not None
     }
-    reach = reach_of_all(db, set(users.values()), clock_now())
-    return {
-        r.id: RESTORED for r in reminders if r.patient_id in users and reach[users[r.patient_id]].ok
-    }
+
+    def whose(r: Reminder) -> int | None:
+        giver = (r.subject or {}).get("giver_user_id")
+        if isinstance(giver, int) and not isinstance(giver, bool):
+            return giver
+        return users.get(r.patient_id) if r.patient_id is not None else None
+
+    phones = {r.id: whose(r) for r in reminders}
+    reach = reach_of_all(db, {u for u in phones.values() if u is not None}, clock_now())
+    return {rid: RESTORED for rid, u in phones.items() if u is not None and reach[u].ok}
 
 
 def replan_alerts(db: Session, user_id: int, now: datetime) -> int:

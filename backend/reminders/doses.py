@@ -1,10 +1,12 @@
 """Dose reminders and their escalation: the on-time reminder, the patient's follow-up and
 the caregivers' missed-dose alerts, each step of the patient's chain a row.
 
+The on-time reminder and the "patient" steps go to who gives the medicine's doses
+(:meth:`backend.reminders.audience.Circle.givers`: the patient, chosen caregivers, or both).
 Keys: ``dose:{medication}:{slot}`` for the reminder to the patient's own login,
-``dose:{medication}:{slot}:giver:{user}`` for a managed patient's to each managing caregiver
-(who gives the dose: "Time for Wei's medicine"), and ``dose:{medication}:{slot}:{step}:{user}``
-for each escalation step (a "patient" step reaches whoever acts for the patient). A dose
+``dose:{medication}:{slot}:giver:{user}`` for a caregiver's who gives the dose ("Time for
+Wei's medicine"), and ``dose:{medication}:{slot}:{step}:{user}`` for each escalation step.
+A dose
 logged (taken or skipped) cancels what is pending for its slot at once
 (:func:`on_dose_logged`); "I'm on it" stops the later steps (:func:`on_acknowledged`); the
 dispatcher checks both again when it sends (:func:`dose_check`).
@@ -87,7 +89,7 @@ def dose_rows(
     would leave as they are) are not built."""
     rows: list[dict[str, Any]] = []
     med_id, patient_id, patient_user = med.id, patient.id, circle.patient_user
-    givers = circle.acting()  # the patient, or for a managed patient who gives the doses
+    givers = circle.givers(med_id)  # the patient, chosen caregivers, or both
     late = DOSE_LATE_CRITICAL if med.time_critical else DOSE_LATE
     steps = [
         (
@@ -96,7 +98,7 @@ def dose_rows(
             "dose_followup" if step.notify == "patient" else "missed_dose_alert",
             FOLLOW_UP_LATE if step.notify == "patient" else ALERT_LATE,
             step.notify,
-            circle.recipients(step),
+            circle.recipients(step, med_id),
         )
         for index, step in enumerate(chain, start=1)
     ]

@@ -5,7 +5,9 @@ A chain is an ordered list of steps ``{"after_minutes": N, "notify": WHO}`` (``W
 receive_missed_dose_alerts and the managing caregivers -- or ``care_team``). The patient (or
 managing caregiver) sets one per patient, with a per-medication override. With none set the
 chain is the default: the patient again after 30 minutes, the caregivers after 60 (15 and 30
-for a time-critical medicine).
+for a time-critical medicine); for a managed patient then the care team after 120 (60). A
+"patient" step reaches who gives the doses (``Circle.givers``): the patient, the chosen
+caregivers, or both.
 
 One caregiver answering an alert with "I'm on it" records a :class:`DoseAcknowledgement`
 for that dose; the later steps stop and the others see who took it.
@@ -48,10 +50,17 @@ class Step:
         return out
 
 
-def default_chain(med: Medication) -> list[Step]:
-    if med.time_critical:
-        return [Step(FOLLOW_UP_CRITICAL, "patient"), Step(ESCALATE_CRITICAL, "caregivers")]
-    return [Step(FOLLOW_UP, "patient"), Step(ESCALATE, "caregivers")]
+def default_chain(med: Medication, managed: bool = False) -> list[Step]:
+    """The chain when none is set. For a managed patient (no login) the "patient" step
+    reaches who gives the doses, the caregivers come next, and -- with nobody at home who
+    could take the dose on their own -- the care team last, at twice the caregivers' delay."""
+    follow_up, escalate = (
+        (FOLLOW_UP_CRITICAL, ESCALATE_CRITICAL) if med.time_critical else (FOLLOW_UP, ESCALATE)
+    )
+    chain = [Step(follow_up, "patient"), Step(escalate, "caregivers")]
+    if managed:
+        chain.append(Step(2 * escalate, "care_team"))
+    return chain
 
 
 def parse_steps(raw: Iterable[dict[str, Any]]) -> list[Step]:
@@ -69,8 +78,10 @@ def chains_for(db: Session, patient_ids: Iterable[int]) -> dict[tuple[int, int |
     return {(c.patient_id, c.medication_id): parse_steps(c.steps) for c in rows}
 
 
-def chain_of(chains: dict[tuple[int, int | None], list[Step]], med: Medication) -> list[Step]:
+def chain_of(
+    chains: dict[tuple[int, int | None], list[Step]], med: Medication, managed: bool = False
+) -> list[Step]:
     found = chains.get((med.patient_id, med.id))
     if found is None:
         found = chains.get((med.patient_id, None))
-    return default_chain(med) if found is None else found
+    return default_chain(med, managed) if found is None else found

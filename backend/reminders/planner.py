@@ -135,7 +135,7 @@ def _plan_batch(
         for med in meds:
             patient = by_id[med.patient_id]
             if med.timing:
-                chain = chain_of(chains, med)
+                chain = chain_of(chains, med, patient.is_managed)
                 rows += dose_rows(
                     med, patient, circle[patient.id], chain, start, end, at, logged, cache, existing
                 )
@@ -340,11 +340,20 @@ def replan_for_grant(
     gone = [
         rid
         for rid, kind, subject in pending
-        if not circle.may_receive(user_id, kind, (subject or {}).get("target"))
+        if not circle.may_receive(
+            user_id,
+            kind,
+            (subject or {}).get("target"),
+            _int((subject or {}).get("medication_id")),
+        )
     ]
     cancelled = cancel(db, reason="access_revoked", ids=gone) if gone else 0
     replan_for_patient(db, patient_id, at)
     return cancelled
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def cancel_caregiver_alerts(db: Session, patient_id: int, user_id: int) -> int:

@@ -1,7 +1,8 @@
 """Refill reminders: at most one a day per medicine while its supply is below the threshold.
 
 Keyed ``refill:{medication}:{local date}:{user}``; to the patient's own login, or the managing
-caregivers of a managed patient. Dropped when sent if the medicine is no longer active.
+caregivers of a managed patient, and to the caregivers who give that medicine's doses when
+they may see the medicines. Dropped when sent if the medicine is no longer active.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.models.caregiving import Permission
 from backend.models.medication import Medication
 from backend.models.outbox import Reminder
 from backend.models.patient import Patient
@@ -57,12 +59,24 @@ def refill_rows(
     if med.refill_threshold_days is None or not _needs_refill(med, patient, cache):
         return []
     local_day = now.astimezone(ZoneInfo(patient.time_zone)).date().isoformat()
-    recipients = circle.acting()
+    recipients = refill_recipients(circle, med.id)
     subject = {"medication_id": med.id, "date": local_day}
     return [
         row(f"refill:{med.id}:{local_day}:{u}", "refill", u, patient.id, now, REFILL_LATE, subject)
         for u in recipients
     ]
+
+
+def refill_recipients(circle: Circle, medication_id: int) -> list[int]:
+    """Who acts for the patient, and the caregivers who give this medicine's doses and may
+    see the medicines (view_medications)."""
+    acting = circle.acting()
+    givers = [
+        u
+        for u in circle.givers(medication_id)
+        if u not in acting and circle.holds(u, Permission.VIEW_MEDICATIONS)
+    ]
+    return acting + givers
 
 
 def rekey(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:

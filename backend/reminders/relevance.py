@@ -14,7 +14,8 @@ a whole batch in a few queries with ``{reminder id: reason}`` for those that no 
 - a device-health alert about a patient whose phone is reachable again;
 - an urgent push about a work item already resolved;
 - a recipient other than the patient who no longer may hear about the patient (grant
-  revoked or lapsed, the permission taken away, off the care team) -> ``access_revoked``.
+  revoked or lapsed, the permission taken away, off the care team, no longer one who gives
+  that medicine's doses) -> ``access_revoked``.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ def recipient_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, 
         if r.patient_id is None:
             continue
         c = circle.get(r.patient_id)
-        target = (r.subject or {}).get("target")
-        if c is None or not c.may_receive(r.user_id, r.kind, target):
+        subject = r.subject or {}
+        med = subject.get("medication_id")
+        med_id = med if isinstance(med, int) and not isinstance(med, bool) else None
+        if c is None or not c.may_receive(r.user_id, r.kind, subject.get("target"), med_id):
             reasons[r.id] = "access_revoked"
     return reasons
 

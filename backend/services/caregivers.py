@@ -10,7 +10,12 @@ from sqlalchemy.orm import Session
 from backend.clock import now
 from backend.errors import fail
 from backend.models import CaregiverGrant, Patient, User
-from backend.reminders.planner import cancel_caregiver_alerts, replan_for_grant
+from backend.reminders.planner import (
+    cancel_caregiver_alerts,
+    replan_for_grant,
+    replan_for_patient,
+)
+from backend.services.dose_givers import names_a_giver
 
 
 def change_grant(session: Session, grant: CaregiverGrant, changes: dict[str, Any]) -> None:
@@ -42,6 +47,11 @@ def end_grant(session: Session, grant: CaregiverGrant, by: User) -> None:
         )
     grant.end(by.id, "left" if leaving else "revoked")
     cancel_caregiver_alerts(session, grant.patient_id, grant.caregiver_user_id)
+    if names_a_giver(session, grant.patient_id, grant.caregiver_user_id):
+        # They gave doses: whoever gives them now (the others chosen, or the default) is
+        # planned at once.
+        session.flush()
+        replan_for_patient(session, grant.patient_id)
 
 
 def _sole_manager(session: Session, grant: CaregiverGrant) -> bool:
