@@ -76,6 +76,27 @@ def Enum(name: str, choices: Iterable[Any], **kwargs: Any) -> ma.fields.String:
     return ma.fields.String(validate=Choice(name, choices), **kwargs)
 
 
+class Scalar(ma.fields.Field):
+    """One JSON number, string or boolean (an answer, a rule's threshold): a union type in the
+    spec, so generated clients have ``float | str | bool`` rather than "any"."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"].setdefault("type", ["number", "string", "boolean"])
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool | int | float | str):
+            raise ma.ValidationError("A number, a string or true/false.")
+        return value
+
+
+def Optional(field: ma.fields.Field) -> ma.fields.Field:
+    """A response field sent only sometimes (the spec does not list it as required)."""
+    field.metadata = {**field.metadata, "optional": True}
+    return field
+
+
 class Pattern(ma.validate.Regexp):
     """A regexp the whole value must match, as the spec's ``pattern`` says. Python's ``$``
     also matches before a final newline, so ``Regexp`` lets "name\\n" through."""

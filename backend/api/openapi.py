@@ -46,6 +46,7 @@ from backend.api.common import Choice, EchoSchema
 IN, OUT = "in", "out"
 _direction: ContextVar[str] = ContextVar("spec_direction", default=OUT)
 _SCHEMAS = "#/components/schemas/"
+ECHO = "Sent back as it was given: a field that is not required is there if it was given."
 
 
 @contextmanager
@@ -152,6 +153,8 @@ class CareConverter(OpenAPIConverter):
                     or field.metadata.get("sent")
                 )
             )
+        if not reading and isinstance(instance, EchoSchema):
+            jsonschema["description"] = ECHO
         if not jsonschema.get("required"):
             jsonschema.pop("required", None)
         for prop in jsonschema["properties"].values():

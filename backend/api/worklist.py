@@ -21,15 +21,24 @@ from backend.api.common import (
     BaseSchema,
     Choice,
     Instant,
+    Optional,
     PaginatedSelect,
     Pattern,
     RecordId,
+    Scalar,
     error_responses,
 )
 from backend.auth import current_user
 from backend.errors import fail
 from backend.models import CareTeamMember, Patient, User
-from backend.models.worklist import STATUSES, WORK_ITEM_KINDS, WorkItem, WorkItemEvent
+from backend.models.transition import ENCOUNTER_KINDS, TASK_KINDS
+from backend.models.worklist import (
+    EVENT_ACTIONS,
+    STATUSES,
+    WORK_ITEM_KINDS,
+    WorkItem,
+    WorkItemEvent,
+)
 from backend.reminders.audience import care_team_user_ids
 from backend.services import worklist
 
@@ -59,13 +68,79 @@ class PersonSchema(ma.Schema):
     name = ma.fields.String()
 
 
+def _stamp(description: str) -> ma.fields.Field:
+    return Optional(ma.fields.String(metadata={"format": "date-time", "description": description}))
+
+
+def _count(description: str) -> ma.fields.Field:
+    return Optional(ma.fields.Integer(metadata={"description": description}))
+
+
+class MedicineTallySchema(ma.Schema):
+    medication_id = ma.fields.Integer()
+    name = ma.fields.String()
+    missed = ma.fields.Integer()
+
+
+class WorkItemEvidenceSchema(ma.Schema):
+    """What raised an item; which fields are there depends on its kind."""
+
+    # checkin_overdue; safety, checkin_flag and social_need (a flag rule that fired)
+    schedule_id = _count("checkin_overdue: the check-in schedule")
+    template = Optional(ma.fields.String(metadata={"description": "The check-in's template"}))
+    due_at = _stamp("checkin_overdue, transition_task: when it was due")
+    occurrences_missed = _count("checkin_overdue: check-ins not answered")
+    response_id = _count("A flag: the check-in response")
+    rule = Optional(ma.fields.String(metadata={"description": "A flag: the rule that fired"}))
+    item = Optional(ma.fields.String(metadata={"description": "A flag: the item it read"}))
+    value = Optional(Scalar(allow_none=True, metadata={"description": "A flag: the answer"}))
+    # missed_doses, low_adherence
+    missed = _count("missed_doses: doses missed")
+    scheduled = _count("missed_doses: doses scheduled")
+    days = _count("missed_doses, low_adherence: the days looked at")
+    pdc = Optional(ma.fields.Float(metadata={"description": "low_adherence: days covered, 0-1"}))
+    days_covered = _count("low_adherence")
+    days_with_doses = _count("low_adherence")
+    medications = Optional(
+        ma.fields.List(
+            ma.fields.Nested(MedicineTallySchema),
+            metadata={"description": "missed_doses, low_adherence: by medicine"},
+        )
+    )
+    # encounter, transition_task, no_follow_up
+    encounter_id = _count("encounter: the hospital or ER encounter")
+    encounter_kind = Optional(
+        ma.fields.String(
+            validate=Choice("EncounterKind", ENCOUNTER_KINDS), metadata={"description": "encounter"}
+        )
+    )
+    discharge_id = _count("The discharge it follows")
+    days_after_discharge = _count("encounter")
+    discharged_at = _stamp("no_follow_up")
+    book_by = _stamp("no_follow_up: book a visit by then")
+    task = Optional(
+        ma.fields.String(
+            validate=Choice("TransitionTaskKind", TASK_KINDS),
+            metadata={"description": "transition_task: the checklist task"},
+        )
+    )
+
+
+class WorkItemEventDetailSchema(ma.Schema):
+    evidence_at = _stamp("opened, updated: the newest evidence")
+    assigned_to_user_id = _count("assigned: to whom")
+
+
 class WorkItemSchema(ma.Schema):
     id = ma.fields.Integer()
     patient = ma.fields.Nested(PersonSchema)
     kind = ma.fields.String(validate=Choice("WorkItemKind", WORK_ITEM_KINDS))
     urgent = ma.fields.Boolean()
     title = ma.fields.String()
-    detail = ma.fields.Dict(metadata={"description": "What raised it (answer, doses, discharge)"})
+    detail = ma.fields.Nested(
+        WorkItemEvidenceSchema,
+        metadata={"description": "What raised it (answer, doses, discharge)"},
+    )
     status = ma.fields.String(validate=Choice("WorkItemStatus", STATUSES))
     opened_at = Instant()
     evidence_at = Instant(metadata={"description": "The newest evidence behind the item"})
@@ -79,10 +154,10 @@ class WorkItemSchema(ma.Schema):
 
 
 class WorkItemEventSchema(ma.Schema):
-    action = ma.fields.String(metadata={"example": "acknowledged"})
+    action = ma.fields.String(validate=Choice("WorkItemAction", EVENT_ACTIONS))
     by = ma.fields.Nested(PersonSchema, allow_none=True, metadata={"description": "None: system"})
     note = ma.fields.String(allow_none=True)
-    detail = ma.fields.Dict()
+    detail = ma.fields.Nested(WorkItemEventDetailSchema)
     at = Instant()
 
 

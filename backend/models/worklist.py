@@ -35,6 +35,8 @@ WORK_ITEM_KINDS = (
     "encounter",
 )
 STATUSES = ("open", "acknowledged", "resolved")
+# What an item's trail records (services/worklist.py writes each).
+EVENT_ACTIONS = ("opened", "updated", "acknowledged", "assigned", "resolved")
 UNRESOLVED = ("open", "acknowledged")
 
 
