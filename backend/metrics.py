@@ -136,7 +136,7 @@ JOB_LAST_SUCCESS = Gauge(
 )
 HEARTBEAT = Gauge(
     "carecompanion_worker_heartbeat_timestamp_seconds",
-    "Unix time of this worker's last dispatch run (every --every seconds while alive).",
+    "Unix time of this worker's last dispatch run or batch (every --every seconds while alive).",
     registry=WORKER,
 )
 

@@ -163,9 +163,14 @@ def build_scheduler(
     config = wired(config)
     stopping = stop or threading.Event()
 
+    def batch_done() -> bool:
+        # Asked after every batch: a long drain through a backlog still beats the heart.
+        metrics.HEARTBEAT.set_to_current_time()
+        return stopping.is_set()
+
     def dispatch() -> None:
         metrics.HEARTBEAT.set_to_current_time()
-        result = drain(engine, channel, owner, config, should_stop=stopping.is_set)
+        result = drain(engine, channel, owner, config, should_stop=batch_done)
         count_batch(result)
         if result.claimed or result.expired or result.leases_reaped:
             counts = result.counts()
