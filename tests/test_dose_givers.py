@@ -265,6 +265,18 @@ def test_one_medicine_can_be_given_by_someone_else(
     assert override["medication_id"] == insulin
     assert [g["user_id"] for g in override["reaches"]] == [ana]
 
+    # Each medicine says who gives it.
+    meds = api.get(f"/patients/{people.maria}/medications", as_="maria").get_json()
+    given = {m["id"]: m["given_by"] for m in meds}
+    assert given[own] == {
+        "receives": "patient",
+        "is_override": False,
+        "user_ids": [people.users["maria"].id],
+    }
+    assert given[insulin] == {"receives": "caregivers", "is_override": True, "user_ids": [ana]}
+    one = api.get(f"/patients/{people.maria}/medications/{insulin}", as_="ana").get_json()
+    assert one["given_by"]["user_ids"] == [ana]
+
     run_until(engine, channel, clock, NOON + timedelta(minutes=30), WIRED)
     mine = {m["data"]["medication_id"] for m in fcm.to("maria-phone")}
     hers = {m["data"]["medication_id"] for m in fcm.to("ana-phone")}

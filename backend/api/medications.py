@@ -16,6 +16,7 @@ from backend.api.common import (
     BaseSchema,
     Choice,
     Day,
+    Enum,
     Instant,
     PaginatedSelect,
     error_responses,
@@ -25,9 +26,11 @@ from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
 from backend.models import Medication, Patient
+from backend.models.dose_givers import GIVER_MODES
 from backend.models.medication import MEDICATION_STATUSES, TZ_POLICIES
 from backend.schedule import TimingError, parse_timing
 from backend.schedule.medicines import occurrences, prn_status, supply
+from backend.services.dose_givers import given_by
 from backend.services.doses import live_logs
 from backend.services.medications import add_medication, update_medication
 
@@ -59,6 +62,18 @@ class PrnSchema(ma.Schema):
     last_taken_at = Instant(allow_none=True)
     next_allowed_at = Instant(allow_none=True)
     available_now = ma.fields.Boolean()
+
+
+class GivenBySchema(ma.Schema):
+    receives = Enum("DoseGiversMode", GIVER_MODES, required=True)
+    is_override = ma.fields.Boolean(
+        required=True, metadata={"description": "This medicine's own setting"}
+    )
+    user_ids = ma.fields.List(
+        ma.fields.Integer(),
+        required=True,
+        metadata={"description": "Who gets its on-time reminder and follow-up now"},
+    )
 
 
 class MedicationSchema(BaseSchema):
@@ -94,6 +109,14 @@ class MedicationSchema(BaseSchema):
     refill_threshold_days = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(0, 365))
     supply = ma.fields.Nested(SupplySchema, dump_only=True)
     prn = ma.fields.Nested(PrnSchema, dump_only=True, allow_none=True)
+    given_by = ma.fields.Nested(
+        GivenBySchema,
+        dump_only=True,
+        metadata={
+            "description": "Who gives the doses: set with PUT /patients/{id}/dose-givers "
+            "(medication_id for this medicine alone)"
+        },
+    )
 
     @ma.validates_schema
     def _consistent(self, data: dict[str, Any], partial: Any = None, **_: Any) -> None:
@@ -123,8 +146,13 @@ class StatusFilter(BaseSchema):
     status = ma.fields.String(validate=Choice("MedicationStatus", MEDICATION_STATUSES))
 
 
-def medication_view(med: Medication, patient: Patient) -> Medication:
-    """Attach the computed parts (supply, PRN) the schema dumps."""
+def medication_view(
+    med: Medication, patient: Patient, givers: dict[int, Any] | None = None
+) -> Medication:
+    """Attach the computed parts (supply, PRN, who gives it) the schema dumps."""
+    if givers is None:
+        givers = given_by(db.session(), patient, [med.id])
+    med.given_by = givers[med.id]  # type: ignore[attr-defined]
     med.supply = supply(med, patient)  # type: ignore[attr-defined]
     med.prn = None  # type: ignore[attr-defined]
     if med.as_needed:
@@ -154,7 +182,9 @@ class Medications(MethodView):
         if "status" in filters:
             stmt = stmt.where(Medication.status == filters["status"])
         page = PaginatedSelect(stmt.order_by(Medication.name, Medication.id), pagination_parameters)
-        return [medication_view(m, access.patient) for m in page.items]
+        meds = page.items
+        givers = given_by(db.session(), access.patient, [m.id for m in meds])
+        return [medication_view(m, access.patient, givers) for m in meds]
 
     @blp.arguments(MedicationSchema)
     @blp.response(201, MedicationSchema)

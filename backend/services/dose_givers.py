@@ -156,3 +156,21 @@ def dose_givers_view(session: Session, patient: Patient) -> dict[str, Any]:
             if r.medication_id is not None
         ],
     }
+
+
+def given_by(session: Session, patient: Patient, medication_ids: list[int]) -> dict[int, Any]:
+    """Who gives each of these medicines' doses (the medicine's field ``given_by``): its
+    setting (an override, or the patient's, or the default) and who it reaches now."""
+    circle = circles(session, [patient], now())[patient.id]
+    patient_setting = circle.dose_givers.get(None)
+    default = ("patient" if patient.user_id is not None else "caregivers", ())
+    found: dict[int, Any] = {}
+    for med_id in medication_ids:
+        override = circle.dose_givers.get(med_id)
+        receives, _ = override or patient_setting or default
+        found[med_id] = {
+            "receives": receives,
+            "is_override": override is not None,
+            "user_ids": circle.givers(med_id),
+        }
+    return found
