@@ -116,8 +116,12 @@ class Browser:
         self.wait_for("select[name=persona]")
 
     def screenshot(self, name: str) -> Path:
+        """The whole page (the window is stretched to the page's height for the shot)."""
         path = self.shots / f"{name}.png"
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(1280, min(max(int(height), 1000), 6000))
         self.driver.save_screenshot(str(path))
+        self.driver.set_window_size(1280, 1000)
         return path
 
     def console_errors(self) -> list[str]:

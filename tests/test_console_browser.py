@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -21,9 +23,9 @@ from backend.app import create_app
 from backend.demo_story import tell
 from backend.devtokens import personas
 from backend.fixtures import load_fixtures
-from backend.models import Patient, WorkItem
+from backend.models import CheckinSchedule, Patient, WorkItem
 from tests.browser import AXE, Browser, LiveServer, skip_reason
-from tests.conftest import Api, Clock, make_settings
+from tests.conftest import START, Api, Clock, make_settings
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 
@@ -157,6 +159,48 @@ def test_the_panel_lists_priyas_patients_and_finds_one_by_name(
     assert [r.text for r in browser.find_all("table.panel tbody th")] == ["Wei Chen"]
     browser.find("table.panel tbody th a").click()
     browser.wait_text("Wei Chen", "main h1")
+    assert browser.console_errors() == []
+
+
+def test_priya_works_in_marias_chart(
+    browser: Browser, story: dict[str, Any], live_app: Flask
+) -> None:
+    maria = story["patients"]["maria"]
+    browser.sign_in("priya")
+    browser.open(f"/console/patients/{maria}")
+    browser.wait_text("María García", "main h1")
+    browser.wait_text("twice a day with breakfast and dinner", "#card-medicines + .card-body")
+    browser.wait_text("PHQ-9 score over time", "main")
+    browser.wait_for("main svg.chart polyline, main svg.chart circle")
+    browser.wait_text("Mom has been forgetting her evening Metformin", "main")
+    browser.screenshot("chart-priya-maria")
+
+    # A GAD-7 for next Monday at 10:00 in María's zone.
+    form = browser.find("form[aria-label='Schedule a check-in']")
+    for name, value in (("template", "GAD-7"), ("repeat", "once"), ("weekday", "mon")):
+        browser.driver.execute_script(
+            "arguments[0].value = arguments[1]",
+            form.find_element("css selector", f"select[name={name}]"),
+            value,
+        )
+    form.find_element("css selector", "button[type=submit]").click()
+    browser.wait_text("GAD-7: once, on the next Monday at 10:00", "#card-check-ins + .card-body")
+    db.session.expire_all()
+    (schedule,) = db.session.scalars(
+        select(CheckinSchedule).where(CheckinSchedule.patient_id == maria)
+    ).all()
+    api = Api(live_app.test_client(), live_app, None)
+    window = "from=2026-11-25T00:00:00Z&to=2026-12-20T00:00:00Z"
+    path = f"/patients/{maria}/checkin-schedules/{schedule.id}/occurrences?{window}"
+    (prompt,) = api.get(path, as_="demo-priya").get_json()
+    local = datetime.fromisoformat(prompt["due_at"]).astimezone(ZoneInfo("America/New_York"))
+    assert local.strftime("%A %H:%M") == "Monday 10:00"
+    assert 0 < (local.date() - START.date()).days <= 7
+
+    reply = browser.find("form[aria-label^='Reply'] textarea")
+    reply.send_keys("I called your mother; we set an alarm for her evening dose.")
+    browser.find("form[aria-label^='Reply'] button[type=submit]").click()
+    browser.wait_text("we set an alarm for her evening dose", "#card-messages + .card-body")
     assert browser.console_errors() == []
 
 

@@ -14,7 +14,7 @@ function append(parent, children) {
 function apply(el, props) {
   for (const [key, value] of Object.entries(props || {})) {
     if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
+    if (key === "class") el.setAttribute("class", value);
     else if (key === "text") el.textContent = String(value);
     else if (key.startsWith("on")) el.addEventListener(key.slice(2).toLowerCase(), value);
     else if (key === "dataset") Object.assign(el.dataset, value);
@@ -82,7 +82,9 @@ export function when(iso, timeZone) {
   if (!iso) return "—";
   if (!timeZone) return DATE_TIME.format(new Date(iso));
   try {
-    return new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "short", timeZone, timeZoneName: "short" }).format(new Date(iso));
+    return new Intl.DateTimeFormat("en-US", {
+      year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZone, timeZoneName: "short",
+    }).format(new Date(iso));
   } catch (err) {
     return DATE_TIME.format(new Date(iso));
   }
