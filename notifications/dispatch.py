@@ -24,7 +24,9 @@ database says the push went out, so when the lease expires the reaper returns th
 has no idempotency key for HTTP v1 sends. It is made harmless on the phone: every push for
 reminder N carries the Android notification ``tag`` and the APNs ``apns-collapse-id``
 ``reminder-N``, so the second copy replaces the first in the notification shade instead of
-showing a duplicate. The lease (default 120 s) is longer than the worst-case send of a batch
+showing a duplicate. (A reminder whose ``subject.replaces`` names another one carries
+*that* one's tag instead, so it replaces that notification: "Ana is on it" over the alert.)
+The lease (default 120 s) is longer than the worst-case send of a batch
 (``httpTimeout`` 10 s x 3 tries + backoff), so a dispatcher that is merely slow is not taken
 over while it is still sending.
 """
@@ -64,6 +66,7 @@ _DEFAULT_TEXTS = {
     "dose": ("Reminder", "It's time for your medicine."),
     "dose_followup": ("Reminder", "Did you take your medicine? Tap to log it."),
     "missed_dose_alert": ("Care alert", "A scheduled dose has not been logged."),
+    "alert_taken": ("Care alert", "Someone is on it."),
     "appointment": ("Upcoming appointment", "You have an appointment coming up."),
     "refill": ("Refill reminder", "A medicine is running low."),
     "device_health": ("Notifications", "Reminders are not reaching a phone."),
@@ -236,6 +239,12 @@ def _message_data(reminder: Reminder, extra: Mapping[str, str]) -> dict[str, str
     return data
 
 
+def _replaces(reminder: Reminder) -> int | None:
+    """``subject.replaces``: the reminder whose notification this one takes the place of."""
+    value = (reminder.subject or {}).get("replaces")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def prepare(
     engine: Engine,
     owner: str,
@@ -305,6 +314,7 @@ def prepare(
                     body=body,
                     data=data,
                     expires_at=reminder.not_after,
+                    replaces=_replaces(reminder),
                 )
                 for d in targets
             )

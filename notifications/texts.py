@@ -103,6 +103,7 @@ class _Context:
     patient_users: dict[int, User] = field(default_factory=dict)
     medications: dict[int, Medication] = field(default_factory=dict)
     appointments: dict[int, Appointment] = field(default_factory=dict)
+    users: dict[int, User] = field(default_factory=dict)  # people a push names (a taker)
 
 
 def _int(value: Any) -> int | None:
@@ -122,6 +123,7 @@ def _load(db: Session, ctx: _Context, reminders: Iterable[Reminder]) -> None:
     patient_ids = {r.patient_id for r in todo if r.patient_id is not None} - set(ctx.patients)
     med_ids = {_int((r.subject or {}).get("medication_id")) for r in todo} - {None}
     appt_ids = {_int((r.subject or {}).get("appointment_id")) for r in todo} - {None}
+    named_ids = {_int((r.subject or {}).get("taken_by_user_id")) for r in todo} - {None}
     if patient_ids:
         for patient in db.scalars(select(Patient).where(Patient.id.in_(patient_ids))):
             ctx.patients[patient.id] = patient
@@ -139,6 +141,10 @@ def _load(db: Session, ctx: _Context, reminders: Iterable[Reminder]) -> None:
     if appt_ids:
         for appt in db.scalars(select(Appointment).where(Appointment.id.in_(appt_ids))):
             ctx.appointments[appt.id] = appt
+    named_ids -= set(ctx.users)
+    if named_ids:
+        for user in db.scalars(select(User).where(User.id.in_(named_ids))):
+            ctx.users[user.id] = user
     ctx.covered.update(r.id for r in todo)
 
 
@@ -169,6 +175,15 @@ def first_name(patient: Patient | None, patient_user: User | None) -> str | None
     return None
 
 
+def user_first_name(user: User | None) -> str | None:
+    """A person named in someone else's push (who took an alert): their preferred name, else
+    their first name only."""
+    if user is None:
+        return None
+    name = (user.preferred_name or "").strip() or (user.display_name or "").strip()
+    return name.split()[0] if name else None
+
+
 def _medication_label(med: Medication) -> str:
     return f"{med.name} {med.strength}" if med.strength else med.name
 
@@ -181,6 +196,7 @@ class _Facts:
     name: str | None
     medication: str | None
     appointment: Appointment | None
+    taker: str | None  # who took the alert ("Ana is on it")
 
 
 def _facts(reminder: Reminder, user: User, disclose: Disclose | None) -> _Facts:
@@ -210,6 +226,7 @@ def _facts(reminder: Reminder, user: User, disclose: Disclose | None) -> _Facts:
         name=None if own else first_name(patient, patient_user),
         medication=_medication_label(med) if (med is not None and shown("medication")) else None,
         appointment=appt,
+        taker=user_first_name(ctx.users.get(_int(subject.get("taken_by_user_id")) or 0)),
     )
 
 
@@ -245,6 +262,14 @@ _MISSED = {
     (False, False): N_("%(name)s has not logged a scheduled dose."),
     (False, True): N_("%(name)s has not logged a dose of %(medication)s."),
 }
+# "Ana is on it", in place of the missed-dose alert on the others' phones.
+_TAKEN = {
+    (True, False): N_("%(taker)s is on it: your missed dose."),
+    (True, True): N_("%(taker)s is on it: your missed dose of %(medication)s."),
+    (False, False): N_("%(taker)s is on it: %(name)s's missed dose."),
+    (False, True): N_("%(taker)s is on it: %(name)s's missed dose of %(medication)s."),
+}
+_TAKEN_SOMEONE = N_("Someone is on it: the missed dose is taken care of.")
 _REFILL = {
     (True, False): N_("One of your medicines is running low. Time to order a refill."),
     (True, True): N_("Your %(medication)s is running low. Time to order a refill."),
@@ -323,7 +348,11 @@ def render(
     subject = reminder.subject or {}
     # A push about someone whose name we cannot find reads as if it were the recipient's.
     own = facts.own or facts.name is None
-    values: dict[str, Any] = {"name": facts.name, "medication": facts.medication}
+    values: dict[str, Any] = {
+        "name": facts.name,
+        "medication": facts.medication,
+        "taker": facts.taker,
+    }
     with_med = facts.medication is not None
     kind = reminder.kind
     if kind == "dose":
@@ -332,6 +361,9 @@ def render(
         title, body = _(T_MEDICINE), _(_FOLLOWUP[own, with_med]) % values
     elif kind == "missed_dose_alert":
         title, body = _(T_CARE_ALERT), _(_MISSED[own, with_med]) % values
+    elif kind == "alert_taken":
+        title = _(T_CARE_ALERT)
+        body = _(_TAKEN[own, with_med]) % values if facts.taker else _(_TAKEN_SOMEONE)
     elif kind == "refill":
         title, body = _(T_REFILL), _(_REFILL[own, with_med]) % values
     elif kind == "appointment":

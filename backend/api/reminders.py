@@ -1,8 +1,9 @@
 """Escalation chains (``/patients/{id}/escalation``) and the phone's answers to a push:
-"I'm on it" on an alert, snooze, opened (``/me/...``)."""
+"I'm on it" on an alert and the list of one's alerts, snooze, opened (``/me/...``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -12,16 +13,25 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize
-from backend.api.common import BaseSchema, Choice, EchoSchema, Instant, RecordId, error_responses
+from backend.api.common import (
+    BaseSchema,
+    Choice,
+    EchoSchema,
+    Enum,
+    Instant,
+    PaginatedSelect,
+    RecordId,
+    error_responses,
+)
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
 from backend.models import Medication, User
 from backend.models.escalation import DoseAcknowledgement, EscalationChain
 from backend.models.outbox import REMINDER_KINDS, STATES, Reminder
-from backend.reminders.doses import acknowledge
 from backend.reminders.escalation import MAX_AFTER_MINUTES, MAX_STEPS, TARGETS, default_chain
 from backend.reminders.snoozes import snooze
+from backend.services import alerts
 from backend.services.escalation import set_chain
 from notifications.outbox import mark_opened
 
@@ -93,6 +103,64 @@ class ReminderSchema(BaseSchema):
     acknowledged_by_user_id = ma.fields.Integer(allow_none=True)
     acknowledged_by_name = ma.fields.String(allow_none=True)
     acknowledged_at = Instant(allow_none=True)
+
+
+class AlertSchema(BaseSchema):
+    id = ma.fields.Integer(required=True, metadata={"description": "The alert's reminder id"})
+    patient_id = ma.fields.Integer(required=True)
+    patient_name = ma.fields.String(required=True)
+    medication_id = ma.fields.Integer(required=True)
+    slot_key = ma.fields.String(required=True)
+    dose_at = Instant(required=True, metadata={"description": "The dose's scheduled time"})
+    sent_at = Instant(required=True)
+    opened_at = Instant(required=True, allow_none=True)
+    status = Enum(
+        "AlertStatus",
+        [s.value for s in alerts.AlertStatus],
+        required=True,
+        metadata={
+            "description": "open: nobody took it and the dose is not logged; taken: someone "
+            'said "I\'m on it"; dose_logged: the dose was logged (taken or skipped)'
+        },
+    )
+    taken_by_user_id = ma.fields.Integer(required=True, allow_none=True)
+    taken_by_name = ma.fields.String(required=True, allow_none=True)
+    taken_at = Instant(required=True, allow_none=True)
+    taken_by_me = ma.fields.Boolean(required=True)
+
+
+class AlertPage(PaginatedSelect):
+    def __init__(self, collection: Any, page_params: Any, cared: dict[int, Any]) -> None:
+        super().__init__(collection, page_params)
+        self.cared = cared
+
+    @property
+    def items(self) -> list[Any]:
+        user = current_user()
+        found = list(db.session.scalars(self.paged()))
+        return [
+            _alert_view(v, user) for v in alerts.describe(db.session(), user, found, self.cared)
+        ]
+
+
+def _alert_view(view: alerts.AlertView, user: User) -> dict[str, Any]:
+    r, ack = view.reminder, view.ack
+    subject = r.subject or {}
+    return {
+        "id": r.id,
+        "patient_id": view.patient.id,
+        "patient_name": view.patient.display_name,
+        "medication_id": int(subject["medication_id"]),
+        "slot_key": str(subject["slot_key"]),
+        "dose_at": datetime.fromisoformat(str(subject["dose_at"])),
+        "sent_at": r.sent_at,
+        "opened_at": r.opened_at,
+        "status": view.status.value,
+        "taken_by_user_id": ack.user_id if ack else None,
+        "taken_by_name": view.taker.name if view.taker else None,
+        "taken_at": ack.at if ack else None,
+        "taken_by_me": ack is not None and ack.user_id == user.id,
+    }
 
 
 def _chain_view(patient_id: int, managed: bool) -> dict[str, Any]:
@@ -173,16 +241,26 @@ def _view(reminder: Reminder) -> dict[str, Any]:
     }
 
 
+@blp.route("/me/alerts")
+class MyAlerts(MethodView):
+    @blp.response(200, AlertSchema(many=True))
+    @blp.paginate()
+    def get(self, pagination_parameters: Any) -> list[dict[str, Any]]:
+        """Missed-dose alerts that reached you (7 days), newest first, with who took each"""
+        stmt, cared = alerts.mine(current_user(), now())
+        return AlertPage(stmt, pagination_parameters, cared).items
+
+
 @blp.route("/me/alerts/<int:reminder_id>/acknowledge")
 class AlertAcknowledge(MethodView):
     @blp.response(200, ReminderSchema)
-    @error_responses(blp, 404)
+    @error_responses(blp, 404, 409)
     def post(self, reminder_id: int) -> dict[str, Any]:
-        """ "I'm on it": the later steps for that dose stop; others see who took it"""
+        """ "I'm on it" on an alert that reached you: the later steps to others stop"""
         reminder = _own(reminder_id, "alert")
         if reminder.kind != "missed_dose_alert":
             fail(404, "No such alert.")
-        acknowledge(db.session(), reminder, now())
+        alerts.take(db.session(), reminder, now())
         return _view(reminder)
 
 

@@ -17,6 +17,7 @@ REMINDER_KINDS = (
     "dose",
     "dose_followup",
     "missed_dose_alert",
+    "alert_taken",
     "appointment",
     "refill",
     "device_health",

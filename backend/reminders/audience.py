@@ -122,6 +122,7 @@ KIND_PERMISSION: Mapping[str, Permission] = {
     "appointment": Permission.VIEW_APPOINTMENTS,
     "checkin_prompt": Permission.VIEW_CHECKINS,
     "device_health": Permission.RECEIVE_MISSED_DOSE_ALERTS,
+    "alert_taken": Permission.RECEIVE_MISSED_DOSE_ALERTS,  # "Ana is on it", over the alert
     "message": Permission.MESSAGE_CARE_TEAM,
 }
 # The kinds that go to who gives the doses (Circle.givers) rather than to every permission holder.

@@ -26,11 +26,15 @@ class Push:
     # After this instant the push is useless; passed to FCM as the message TTL so a phone
     # that comes back online hours later does not show a stale reminder.
     expires_at: datetime | None = None
+    # The reminder whose notification this one takes the place of on the phone (its tag and
+    # collapse id), e.g. "Ana is on it" over the missed-dose alert it answers.
+    replaces: int | None = None
 
     @property
     def collapse_id(self) -> str:
-        """Android notification tag and APNs collapse id: a repeat replaces, not duplicates."""
-        return f"reminder-{self.reminder_id}"
+        """Android notification tag and APNs collapse id: a repeat replaces, not duplicates;
+        a push that ``replaces`` another reminder's takes that one's."""
+        return f"reminder-{self.replaces if self.replaces is not None else self.reminder_id}"
 
 
 @dataclass(frozen=True)
