@@ -77,7 +77,7 @@ def test_an_alert_not_yet_sent_cannot_be_acknowledged_and_changes_nothing(
     ctx: Flask, engine: Engine, channel: FcmChannel, fcm: FcmServer, people: World, api: Api
 ) -> None:
     priya = people.users["priya"].id
-    first, later = rows(kind="missed_dose_alert", user_id=priya)
+    first, _later = rows(kind="missed_dose_alert", user_id=priya)
     assert first.state == "pending"
     body = assert_error(api.post(f"/me/alerts/{first.id}/acknowledge", as_="priya"), 409)
     assert "not reached you" in body["message"]
