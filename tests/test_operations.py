@@ -10,6 +10,7 @@ batch did against (the local) FCM; an idle worker logs nothing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -257,6 +258,7 @@ def test_the_worker_counts_a_dispatch_batch_against_fcm(
     channel: FcmChannel,
     clock: Clock,
     worker_port: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     session = db.session()
     maria = world.users["maria"].id
@@ -279,9 +281,14 @@ def test_the_worker_counts_a_dispatch_batch_against_fcm(
 
     before = scrape_worker(worker_port)
     jobs = {job.id: job.func for job in build_scheduler(engine, channel, owner="w").get_jobs()}
-    jobs["dispatch"]()
-    jobs["outbox"]()
+    with caplog.at_level(logging.INFO, logger="notifications.worker"):
+        jobs["dispatch"]()
+        jobs["outbox"]()
     after = scrape_worker(worker_port)
+    # One log line for the run, with its counts as fields.
+    (line,) = [r for r in caplog.records if getattr(r, "event", None) == "dispatch"]
+    counts = [getattr(line, k) for k in ("claimed", "sent", "pushes_ok", "pushes_failed")]
+    assert counts == [1, 1, 1, 1]
 
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
