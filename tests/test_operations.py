@@ -372,3 +372,19 @@ def test_an_idle_worker_is_quiet(tmp_path: Path) -> None:
         "worker stopped",
     ]
     assert "worker stopped" in out
+
+
+def test_development_logs_are_readable_text(
+    world: World, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = create_app(make_settings(log_level="INFO"), ENGINE=engine)
+    try:
+        capsys.readouterr()
+        response = app.test_client().get("/healthz", headers={"X-Request-ID": "req-from-proxy-1"})
+        err = capsys.readouterr().err
+    finally:
+        configure_logging("WARNING", "text")
+    assert response.headers["X-Request-ID"] == "req-from-proxy-1"
+    (line,) = [line for line in err.splitlines() if "carecompanion.requests" in line]
+    assert not line.startswith("{")
+    assert "INFO carecompanion.requests: GET /healthz 200 request_id=req-from-proxy-1" in line
