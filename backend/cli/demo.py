@@ -66,6 +66,10 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             click.echo(f"curl -s -H 'Authorization: Bearer {tok}' {base}{path}\n")
         click.echo("# María's private calendar feed (subscribe to it in a calendar app; no token)")
         click.echo(f"curl -s {base}{_feed_path(loaded['users']['maria'])}\n")
+    # The story's hundreds of requests would bury it under their log lines; the API's own
+    # line per request comes back for the requests you make once it serves.
+    requests_log = logging.getLogger("carecompanion.requests")
+    requests_log.setLevel(logging.WARNING)
     tell_story(app, settings, personas())
     click.echo(
         f"\nThe care team's console: {base}/console/ (sign in as priya, the nurse; omar, on "
@@ -76,6 +80,9 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         # console channel prints each push as the phone would show it, beside the API log.
         stop_worker = _start_demo_worker(app)
         _demo_walkthrough(app)
+        requests_log.setLevel(logging.NOTSET)
+        # Our line per request (with its request id) replaces the dev server's own.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         try:
             # Not app.run(): Flask ignores it under its own CLI. No reloader: one process.
             serving.run_simple(host, port, app, use_reloader=False, threaded=True)
