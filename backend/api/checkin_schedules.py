@@ -18,7 +18,7 @@ from sqlalchemy import select
 from backend import db
 from backend.access import Action, PatientAccess, authorize
 from backend.api.common import BaseSchema, Choice, Instant, PaginatedSelect, error_responses
-from backend.api.medications import FhirTiming
+from backend.api.timing import FhirTiming
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
@@ -95,7 +95,7 @@ class CheckinScheduleSchema(ma.Schema):
     id = ma.fields.Integer()
     patient_id = ma.fields.Integer()
     template = ma.fields.String(attribute="template_code", metadata={"example": "PHQ-2"})
-    timing = ma.fields.Dict(metadata={"description": "The FHIR R4 Timing, as given"})
+    timing = FhirTiming(metadata={"description": "The FHIR R4 Timing, as given"})
     tz_policy = ma.fields.String()
     home_time_zone = ma.fields.String()
     starts_at = Instant()

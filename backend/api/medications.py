@@ -22,13 +22,13 @@ from backend.api.common import (
     error_responses,
     trimmed,
 )
+from backend.api.timing import FhirTiming
 from backend.auth import current_user
 from backend.clock import now
 from backend.errors import fail
 from backend.models import Medication, Patient
 from backend.models.dose_givers import GIVER_MODES
 from backend.models.medication import MEDICATION_STATUSES, TZ_POLICIES
-from backend.schedule import TimingError, parse_timing
 from backend.schedule.medicines import occurrences, prn_status, supply
 from backend.services.dose_givers import given_by
 from backend.services.doses import live_logs
@@ -37,18 +37,6 @@ from backend.services.medications import add_medication, update_medication
 blp = Blueprint("medications", __name__, description="Medications and schedules")
 
 MAX_SCHEDULE_WINDOW = timedelta(days=31)
-
-
-class FhirTiming(ma.fields.Dict):
-    """A FHIR R4 Timing, checked by the schedule engine; errors name the path inside it."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        timing = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            parse_timing(timing)
-        except TimingError as exc:
-            raise ma.ValidationError({exc.field or "(timing)": [exc.message]}) from None
-        return timing
 
 
 class SupplySchema(ma.Schema):
