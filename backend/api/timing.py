@@ -131,5 +131,7 @@ class FhirTiming(ma.fields.Nested):
             raise ma.ValidationError({exc.field or "(timing)": [exc.message]}) from None
         return value
 
-    def _serialize(self, nested_obj: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+    def _serialize(  # type: ignore[override]  # Nested and Field name the value differently
+        self, nested_obj: Any, attr: Any, obj: Any, **kwargs: Any
+    ) -> Any:
         return nested_obj
