@@ -312,12 +312,20 @@ def test_the_worker_counts_a_dispatch_batch_against_fcm(
         assert not people & {v for _, v in labels}
 
 
+# The process tests below run on a SQLite file of their own: they are about processes and
+# their output, not about the database, so they run once, in the SQLite run.
+once = pytest.mark.skipif(
+    bool(os.environ.get("TEST_DATABASE_URL")), reason="process-level; runs in the SQLite run"
+)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
+@once
 def test_an_idle_worker_is_quiet(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/idle.sqlite"
     engine = make_engine(url)
@@ -388,3 +396,59 @@ def test_development_logs_are_readable_text(
     (line,) = [line for line in err.splitlines() if "carecompanion.requests" in line]
     assert not line.startswith("{")
     assert "INFO carecompanion.requests: GET /healthz 200 request_id=req-from-proxy-1" in line
+
+
+@once
+def test_serve_shares_metrics_across_gunicorn_workers_logs_json_and_writes_no_control_socket(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/serve.sqlite"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"FIREBASE_AUTH_EMULATOR_HOST", "XDG_RUNTIME_DIR", "PROMETHEUS_MULTIPROC_DIR"}
+    }
+    env.update(
+        HOME=str(tmp_path),
+        DATABASE_URL=url,
+        CARECOMPANION_INSTANCE_PATH=str(tmp_path / "instance"),
+        FIREBASE_PROJECT_ID="care-companion-test",  # production: JSON logs by default
+    )
+    cmd = [sys.executable, "-c", "from backend.cli import main; main()", "serve"]
+    proc = subprocess.Popen(
+        [*cmd, "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60  # waiting on another process, not on our clock
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{base}/readyz", timeout=5).close()
+                break
+            except OSError:
+                time.sleep(0.2)  # sleep-ok: polling the server process
+        for _ in range(20):  # over a fresh connection each: either worker may answer
+            urllib.request.urlopen(f"{base}/healthz", timeout=5).close()
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+            samples = parse(response.read().decode())
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    healthz = {"route": "/healthz", "method": "GET", "status": "200"}
+    assert value(samples, "carecompanion_http_requests_total", **healthz) == 20
+    assert sorted(p.name for p in (tmp_path / "instance" / "prometheus").iterdir())
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    served = [line for line in lines if line["logger"] == "carecompanion.requests"]
+    assert [line["route"] for line in served].count("/healthz") == 20
+    assert {line["logger"] for line in lines} >= {"gunicorn.error", "carecompanion.requests"}
+    assert not (tmp_path / ".gunicorn").exists()  # gunicorn 25.1+'s default control socket
