@@ -329,3 +329,31 @@ def test_the_secret_never_reaches_the_servers_request_logs(
     messages = [record.getMessage() for record in caplog.records]
     assert sum("/calendar/<secret>.ics" in m for m in messages) == 2, messages
     assert not [m for m in messages if secret_of(path) in m]
+
+
+def test_dose_times_stay_at_eight_local_across_the_spring_change(
+    api: Api, world: World, clock: Clock
+) -> None:
+    clock.advance(days=105)  # 2027-03-10, four days before New York springs forward
+    med = {"name": "Metformin", "timing": DAILY_8}
+    assert (
+        api.post(f"/patients/{world.maria}/medications", as_="maria", json=med).status_code == 201
+    )
+    cal = calendar(api, subscribe(api, "maria", include_doses=True))
+    doses = sorted(events(cal), key=lambda e: e["DTSTART"].dt)
+    assert {e["DTSTART"].dt.hour for e in doses} == {8}
+    offsets = [e["DTSTART"].dt.utcoffset() for e in doses]
+    assert offsets[0] == timedelta(hours=-5) and offsets[-1] == timedelta(hours=-4)
+
+
+def test_the_second_half_past_one_of_a_fall_back_night_is_written_in_utc(
+    api: Api, world: World, clock: Clock
+) -> None:
+    """01:30 happens twice on 2027-11-07 in New York; a TZID time would mean the first."""
+    clock.advance(days=340)
+    book(api, world.maria, start="2027-11-07T01:30:00-05:00", end="2027-11-07T02:15:00-05:00")
+    [event] = events(calendar(api, subscribe(api, "maria")))
+    start = event["DTSTART"].dt
+    assert "TZID" not in event["DTSTART"].params and start.utcoffset() == timedelta(0)
+    assert start.isoformat() == "2027-11-07T06:30:00+00:00"
+    assert event["DTEND"].params["TZID"] == "America/New_York"  # 02:15 happens once

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from icalendar import STATUS, TRANSP, Calendar, Event, vDuration
@@ -51,12 +51,20 @@ def build(uid: str, name: str, events: Iterable[CalEvent], window: tuple[date, d
     return cal.to_ical()
 
 
+def _local(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The instant on the zone's wall clock; in UTC when that wall-clock time happens twice
+    and this is its second occurrence (the hour after a fall-back), which a TZID time cannot
+    name: RFC 5545 §3.3.5 reads a repeated local time as its first occurrence."""
+    local = instant.astimezone(zone)
+    return instant.astimezone(UTC) if local.fold else local
+
+
 def _event(item: CalEvent) -> Event:
     zone = ZoneInfo(item.zone)
     event = Event.new(
         uid=item.uid,
-        start=item.start.astimezone(zone),
-        end=item.end.astimezone(zone),
+        start=_local(item.start, zone),
+        end=_local(item.end, zone),
         stamp=item.stamp,
         last_modified=item.stamp,
         summary=item.summary,
