@@ -434,17 +434,18 @@ _FEED_TITLE = {
 _FEED_DETAIL_OF = N_("%(detail)s (%(name)s)")
 
 
-def feed_title(lang: str, kind: str, name: str | None, detail: str | None = None) -> str:
-    """A calendar event's title: ``detail`` (the appointment's title, the medicine) only when
-    given, i.e. when the feed's owner opted in; ``name`` for someone else's event."""
-    _ = translations(lang).gettext
+def feed_title(tr: NullTranslations, kind: str, name: str | None, detail: str | None = None) -> str:
+    """A calendar event's title in ``tr``'s language (:func:`translations`, loaded once per
+    feed): ``detail`` (the appointment's title, the medicine) only when given, i.e. when the
+    feed's owner opted in; ``name`` for someone else's event."""
+    _ = tr.gettext
     if detail is not None:
         return detail if name is None else _(_FEED_DETAIL_OF) % {"detail": detail, "name": name}
     return _(_FEED_TITLE[kind, name is None]) % {"name": name}
 
 
-def feed_name(lang: str) -> str:
-    return translations(lang).gettext(FEED_NAME)
+def feed_name(tr: NullTranslations) -> str:
+    return tr.gettext(FEED_NAME)
 
 
 def _compile_all() -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from babel.support import NullTranslations
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,7 +38,7 @@ from backend.models import Appointment, CalendarFeed, Medication, Patient, User
 from backend.models.calendar_feed import hash_secret
 from backend.schedule.medicines import occurrences
 from backend.services.ics import CalEvent, build
-from notifications.texts import feed_name, feed_title, first_name
+from notifications.texts import feed_name, feed_title, first_name, translations
 
 SECRET_BYTES = 32  # 256 bits: nothing to guess, so a fast hash is enough
 ACCESS_ACTION = "calendar_feed"
@@ -122,12 +123,13 @@ def render(session: Session, feed: CalendarFeed) -> bytes:
     shown = _scope(session, owner, feed, at)
     for item in shown.values():
         record_access(item.access, ACCESS_ACTION)
-    events = _appointment_events(session, owner, feed, shown, at)
+    tr = translations(owner.language)
+    events = _appointment_events(session, owner, feed, shown, at, tr)
     if feed.include_doses:
-        events += _dose_events(session, feed, shown, at)
+        events += _dose_events(session, feed, shown, at, tr)
     window = ((at - timedelta(days=DAYS_BACK)).date(), (at + timedelta(days=DAYS_AHEAD)).date())
     uid = f"feed-{feed.id}@{UID_DOMAIN}"
-    return build(uid, feed_name(owner.language), events, window)
+    return build(uid, feed_name(tr), events, window)
 
 
 def _scope(session: Session, owner: User, feed: CalendarFeed, at: datetime) -> dict[int, _Shown]:
@@ -175,7 +177,12 @@ def _name(session: Session, access: PatientAccess) -> str | None:
 
 
 def _appointment_events(
-    session: Session, owner: User, feed: CalendarFeed, shown: dict[int, _Shown], at: datetime
+    session: Session,
+    owner: User,
+    feed: CalendarFeed,
+    shown: dict[int, _Shown],
+    at: datetime,
+    tr: NullTranslations,
 ) -> list[CalEvent]:
     everything = [pid for pid, s in shown.items() if s.appointments == "all"]
     provided = [pid for pid, s in shown.items() if s.appointments == "provided"]
@@ -197,17 +204,19 @@ def _appointment_events(
         )
         .order_by(Appointment.start_at, Appointment.id)
     )
-    return [_appointment_event(a, shown[a.patient_id], feed, owner.language) for a in rows]
+    return [_appointment_event(a, shown[a.patient_id], feed, tr) for a in rows]
 
 
-def _appointment_event(appt: Appointment, who: _Shown, feed: CalendarFeed, lang: str) -> CalEvent:
+def _appointment_event(
+    appt: Appointment, who: _Shown, feed: CalendarFeed, tr: NullTranslations
+) -> CalEvent:
     details = feed.show_details
     return CalEvent(
         uid=f"appointment-{appt.id}@{UID_DOMAIN}",
         start=appt.start_at,
         end=appt.end_at,
         zone=appt.time_zone,
-        summary=feed_title(lang, "appointment", who.name, appt.title if details else None),
+        summary=feed_title(tr, "appointment", who.name, appt.title if details else None),
         stamp=appt.updated_at,
         sequence=appt.sequence,
         cancelled=appt.status == "cancelled",
@@ -227,13 +236,15 @@ def _notes(appt: Appointment) -> str | None:
 
 
 def _dose_events(
-    session: Session, feed: CalendarFeed, shown: dict[int, _Shown], at: datetime
+    session: Session,
+    feed: CalendarFeed,
+    shown: dict[int, _Shown],
+    at: datetime,
+    tr: NullTranslations,
 ) -> list[CalEvent]:
     by_patient = {pid: s for pid, s in shown.items() if s.doses}
     if not by_patient:
         return []
-    owner = session.get(User, feed.user_id)
-    lang = owner.language if owner is not None else "en"
     start = at - timedelta(days=DOSE_DAYS_BACK)
     end = at + timedelta(days=DOSE_DAYS_AHEAD)
     meds = session.scalars(
@@ -245,7 +256,7 @@ def _dose_events(
     for med in meds:
         who = by_patient[med.patient_id]
         label = f"{med.name} {med.strength}" if med.strength else med.name
-        title = feed_title(lang, "dose", who.name, label if feed.show_details else None)
+        title = feed_title(tr, "dose", who.name, label if feed.show_details else None)
         for occ in occurrences(med, who.access.patient, start, end):
             events.append(
                 CalEvent(
