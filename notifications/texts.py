@@ -269,6 +269,13 @@ _TAKEN = {
     (False, False): N_("%(taker)s is on it: %(name)s's missed dose."),
     (False, True): N_("%(taker)s is on it: %(name)s's missed dose of %(medication)s."),
 }
+# An as-needed dose over its 24-hour maximum (backend.reminders.prn).
+_OVER_LIMIT = {
+    (True, False): N_("You have taken more of an as-needed medicine than its daily maximum."),
+    (True, True): N_("You have taken more %(medication)s than its daily maximum."),
+    (False, False): N_("%(name)s has taken more of an as-needed medicine than its daily maximum."),
+    (False, True): N_("%(name)s has taken more %(medication)s than its daily maximum."),
+}
 _TAKEN_SOMEONE = N_("Someone is on it: the missed dose is taken care of.")
 _REFILL = {
     (True, False): N_("One of your medicines is running low. Time to order a refill."),
@@ -364,6 +371,8 @@ def render(
     elif kind == "alert_taken":
         title = _(T_CARE_ALERT)
         body = _(_TAKEN[own, with_med]) % values if facts.taker else _(_TAKEN_SOMEONE)
+    elif kind == "prn_over_limit":
+        title, body = _(T_CARE_ALERT), _(_OVER_LIMIT[own, with_med]) % values
     elif kind == "refill":
         title, body = _(T_REFILL), _(_REFILL[own, with_med]) % values
     elif kind == "appointment":

@@ -29,7 +29,12 @@ from backend.errors import fail
 from backend.models import Medication, Patient
 from backend.models.dose_givers import GIVER_MODES
 from backend.models.medication import MEDICATION_STATUSES, TZ_POLICIES
-from backend.schedule.medicines import occurrences, prn_status, supply
+from backend.schedule.medicines import (
+    DEFAULT_REFILL_THRESHOLD_DAYS,
+    occurrences,
+    prn_status,
+    supply,
+)
 from backend.services.dose_givers import given_by
 from backend.services.doses import live_logs
 from backend.services.medications import add_medication, update_medication
@@ -94,7 +99,14 @@ class MedicationSchema(BaseSchema):
     home_time_zone = ma.fields.String(dump_only=True)
     quantity_on_hand = ma.fields.Float(allow_none=True, validate=ma.validate.Range(0, 100000))
     dose_amount = ma.fields.Float(validate=ma.validate.Range(0.01, 1000))
-    refill_threshold_days = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(0, 365))
+    refill_threshold_days = ma.fields.Integer(
+        allow_none=True,
+        validate=ma.validate.Range(0, 365),
+        metadata={
+            "description": "Days of supply left at which a refill is due; null: "
+            f"{DEFAULT_REFILL_THRESHOLD_DAYS} when the supply is tracked (quantity_on_hand)"
+        },
+    )
     supply = ma.fields.Nested(SupplySchema, dump_only=True)
     prn = ma.fields.Nested(PrnSchema, dump_only=True, allow_none=True)
     given_by = ma.fields.Nested(

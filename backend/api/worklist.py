@@ -114,6 +114,12 @@ class WorkItemEvidenceSchema(ma.Schema):
             validate=Choice("EncounterKind", ENCOUNTER_KINDS), metadata={"description": "encounter"}
         )
     )
+    # prn_over_limit
+    medication_id = _count("prn_over_limit: the as-needed medicine")
+    dose_log_id = _count("prn_over_limit: the dose over the maximum")
+    taken_last_24h = _count("prn_over_limit: doses in the 24 hours up to that one")
+    max_per_24h = _count("prn_over_limit: the medicine's maximum in 24 hours")
+    logged_by_user_id = _count("prn_over_limit: who logged the dose")
     discharge_id = _count("The discharge it follows")
     days_after_discharge = _count("encounter")
     discharged_at = _stamp("no_follow_up")

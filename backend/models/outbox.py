@@ -18,6 +18,7 @@ REMINDER_KINDS = (
     "dose_followup",
     "missed_dose_alert",
     "alert_taken",
+    "prn_over_limit",
     "appointment",
     "refill",
     "device_health",

@@ -23,6 +23,7 @@ from backend.db import Base, UTCDateTime
 #   backend/checkins (answers): safety, checkin_flag, social_need
 #   computed rules (backend/flags): missed_doses, low_adherence, checkin_overdue
 #   care transitions: transition_task, no_follow_up, encounter
+#   dose logs (backend/services/prn): prn_over_limit
 WORK_ITEM_KINDS = (
     "safety",
     "checkin_flag",
@@ -33,6 +34,7 @@ WORK_ITEM_KINDS = (
     "transition_task",
     "no_follow_up",
     "encounter",
+    "prn_over_limit",
 )
 STATUSES = ("open", "acknowledged", "resolved")
 # What an item's trail records (services/worklist.py writes each).

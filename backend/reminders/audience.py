@@ -123,6 +123,7 @@ KIND_PERMISSION: Mapping[str, Permission] = {
     "checkin_prompt": Permission.VIEW_CHECKINS,
     "device_health": Permission.RECEIVE_MISSED_DOSE_ALERTS,
     "alert_taken": Permission.RECEIVE_MISSED_DOSE_ALERTS,  # "Ana is on it", over the alert
+    "prn_over_limit": Permission.RECEIVE_MISSED_DOSE_ALERTS,  # see backend.reminders.prn
     "message": Permission.MESSAGE_CARE_TEAM,
 }
 # The kinds that go to who gives the doses (Circle.givers) rather than to every permission holder.

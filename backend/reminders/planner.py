@@ -125,7 +125,7 @@ def _plan_batch(
         )
         if meds_only is not None:
             med_stmt = med_stmt.where(Medication.id.in_(meds_only))
-        meds = [m for m in db.scalars(med_stmt) if m.timing or m.refill_threshold_days]
+        meds = [m for m in db.scalars(med_stmt) if m.timing or m.quantity_on_hand is not None]
         chains = chains_for(db, by_id)
         logged, existing = _done(db, [m.id for m in meds], list(by_id), start)
         if skip is not None:

@@ -1,4 +1,5 @@
-"""Refill reminders: at most one a day per medicine while its supply is below the threshold.
+"""Refill reminders: at most one a day per medicine while its supply is at or below its
+threshold (its own, else ``DEFAULT_REFILL_THRESHOLD_DAYS``: 7 days) or empty.
 
 Keyed ``refill:{medication}:{local date}:{user}``; to the patient's own login, or the managing
 caregivers of a managed patient, and to the caregivers who give that medicine's doses when
@@ -56,7 +57,7 @@ def refill_rows(
     now: datetime,
     cache: dict[tuple[Any, ...], bool] | None = None,
 ) -> list[Any]:
-    if med.refill_threshold_days is None or not _needs_refill(med, patient, cache):
+    if med.quantity_on_hand is None or not _needs_refill(med, patient, cache):
         return []
     local_day = now.astimezone(ZoneInfo(patient.time_zone)).date().isoformat()
     recipients = refill_recipients(circle, med.id)

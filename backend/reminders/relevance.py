@@ -13,6 +13,7 @@ a whole batch in a few queries with ``{reminder id: reason}`` for those that no 
   whose recipient is no longer the patient or a managing caregiver;
 - a device-health alert about a patient whose phone is reachable again;
 - an urgent push about a work item already resolved;
+- a PRN over-limit push whose dose log was undone -> ``dose_undone``;
 - a recipient other than the patient who no longer may hear about the patient (grant
   revoked or lapsed, the permission taken away, off the care team, no longer one who gives
   that medicine's doses) -> ``access_revoked``.
@@ -33,6 +34,7 @@ from backend.reminders.audience import circles
 from backend.reminders.checkin_prompts import prompt_check
 from backend.reminders.device_health import still_unreachable
 from backend.reminders.doses import dose_check
+from backend.reminders.prn import over_limit_check
 from backend.reminders.refills import refill_check
 from backend.reminders.timeline import DOSE_KINDS
 from backend.reminders.urgent import urgent_check
@@ -65,4 +67,5 @@ CHECKS: Mapping[str, Sequence[RelevanceCheck]] = {
     "checkin_prompt": (prompt_check,),
     "urgent_flag": (urgent_check,),
     "device_health": (still_unreachable,),
+    "prn_over_limit": (over_limit_check,),
 }

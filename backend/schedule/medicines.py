@@ -100,16 +100,32 @@ class Supply:
     needs_refill: bool
 
 
+# A tracked supply (quantity_on_hand set) with no refill threshold of its own asks for a
+# refill at 7 days left: about the time a pharmacy needs to fill a prescription and the
+# post to deliver it, and the "refill at 7 days" most dispensing programmes use.
+DEFAULT_REFILL_THRESHOLD_DAYS = 7
+
+
+def refill_threshold(med: Medication) -> int:
+    """The medicine's own threshold in days of supply, else the default."""
+    own = med.refill_threshold_days
+    return DEFAULT_REFILL_THRESHOLD_DAYS if own is None else own
+
+
 def supply(med: Medication, patient: Patient) -> Supply:
+    """Days of supply left and whether to refill: at or under the threshold, or none left
+    (an as-needed medicine has no days of supply; it needs a refill when it is empty)."""
+    if med.quantity_on_hand is None:
+        return Supply(None, False)  # not tracked
+    empty = med.quantity_on_hand <= 0
     timing = timing_of(med)
-    if med.quantity_on_hand is None or timing is None:
-        return Supply(None, False)
+    if timing is None:
+        return Supply(None, empty)
     per_day = doses_per_day(timing, routine_of(patient)) * med.dose_amount
     if per_day <= 0:
-        return Supply(None, False)
+        return Supply(None, empty)
     days = round(med.quantity_on_hand / per_day, 1)
-    threshold = med.refill_threshold_days
-    return Supply(days, threshold is not None and days <= threshold)
+    return Supply(days, empty or days <= refill_threshold(med))
 
 
 @dataclass(frozen=True)

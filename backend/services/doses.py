@@ -24,7 +24,7 @@ from backend.reminders.timeline import (
 )
 from backend.schedule import Occurrence
 from backend.schedule.medicines import occurrences, prn_status
-from backend.services import adherence_snapshots
+from backend.services import adherence_snapshots, prn
 from notifications.outbox import REPLANNED, recancel
 
 # A report may carry a clock slightly ahead of ours, never a dose in the future.
@@ -135,10 +135,13 @@ def log_dose(
         corrections=[],
     )
     log.late = _is_late(med, log, report.status == "taken_late")
+    over_max = 0  # with this one, the doses in 24 h when that is over the maximum
     if taking and med.as_needed:
         recent = live_logs(db, [med.id], report.taken_at - timedelta(hours=24), report.taken_at)
         status = prn_status(med, recent, report.taken_at)
         log.over_limit = not status.available_now  # recorded all the same: the truth matters
+        if status.max_per_24h is not None and status.taken_last_24h >= status.max_per_24h:
+            over_max = status.taken_last_24h + 1
     if taking and med.quantity_on_hand is not None:
         med.quantity_on_hand = max(0.0, med.quantity_on_hand - med.dose_amount)
     try:
@@ -152,6 +155,8 @@ def log_dose(
     if log.slot_key is not None:
         on_dose_logged(db, patient.id, med.id, log.slot_key)
         adherence_snapshots.invalidate(db, [patient.id])  # extra doses do not count
+    if over_max:
+        prn.over_the_maximum(db, med, patient, log, over_max, now())
     return log, True
 
 
