@@ -6,4 +6,5 @@ from tests.matrix import Entry
 
 ENTRIES = {
     ("/patients/<int:patient_id>/adherence", "GET"): Entry("view_medications", (200,)),
+    ("/patients/<int:patient_id>/adherence/weekly", "GET"): Entry("view_medications", (200,)),
 }

@@ -10,6 +10,7 @@ one call and stores them; every row says when its numbers were computed (``compu
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import marshmallow as ma
@@ -25,7 +26,15 @@ from backend.clock import now
 from backend.errors import fail
 from backend.models import Enrollment, Patient
 from backend.services import adherence_snapshots
-from backend.services.adherence import PERIODS, PatientAdherence, Tally, adherence
+from backend.services.adherence import (
+    MAX_WEEKS,
+    PERIODS,
+    PatientAdherence,
+    Tally,
+    WeeklyAdherence,
+    adherence,
+    weekly,
+)
 from backend.services.panel import panel_tallies
 
 blp = Blueprint("adherence", __name__, description="Medication adherence")
@@ -75,6 +84,36 @@ class PatientAdherenceSchema(ma.Schema):
     medications = ma.fields.List(ma.fields.Nested(MedicationAdherenceSchema))
 
 
+class WeeksArgs(BaseSchema):
+    weeks = ma.fields.Integer(
+        load_default=12,
+        validate=ma.validate.Range(min=1, max=MAX_WEEKS),
+        metadata={"description": "How many local calendar weeks, this one so far included"},
+    )
+
+
+class WeekSchema(TallySchema):
+    week_start = ma.fields.Date(metadata={"description": "The local Monday the week starts on"})
+
+
+class MedicationWeeksSchema(ma.Schema):
+    medication_id = ma.fields.Integer()
+    name = ma.fields.String()
+    strength = ma.fields.String(allow_none=True)
+    weeks = ma.fields.List(ma.fields.Nested(WeekSchema))
+
+
+class WeeklyAdherenceSchema(ma.Schema):
+    patient_id = ma.fields.Integer()
+    weeks = ma.fields.Integer()
+    start = Instant(metadata={"description": "Midnight starting the first week, local"})
+    end = Instant()
+    overall = ma.fields.List(
+        ma.fields.Nested(WeekSchema), metadata={"description": "Oldest week first"}
+    )
+    medications = ma.fields.List(ma.fields.Nested(MedicationWeeksSchema))
+
+
 class PanelAdherenceSchema(TallySchema):
     patient_id = ma.fields.Integer()
     display_name = ma.fields.String()
@@ -120,6 +159,38 @@ class PatientAdherenceView(MethodView):
         days: int = args["days"]
         (result,) = adherence(db.session(), [access.patient], days, now())
         return _patient_view(result, days)
+
+
+def _weeks_view(found: WeeklyAdherence, weeks: dict[date, Tally]) -> list[dict[str, Any]]:
+    return [{"week_start": m, **t.as_dict()} for m, t in found.series(weeks)]
+
+
+@blp.route("/patients/<int:patient_id>/adherence/weekly")
+class WeeklyAdherenceView(MethodView):
+    @blp.arguments(WeeksArgs, location="query")
+    @blp.response(200, WeeklyAdherenceSchema)
+    @error_responses(blp, 403, 404)
+    def get(self, args: dict[str, Any], patient_id: int) -> dict[str, Any]:
+        """Adherence week by week (default the last 12), overall and per medicine, for a chart"""
+        access = authorize(current_user(), patient_id, Action.VIEW_MEDICATIONS)
+        found = weekly(db.session(), access.patient, args["weeks"], now())
+        result = found.result
+        return {
+            "patient_id": result.patient.id,
+            "weeks": args["weeks"],
+            "start": result.start,
+            "end": result.end,
+            "overall": _weeks_view(found, result.weeks),
+            "medications": [
+                {
+                    "medication_id": med.id,
+                    "name": med.name,
+                    "strength": med.strength,
+                    "weeks": _weeks_view(found, result.medication_weeks.get(med.id, {})),
+                }
+                for med, _ in result.medications
+            ],
+        }
 
 
 @blp.route("/care-teams/<int:team_id>/adherence")

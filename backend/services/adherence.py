@@ -19,6 +19,9 @@ today, today included up to now):
   active medicines count: a paused or stopped medicine has no schedule to measure against
   (the schedule engine expands active medicines only).
 
+**Weekly** (:func:`weekly`): the same tallies split by local calendar week (Monday to
+Sunday) over the last N weeks, this week so far included, for a trend chart.
+
 Queries: one for the medicines and one for the logs, whatever the number of patients; each
 distinct schedule (timing, routine, zone, policy, dates) is expanded once per call, and a
 plain daily or weekly schedule that started well before the window once whatever its dates
@@ -119,6 +122,14 @@ class PatientAdherence:
     end: datetime
     overall: Tally
     medications: list[tuple[Medication, Tally]]
+    # By week (the local Monday it starts on), overall and per medicine id: filled only when
+    # asked for (``adherence(..., by_week=True)``; see :func:`weekly`).
+    weeks: dict[date, Tally] = field(default_factory=dict)
+    medication_weeks: dict[int, dict[date, Tally]] = field(default_factory=dict)
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
 
 
 def window(patient: Patient, days: int, at: datetime) -> tuple[datetime, datetime]:
@@ -174,9 +185,10 @@ def _dates_free_key(
 
 
 def adherence(
-    db: Session, patients: Sequence[Patient], days: int, at: datetime
+    db: Session, patients: Sequence[Patient], days: int, at: datetime, by_week: bool = False
 ) -> list[PatientAdherence]:
-    """Adherence of each patient (in the given order) and of each of their scheduled medicines."""
+    """Adherence of each patient (in the given order) and of each of their scheduled medicines;
+    with ``by_week``, also split by the local week (Monday to Sunday) each dose fell in."""
     if not patients:
         return []
     windows = {p.id: window(p, days, at) for p in patients}
@@ -211,15 +223,23 @@ def adherence(
             ]
             expanded[key] = slots
         tally = Tally()
+        med_weeks = result.medication_weeks.setdefault(med.id, {}) if by_week else {}
         for day, slot_key, when in slots:
             log = logged.get((med.id, slot_key))
+            tallies = [tally, result.overall]
+            if by_week:
+                monday = monday_of(day)
+                tallies += [
+                    result.weeks.setdefault(monday, Tally()),
+                    med_weeks.setdefault(monday, Tally()),
+                ]
             if log is None and when + MISSED_AFTER > at:
-                tally.pending += 1
-                result.overall.pending += 1
+                for t in tallies:
+                    t.pending += 1
                 continue
             status, late = log if log is not None else (None, False)
-            tally.add(day, status, late, when)
-            result.overall.add(day, status, late, when)
+            for t in tallies:
+                t.add(day, status, late, when)
         result.medications.append((med, tally))
     return [results[p.id] for p in patients]
 
@@ -240,3 +260,28 @@ def _logs(
         )
     )
     return {(mid, key or ""): (status, bool(late)) for mid, key, status, late in rows}
+
+
+MAX_WEEKS = 26
+
+
+@dataclass
+class WeeklyAdherence:
+    """A patient's adherence week by week, oldest first: ``mondays`` are the local Mondays
+    the weeks start on, the last one this week's (today included up to now)."""
+
+    result: PatientAdherence
+    mondays: list[date]
+
+    def series(self, weeks: dict[date, Tally]) -> list[tuple[date, Tally]]:
+        """Every week of the window, an empty tally for a week with nothing scheduled."""
+        return [(m, weeks.get(m) or Tally()) for m in self.mondays]
+
+
+def weekly(db: Session, patient: Patient, weeks: int, at: datetime) -> WeeklyAdherence:
+    """The last ``weeks`` local calendar weeks (Monday to Sunday, this one so far), each with
+    the same definitions as the 7/30/90-day figures, overall and per medicine, for a chart."""
+    today = at.astimezone(ZoneInfo(patient.time_zone)).date()
+    first = monday_of(today) - timedelta(weeks=weeks - 1)
+    (result,) = adherence(db, [patient], (today - first).days + 1, at, by_week=True)
+    return WeeklyAdherence(result, [first + timedelta(weeks=i) for i in range(weeks)])
