@@ -14,12 +14,17 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from backend import db
-from backend.api.common import error_responses
+from backend.access import Action, authorize, record_access
+from backend.api.common import BaseSchema, Enum, error_responses
 from backend.auth import current_user
-from backend.services import fhir_export
+from backend.fhir import bundles
+from backend.services import fhir_export, fhir_import
+from backend.services.fhir_import import ImportStatus
 
 blp = Blueprint("fhir", __name__, description="FHIR R4 export and import")
 FHIR_JSON = "application/fhir+json"
+# A year of a patient's record from an EHR is a few thousand entries; beyond this, split it.
+MAX_ENTRIES = 20_000
 
 
 class FhirResourceSchema(ma.Schema):
@@ -88,3 +93,66 @@ class FhirResource(MethodView):
         """One FHIR R4 resource of a patient's record by type and id"""
         found = fhir_export.one(db.session(), current_user(), resource_type, resource_id)
         return _fhir(found)
+
+
+class BundleInSchema(BaseSchema):
+    """A FHIR R4 Bundle of type transaction, batch or collection. Its entries are read and
+    validated resource by resource (fhir.resources, R4B models); what cannot be brought in
+    is refused in the report, not here."""
+
+    resourceType = Enum("BundleResourceType", ["Bundle"], required=True)
+    type = Enum("ImportBundleType", bundles.BUNDLE_TYPES, required=True)
+    id = ma.fields.String(validate=ma.validate.Length(max=64))
+    meta = ma.fields.Dict()
+    implicitRules = ma.fields.String()
+    language = ma.fields.String()
+    identifier = ma.fields.Dict()
+    timestamp = ma.fields.String()
+    total = ma.fields.Integer()
+    link = ma.fields.List(ma.fields.Dict())
+    signature = ma.fields.Dict()
+    entry = ma.fields.List(
+        ma.fields.Dict(), required=True, validate=ma.validate.Length(max=MAX_ENTRIES)
+    )
+
+
+class OutcomeSchema(ma.Schema):
+    resource = ma.fields.String(required=True, metadata={"example": "MedicationRequest/abc"})
+    status = Enum("ImportStatus", [s.value for s in ImportStatus], required=True)
+    record = ma.fields.String(required=True, allow_none=True, metadata={"example": "medication 12"})
+    field = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"example": "dosageInstruction[0].timing.repeat.periodUnit"},
+    )
+    reason = ma.fields.String(required=True, allow_none=True)
+
+
+class ImportReportSchema(ma.Schema):
+    patient_id = ma.fields.Integer(required=True, allow_none=True)
+    patient = Enum(
+        "ImportPatientStatus",
+        ["created", "matched", "refused"],
+        required=True,
+        metadata={"description": "Created as a new managed patient, or matched"},
+    )
+    counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
+    outcomes = ma.fields.List(ma.fields.Nested(OutcomeSchema), required=True)
+    ignored = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        required=True,
+        metadata={"description": "Resources of kinds we do not bring in, by type"},
+    )
+
+
+@blp.route("/patients/<int:patient_id>/fhir-import")
+class PatientFhirImport(MethodView):
+    @blp.arguments(BundleInSchema)
+    @blp.response(200, ImportReportSchema)
+    @error_responses(blp, 403, 404)
+    def post(self, data: dict[str, Any], patient_id: int) -> Any:
+        """Bring a FHIR R4 Bundle into the patient's record; answers what it did"""
+        access = authorize(current_user(), patient_id, Action.MANAGE_MEDICATIONS)
+        record_access(access, fhir_import.IMPORT_ACTION)
+        return fhir_import.import_into(db.session(), data, access)
