@@ -155,7 +155,7 @@ def test_the_panel_lists_priyas_patients_and_finds_one_by_name(
     assert chen.find_elements("css selector", "td")[-1].text == "2"
     browser.screenshot("panel-priya")
     browser.find("input[name=search]").send_keys("wei")
-    browser.wait_text("Showing 1 of 2 patients", "main .summary")
+    browser.wait_text("Showing 1 of 1 matching (2 on the panel)", "main .summary")
     assert [r.text for r in browser.find_all("table.panel tbody th")] == ["Wei Chen"]
     browser.find("table.panel tbody th a").click()
     browser.wait_text("Wei Chen", "main h1")
@@ -201,6 +201,37 @@ def test_priya_works_in_marias_chart(
     reply.send_keys("I called your mother; we set an alarm for her evening dose.")
     browser.find("form[aria-label^='Reply'] button[type=submit]").click()
     browser.wait_text("we set an alarm for her evening dose", "#card-messages + .card-body")
+    assert browser.console_errors() == []
+
+
+def test_priya_adds_a_care_plan_activity_and_records_a_discharge(
+    browser: Browser, story: dict[str, Any], live_app: Flask
+) -> None:
+    maria = story["patients"]["maria"]
+    browser.sign_in("priya")
+    browser.open(f"/console/patients/{maria}")
+    form = browser.wait_for("form[aria-label='Add a care-plan activity']")
+    form.find_element("css selector", "input[name=description]").send_keys("Weigh yourself <daily>")
+    form.find_element("css selector", "input[name=frequency]").send_keys("every morning")
+    form.find_element("css selector", "button[type=submit]").click()
+    browser.wait_text("Weigh yourself <daily>, every morning", "#card-care-plan + .card-body")
+
+    form = browser.find("form[aria-label='Record a discharge']")
+    form.find_element("css selector", "input[name=facility]").send_keys("Riverside General Hospital")
+    when = form.find_element("css selector", "input[name=discharged_at]")
+    browser.driver.execute_script("arguments[0].value = '2026-11-24T11:00'", when)
+    form.find_element("css selector", "input[name=reason]").send_keys("Hypoglycaemia")
+    form.find_element("css selector", "button[type=submit]").click()
+    browser.wait_text("Riverside General Hospital, discharged", "#card-discharges + .card-body")
+    browser.wait_text("call 48h", "#card-discharges + .card-body")
+    browser.screenshot("chart-actions")
+
+    api = Api(live_app.test_client(), live_app, None)
+    plan = api.get(f"/patients/{maria}/care-plan", as_="demo-priya").get_json()
+    assert plan["activities"][-1]["description"] == "Weigh yourself <daily>"
+    assert len(plan["activities"]) == 4  # the three before it are kept
+    (discharge,) = api.get(f"/patients/{maria}/discharges", as_="demo-priya").get_json()
+    assert discharge["reason"] == "Hypoglycaemia"
     assert browser.console_errors() == []
 
 

@@ -215,7 +215,7 @@ class PanelAdherence(MethodView):
                 .where(Enrollment.care_team_id == team_id, Enrollment.active_clause())
             )
         }
-        tallies = panel_tallies(db.session(), list(names), days, at)
+        tallies = panel_tallies(db.session(), team_id, list(names), days, at)
         rows = {
             pid: {"id": pid, "patient_id": pid, "display_name": names[pid], **tally}
             for pid, tally in tallies.items()

@@ -4,15 +4,17 @@ since the last discharge. Rules in ``backend/services/panel.py``."""
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
 from typing import Any
 
 import marshmallow as ma
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from backend import db
 from backend.access import record_panel_access, team_membership
-from backend.api.adherence import TallySchema
 from backend.api.common import BaseSchema, BirthDate, Instant, error_responses
 from backend.auth import current_user
 from backend.clock import now
@@ -36,7 +38,17 @@ class NextAppointmentSchema(BaseSchema):
     time_zone = ma.fields.String(required=True)
 
 
-class PanelTallySchema(TallySchema):
+class PanelTallySchema(BaseSchema):
+    """The part of a tally a panel shows (the full one: ``GET /care-teams/{id}/adherence``)."""
+
+    scheduled = ma.fields.Integer(
+        required=True, metadata={"description": "Due doses that are logged or past due"}
+    )
+    missed = ma.fields.Integer(required=True)
+    dose_adherence = ma.fields.Float(
+        required=True, allow_none=True, metadata={"description": "taken / scheduled"}
+    )
+    pdc = ma.fields.Float(required=True, allow_none=True, metadata={"description": "Day-level PDC"})
     computed_at = Instant(
         required=True,
         metadata={"description": "When these numbers were computed (see the panel adherence)"},
@@ -61,10 +73,20 @@ class PanelRowSchema(BaseSchema):
 class TeamPanelSummary(MethodView):
     @blp.response(200, PanelRowSchema(many=True))
     @error_responses(blp, 404)
-    def get(self, team_id: int) -> list[dict[str, Any]]:
+    def get(self, team_id: int) -> Response:
         """Every patient on one of your teams with what to scan first, by name (one list)"""
         if team_membership(current_user(), team_id) is None:
             fail(404, "No such care team.")
         rows = panel(db.session(), team_id, now())
         record_panel_access(current_user().id, [r["patient_id"] for r in rows], "view_panel")
-        return rows
+        # Written here rather than by marshmallow: dumping 2,000 rows of nested objects took
+        # 0.5 s of a 0.8 s request. The schema above stays the contract (the spec and the
+        # schemathesis run check this answer against it); the service builds exactly it.
+        body = json.dumps(rows, default=_json_value, separators=(",", ":"))
+        return Response(body, mimetype="application/json")
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")

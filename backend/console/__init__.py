@@ -79,7 +79,10 @@ def _secure(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
+    # The page and config: never kept. Our own files hold no data: kept, but revalidated
+    # (ETag) on every use, so a new version shows at once.
+    static = request.endpoint == "console.static"
+    response.headers["Cache-Control"] = "no-cache" if static else "no-store"
     return response
 
 

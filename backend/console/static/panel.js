@@ -3,8 +3,10 @@
 import { get } from "./api.js";
 import { clear, day, h, humanize, labelled, percent, select, when } from "./dom.js";
 
+const COLLATOR = new Intl.Collator("en", { sensitivity: "base" }); // one, not one per compare
+const byName = (a, b) => COLLATOR.compare(a.display_name, b.display_name);
 const SORTS = {
-  name: ["Name", (a, b) => a.display_name.localeCompare(b.display_name)],
+  name: ["Name", byName],
   items: ["Open items (most first)", (a, b) => b.urgent_items - a.urgent_items || b.open_items - a.open_items],
   score: ["Last check-in score (highest first)", (a, b) => score(b) - score(a)],
   adherence7: ["7-day adherence (lowest first)", (a, b) => rate(a.adherence_7) - rate(b.adherence_7)],
@@ -20,6 +22,7 @@ const SHOW = {
   discharged: ["Discharged in the last 30 days", (r) => since(r) <= 30],
 };
 
+const STEP = 200; // rows drawn at a time: sorting and search cover every patient regardless
 const score = (r) => (r.last_checkin && r.last_checkin.score !== null ? r.last_checkin.score : -1);
 const rate = (t) => (t && t.dose_adherence !== null ? t.dose_adherence : 2);
 const next = (r) => (r.next_appointment ? Date.parse(r.next_appointment.start) : Infinity);
@@ -34,13 +37,14 @@ export async function showPanel(main) {
     main.append(h("p", { class: "summary" }, "You are not on any care team, so there is nobody on your panel."));
     return;
   }
-  const state = { team: teams[0].id, sort: "items", show: "all", search: "", rows: [] };
+  const state = { team: teams[0].id, sort: "items", show: "all", search: "", rows: [], limit: STEP };
   const team = select("team", teams.map((t) => [t.id, `${t.name} (${t.organization})`]), state.team);
   const search = h("input", { type: "search", name: "search", autocomplete: "off" });
   const sort = select("sort", Object.entries(SORTS).map(([k, [label]]) => [k, label]), state.sort);
   const show = select("show", Object.entries(SHOW).map(([k, [label]]) => [k, label]), state.show);
   const summary = h("p", { class: "summary", "aria-live": "polite" });
   const body = h("tbody");
+  const more = h("div", { class: "more" });
   const table = h(
     "table",
     { class: "panel" },
@@ -65,11 +69,13 @@ export async function showPanel(main) {
     ),
     summary,
     table,
+    more,
   );
 
   async function load() {
     summary.textContent = "Loading…";
     state.rows = await get(`/care-teams/${state.team}/panel`);
+    for (const r of state.rows) r.key = r.display_name.toLocaleLowerCase();
     draw();
   }
 
@@ -77,18 +83,31 @@ export async function showPanel(main) {
     const needle = state.search.trim().toLocaleLowerCase();
     const rows = state.rows
       .filter(SHOW[state.show][1])
-      .filter((r) => !needle || r.display_name.toLocaleLowerCase().includes(needle))
-      .sort((a, b) => SORTS[state.sort][1](a, b) || a.display_name.localeCompare(b.display_name));
-    summary.textContent = `Showing ${rows.length} of ${state.rows.length} patients.`;
+      .filter((r) => !needle || r.key.includes(needle))
+      .sort((a, b) => SORTS[state.sort][1](a, b) || byName(a, b));
+    const shown = rows.slice(0, state.limit);
+    summary.textContent = rows.length === state.rows.length
+      ? `Showing ${shown.length} of ${state.rows.length} patients.`
+      : `Showing ${shown.length} of ${rows.length} matching (${state.rows.length} on the panel).`;
+    // Each row is built once per load; sorting and filtering only reorder them.
     const fragment = document.createDocumentFragment();
-    for (const r of rows) fragment.append(row(r));
+    for (const r of shown) {
+      if (!r.element) r.element = row(r);
+      fragment.append(r.element);
+    }
     clear(body).append(fragment);
+    clear(more);
+    if (rows.length > shown.length) {
+      more.append(h("button", { type: "button", class: "secondary", onClick: () => { state.limit += STEP; draw(); } },
+        `Show ${Math.min(STEP, rows.length - shown.length)} more`));
+    }
   }
 
-  team.addEventListener("change", () => { state.team = Number(team.value); load(); });
-  sort.addEventListener("change", () => { state.sort = sort.value; draw(); });
-  show.addEventListener("change", () => { state.show = show.value; draw(); });
-  search.addEventListener("input", () => { state.search = search.value; draw(); });
+  const again = () => { state.limit = STEP; draw(); };
+  team.addEventListener("change", () => { state.team = Number(team.value); state.limit = STEP; load(); });
+  sort.addEventListener("change", () => { state.sort = sort.value; again(); });
+  show.addEventListener("change", () => { state.show = show.value; again(); });
+  search.addEventListener("input", () => { state.search = search.value; again(); });
   await load();
 }
 
