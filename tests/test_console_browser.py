@@ -217,7 +217,8 @@ def test_priya_adds_a_care_plan_activity_and_records_a_discharge(
     browser.wait_text("Weigh yourself <daily>, every morning", "#card-care-plan + .card-body")
 
     form = browser.find("form[aria-label='Record a discharge']")
-    form.find_element("css selector", "input[name=facility]").send_keys("Riverside General Hospital")
+    facility = form.find_element("css selector", "input[name=facility]")
+    facility.send_keys("Riverside General Hospital")
     when = form.find_element("css selector", "input[name=discharged_at]")
     browser.driver.execute_script("arguments[0].value = '2026-11-24T11:00'", when)
     form.find_element("css selector", "input[name=reason]").send_keys("Hypoglycaemia")
