@@ -46,6 +46,7 @@ from backend.api.common import IdConverter, add_page_links
 from backend.api.errors import CareApi, register_error_handlers
 from backend.api.json_bodies import check_json_body
 from backend.api.openapi import spec_plugins
+from backend.api.reference import blp as reference_blp
 from backend.auth import authenticate
 from backend.clock import now
 from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
     register_error_handlers(app, api)
     _register_blueprints(api)
     app.register_blueprint(console_blp)
+    app.register_blueprint(reference_blp)
     _register_hooks(app)
     return app
 

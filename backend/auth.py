@@ -26,6 +26,11 @@ PUBLIC_ENDPOINTS = {
     "health.Ready",
     "health.Metrics",
     "api-docs.openapi_json",
+    # The reference page and Swagger UI's files hold no data.
+    "reference.page",
+    "reference.page_slash",
+    "reference.init",
+    "reference.asset",
     "static",
     # The console's pages and files hold no data; its script calls the API signed in.
     "console.page",
