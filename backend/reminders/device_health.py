@@ -56,6 +56,7 @@ from sqlalchemy.orm import Session
 from backend.clock import now as clock_now
 from backend.models import CaregiverGrant, Medication, Patient, Permission
 from backend.models.device import REACH_PROBLEMS, Device
+from backend.models.dose_givers import DoseGivers
 from backend.models.outbox import Reminder
 from backend.reminders.audience import care_team_user_ids, circles
 from backend.reminders.quiet_hours import apply_quiet_hours
@@ -236,7 +237,15 @@ def _caregivers_who_give(db: Session, now: datetime) -> dict[int, set[int]]:
         meds[patient_id].append(med_id)
     if not meds:
         return {}
-    patients = list(db.scalars(select(Patient).where(Patient.id.in_(meds))))
+    # Only a managed patient or one with a setting has givers besides their own login.
+    chosen = select(DoseGivers.patient_id)
+    patients = list(
+        db.scalars(
+            select(Patient).where(
+                Patient.id.in_(meds), Patient.user_id.is_(None) | Patient.id.in_(chosen)
+            )
+        )
+    )
     found: dict[int, set[int]] = {}
     for patient_id, circle in circles(db, patients, now).items():
         users = {u for m in meds[patient_id] for u in circle.givers(m)}
