@@ -32,6 +32,7 @@ from backend.checkins.templates import (
     TEXT_MAX_LENGTH,
     Item,
 )
+from backend.models.profile import SUPPORTED_LANGUAGES
 
 MAX_ANSWERS = 100
 MAX_RULES = 30
@@ -100,6 +101,18 @@ class TemplateSchema(ma.Schema):
         metadata={"description": "Caregivers never see the answers (SOCIAL-NEEDS)"}
     )
     max_score = ma.fields.Integer(allow_none=True)
+    language = Enum(
+        "TemplateLanguage",
+        SUPPORTED_LANGUAGES,
+        metadata={
+            "description": "The language of this answer's title and texts: the reader's (their "
+            "profile's language) where the template has it, else English, else its own"
+        },
+    )
+    languages = ma.fields.List(
+        Enum("TemplateLanguage", SUPPORTED_LANGUAGES),
+        metadata={"description": "Every language the template can be read in, its own first"},
+    )
     items = ma.fields.List(ma.fields.Nested(TemplateItemSchema))
     flag_rules = ma.fields.List(ma.fields.Dict(), metadata={"description": "See FlagRuleDef"})
 
@@ -166,6 +179,25 @@ class FlagRuleDefSchema(BaseSchema):
             raise ma.ValidationError("At most 40 characters.")
 
 
+class ItemTranslationInSchema(BaseSchema):
+    text = ma.fields.String(required=True, validate=trimmed(500))
+    answers = ma.fields.Dict(
+        keys=ma.fields.String(validate=Pattern(ID_PATTERN.pattern)),
+        values=ma.fields.String(validate=trimmed(200)),
+        metadata={"description": "Every option's display, by option code"},
+    )
+
+
+class TranslationInSchema(BaseSchema):
+    title = ma.fields.String(required=True, validate=trimmed(200))
+    items = ma.fields.Dict(
+        keys=ma.fields.String(validate=Pattern(ID_PATTERN.pattern)),
+        values=ma.fields.Nested(ItemTranslationInSchema),
+        required=True,
+        metadata={"description": "Every item, by item code"},
+    )
+
+
 class TemplateCreateSchema(BaseSchema):
     code = ma.fields.String(
         required=True,
@@ -185,6 +217,21 @@ class TemplateCreateSchema(BaseSchema):
         ma.fields.Nested(TemplateItemInSchema),
         required=True,
         validate=ma.validate.Length(min=1, max=MAX_ITEMS),
+    )
+    language = Enum(
+        "TemplateLanguage",
+        SUPPORTED_LANGUAGES,
+        load_default="en",
+        metadata={"description": "The language title and items are written in"},
+    )
+    translations = ma.fields.Dict(
+        keys=Enum("TemplateLanguage", SUPPORTED_LANGUAGES),
+        values=ma.fields.Nested(TranslationInSchema),
+        load_default=dict,
+        metadata={
+            "description": "Complete translations by language: the title, every item's text "
+            "and every option's display (a partial one is refused)"
+        },
     )
     flag_rules = ma.fields.List(
         ma.fields.Nested(FlagRuleDefSchema),

@@ -71,8 +71,10 @@ def _user_organization_ids(user: User) -> list[int]:
 class CheckinTemplates(MethodView):
     @blp.response(200, TemplateSchema(many=True))
     def get(self) -> Any:
-        """The check-in templates you may see: built-in, then your organizations' own"""
-        return visible_templates(db.session(), _user_organization_ids(current_user()))
+        """The check-in templates you may see, in your language where they have it"""
+        user = current_user()
+        found = visible_templates(db.session(), _user_organization_ids(user))
+        return [t.in_language(user.language) for t in found]
 
     @blp.arguments(TemplateCreateSchema)
     @blp.response(201, TemplateSchema)
@@ -117,12 +119,15 @@ class CheckinTemplates(MethodView):
             flag_rules=[r.as_json() for r in flag_rules.template_rules(template)],
             caregiver_may_answer=data.get("caregiver_may_answer", False),
             hidden_from_caregivers=data.get("hidden_from_caregivers", False),
+            language=template.language,
+            translations=template.translations,
             created_by_user_id=user.id,
             created_at=now(),
         )
         db.session.add(row)
         db.session.flush()
-        return parse_template(row.definition(), organization_id=organization_id)
+        made = parse_template(row.definition(), organization_id=organization_id)
+        return made.in_language(user.language)
 
 
 def _parse_definition(data: dict[str, Any]) -> Template:
@@ -154,11 +159,12 @@ class CheckinTemplateOne(MethodView):
     @blp.response(200, TemplateSchema)
     @error_responses(blp, 404)
     def get(self, code: str) -> Any:
-        """One check-in template, by code"""
-        template = find_template(db.session(), code, _user_organization_ids(current_user()))
+        """One check-in template, by code, in your language where it has it"""
+        user = current_user()
+        template = find_template(db.session(), code, _user_organization_ids(user))
         if template is None:
             fail(404, "No such check-in template.")
-        return template
+        return template.in_language(user.language)
 
 
 def _with_guidance(response: CheckinResponse, access: PatientAccess) -> CheckinResponse:

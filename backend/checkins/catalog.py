@@ -1,6 +1,7 @@
 """The built-in templates in the one template shape (``templates.Template``). Pure.
 
-* PHQ-2, PHQ-9, GAD-7: the scored screeners of ``instruments`` (LOINC-coded items, answers
+* PHQ-2, PHQ-9, GAD-7: in English and in their official Spanish (USA) wording
+  (``spanish``); the scored screeners of ``instruments`` (LOINC-coded items, answers
   by LOINC answer code or number), with their flag rules: PHQ-9 item 9 above 0 is an urgent
   ``safety`` item; PHQ-9 >= 10, GAD-7 >= 10 and PHQ-2 >= 3 are ``checkin_flag`` items.
   Screeners are the patient's own answers: no caregiver answers them.
@@ -21,6 +22,7 @@ from functools import cache
 from typing import Any
 
 from backend.checkins.instruments import BANDS, PHQ9_ITEM9, Instrument, builtins
+from backend.checkins.spanish import screener_translation
 from backend.checkins.templates import Template, parse_template
 
 LOINC = "http://loinc.org"
@@ -112,6 +114,21 @@ DEFINITIONS: list[dict[str, Any]] = [
 
 
 def _screener(instrument: Instrument) -> Template:
+    items = [
+        {
+            "id": item.loinc,
+            "link_id": item.link_id,
+            "loinc": item.loinc,
+            "text": item.text,
+            "type": "choice",
+            "options": [
+                {"code": o.code, "display": o.display, "value": o.value, "system": LOINC}
+                for o in item.answers
+            ],
+        }
+        for item in instrument.items
+    ]
+    spanish = screener_translation(instrument.code, items)
     return parse_template(
         {
             "code": instrument.code,
@@ -122,20 +139,8 @@ def _screener(instrument: Instrument) -> Template:
             "scoring": "sum",
             "bands": BANDS[instrument.code],
             "total_item": instrument.total_item,
-            "items": [
-                {
-                    "id": item.loinc,
-                    "link_id": item.link_id,
-                    "loinc": item.loinc,
-                    "text": item.text,
-                    "type": "choice",
-                    "options": [
-                        {"code": o.code, "display": o.display, "value": o.value, "system": LOINC}
-                        for o in item.answers
-                    ],
-                }
-                for item in instrument.items
-            ],
+            "items": items,
+            "translations": {"es": spanish} if spanish else {},
             "flag_rules": _SCREENER_RULES[instrument.code],
         },
         builtin=True,

@@ -22,6 +22,14 @@ Item types and what an answer to each looks like (``answers`` maps item id -> an
 * ``date`` — ``"YYYY-MM-DD"``.
 * ``text`` — a string, not blank, at most the item's ``max_length`` (default 500, at most 2000).
 
+Languages: a template is written in one language (``language``, default ``en``) and may
+carry ``translations``: per language, the title and *every* item's text and option displays
+(``{"es": {"title": ..., "items": {"<item>": {"text": ..., "answers": {"<code>": ...}}}}}``;
+a partial translation is refused: half a form in each language helps nobody). Codes, types,
+bounds and rules are the template's own, so an answer means the same in every language.
+:meth:`Template.in_language` picks the reader's language, else English, else the template's
+own, and says which (``language``).
+
 Optional items: ``required`` defaults to true; an optional item may be left out.
 
 Conditional items: ``enable_when: {"item": "er_visit", "equals": true}`` shows the item only
@@ -36,9 +44,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
+
+from backend.models.profile import SUPPORTED_LANGUAGES
 
 ITEM_TYPES = (
     "boolean",
@@ -372,9 +382,49 @@ class Template:
     bands: tuple[tuple[int, str], ...] = ()
     total_item: dict[str, str] | None = None  # FHIR linkId/text of the total score
     flag_rules: tuple[dict[str, Any], ...] = field(default=())
+    language: str = "en"  # the language of title and texts as they are here
+    own_language: str = "en"  # the language the template was written in
+    # language -> {"title", "items": {item: {"text", "answers": {code: display}}}}, complete
+    translations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def item(self, item_id: str) -> Item | None:
         return next((i for i in self.items if i.id == item_id), None)
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages this template can be read in, its own first."""
+        return [self.own_language, *sorted(set(self.translations) - {self.own_language})]
+
+    def in_language(self, wanted: str | None) -> Template:
+        """The template in ``wanted`` (a BCP 47 tag: its primary subtag), else in English,
+        else as written; ``language`` says which. Called on the template as written."""
+        primary = (wanted or "").replace("_", "-").split("-")[0].strip().lower()
+        for lang in (primary, "en"):
+            if lang == self.own_language:
+                return self
+            text = self.translations.get(lang)
+            if text is not None:
+                return self._translated(lang, text)
+        return self
+
+    def _translated(self, lang: str, text: dict[str, Any]) -> Template:
+        items = text["items"]
+        return replace(
+            self,
+            title=text["title"],
+            language=lang,
+            items=tuple(
+                replace(
+                    i,
+                    text=items[i.id]["text"],
+                    options=tuple(
+                        replace(o, display=items[i.id].get("answers", {})[o.code])
+                        for o in i.options
+                    ),
+                )
+                for i in self.items
+            ),
+        )
 
     @property
     def max_score(self) -> int | None:
@@ -577,9 +627,16 @@ def parse_template(data: dict[str, Any], **extra: Any) -> Template:
                 _err(errors, ("items", str(index), "type"), "A summed template has scored choices.")
             elif not item.required or item.enable_when is not None:
                 _err(errors, ("items", str(index), "required"), "Scored items are always asked.")
+    language = data.get("language") or "en"
+    if language not in SUPPORTED_LANGUAGES:
+        _err(errors, ("language",), f"One of {', '.join(SUPPORTED_LANGUAGES)}.")
+    translations = _translations(data.get("translations") or {}, language, items, errors)
     if errors:
         raise TemplateError(errors)
     return Template(
+        language=language,
+        own_language=language,
+        translations=translations,
         code=data["code"],
         title=data["title"],
         items=tuple(items.values()),
@@ -593,3 +650,55 @@ def parse_template(data: dict[str, Any], **extra: Any) -> Template:
         flag_rules=tuple(data.get("flag_rules") or ()),
         **extra,
     )
+
+
+def _text(value: Any, max_len: int) -> bool:
+    return isinstance(value, str) and value.strip() == value and 0 < len(value) <= max_len
+
+
+def _translations(
+    raw: Any, base: str, items: dict[str, Item], errors: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The translations, checked complete: every item's text and every option's display in
+    each language; problems under translations.<lang>...."""
+    found: dict[str, dict[str, Any]] = {}
+    if not isinstance(raw, dict):
+        _err(errors, ("translations",), "An object of languages.")
+        return found
+    for lang, text in raw.items():
+
+        def bad(*path: str, message: str, lang: str = lang) -> None:
+            _err(errors, ("translations", lang, *path), message)
+
+        if lang not in SUPPORTED_LANGUAGES or lang == base:
+            others = [x for x in SUPPORTED_LANGUAGES if x != base]
+            bad("language", message=f"A language other than the template's own: {others}.")
+            continue
+        if not isinstance(text, dict):
+            bad("title", message="An object with title and items.")
+            continue
+        if not _text(text.get("title"), 200):
+            bad("title", message="The title, one line up to 200 characters.")
+        raw_items = text.get("items")
+        given: dict[str, Any] = raw_items if isinstance(raw_items, dict) else {}
+        clean: dict[str, Any] = {}
+        for item_id in sorted(set(given) - set(items)):
+            bad("items", item_id, message="Not an item of this template.")
+        for item in items.values():
+            entry = given.get(item.id)
+            if not isinstance(entry, dict) or not _text(entry.get("text"), 500):
+                bad("items", item.id, "text", message="Missing: every item is translated.")
+                continue
+            raw_answers = entry.get("answers")
+            answers: dict[str, Any] = raw_answers if isinstance(raw_answers, dict) else {}
+            codes = {o.code for o in item.options}
+            for code in sorted(set(answers) - codes):
+                bad("items", item.id, "answers", code, message="Not an option of this item.")
+            for code in sorted(codes):
+                if not _text(answers.get(code), 200):
+                    bad("items", item.id, "answers", code, message="Missing.")
+            clean[item.id] = {"text": entry["text"], "answers": {c: answers.get(c) for c in codes}}
+        found[lang] = {"title": text.get("title"), "items": clean}
+        if text.get("source") is not None:
+            found[lang]["source"] = text["source"]
+    return found

@@ -34,6 +34,10 @@ class CheckinTemplate(Base):
     flag_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     caregiver_may_answer: Mapped[bool] = mapped_column(Boolean, default=False)
     hidden_from_caregivers: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language title and items are written in, and complete translations by language
+    # (backend.checkins.templates: title, every item's text and option displays).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    translations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
@@ -46,6 +50,8 @@ class CheckinTemplate(Base):
             "flag_rules": self.flag_rules,
             "caregiver_may_answer": self.caregiver_may_answer,
             "hidden_from_caregivers": self.hidden_from_caregivers,
+            "language": self.language,
+            "translations": self.translations or {},
         }
 
 
