@@ -51,19 +51,12 @@ NOT_YET_TYPED = frozenset(
         "AppointmentHistoryEntry.to{}",
         "CarePlanRevision.changes{}",
         "CarePlanRevision.changes{}{}",
-        "CheckinAnswers.answers",
-        "CheckinAnswers.answers{}",
-        "CheckinResponse.answers",
-        "CheckinResponse.answers{}",
         "Dose.corrections[]",
         "Dose.corrections[]{}",
-        "Dose.extra",
-        "EnableWhen.equals",
         "Error.errors",
         "Error.errors{}",
         "FlagRule.rule",
         "FlagRule.rule{}",
-        "FlagRuleDef.value",
         "QuestionnaireResponse.author",
         "QuestionnaireResponse.author{}",
         "QuestionnaireResponse.item[]",
@@ -76,8 +69,6 @@ NOT_YET_TYPED = frozenset(
         "Reminder.subject{}",
         "Template.flag_rules[]",
         "Template.flag_rules[]{}",
-        "TemplateItem.max_length",
-        "TemplateItem.units",
     }
 )
 

@@ -19,6 +19,8 @@ from backend.api.common import (
     Instant,
     Pattern,
     RecordId,
+    Scalar,
+    Union,
     trimmed,
 )
 from backend.checkins.rules import FLAGS, OPS, RULE_KINDS
@@ -51,7 +53,10 @@ class EnableWhenSchema(EchoSchema):
     item = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=40), metadata={"example": "er_visit"}
     )
-    equals = ma.fields.Raw(
+    equals = Union(
+        ma.fields.Float(),
+        ma.fields.String(),
+        ma.fields.Boolean(),
         required=True,
         metadata={"description": "The answer that shows the item (a multi_choice: includes)"},
     )
@@ -81,9 +86,17 @@ class TemplateItemSchema(ma.Schema):
         allow_none=True, metadata={"description": "Canonical UCUM unit (bounds and rules)"}
     )
     units = ma.fields.Function(
-        _units, metadata={"description": "UCUM units an answer may be given in"}
+        _units,
+        metadata={
+            "description": "UCUM units an answer may be given in",
+            "type": "array",
+            "items": {"type": "string"},
+        },
     )
-    max_length = ma.fields.Function(lambda i: i.max_length if i.type == "text" else None)
+    max_length = ma.fields.Function(
+        lambda i: i.max_length if i.type == "text" else None,
+        metadata={"description": "A text item's longest answer", "type": ["integer", "null"]},
+    )
     enable_when = ma.fields.Nested(EnableWhenSchema, allow_none=True)
     loinc = ma.fields.String(allow_none=True)
 
@@ -164,7 +177,7 @@ class FlagRuleDefSchema(BaseSchema):
         validate=Choice("BloodPressureComponent", ["systolic", "diastolic"])
     )
     op = ma.fields.String(validate=Choice("Operator", list(OPS)))
-    value = ma.fields.Raw(
+    value = Scalar(
         metadata={"description": "A number (threshold, score, change) or an answer (equals)"}
     )
     days = ma.fields.Integer(validate=ma.validate.Range(min=1, max=30))
@@ -243,6 +256,38 @@ class TemplateCreateSchema(BaseSchema):
 # --- answers ---------------------------------------------------------------------------------
 
 
+class QuantityAnswerSchema(BaseSchema):
+    value = ma.fields.Float(required=True, metadata={"example": 5.4})
+    unit = ma.fields.String(required=True, metadata={"example": "mmol/L"})
+
+
+class StoredQuantitySchema(ma.Schema):
+    value = ma.fields.Float(metadata={"description": "As given"})
+    unit = ma.fields.String(metadata={"description": "As given"})
+    canonical_value = ma.fields.Float(metadata={"description": "In the item's unit"})
+    canonical_unit = ma.fields.String(metadata={"example": "mg/dL"})
+
+
+class BloodPressureSchema(BaseSchema):
+    systolic = ma.fields.Integer(required=True, metadata={"example": 150})
+    diastolic = ma.fields.Integer(required=True, metadata={"example": 95})
+
+
+def _answer(quantity: type[ma.Schema], **kwargs: Any) -> Union:
+    """An answer by the item's type: boolean; choice (a code, or its number); multi_choice (a
+    list of codes); scale (a number); quantity (a number in the item's unit, or value and
+    unit); blood_pressure; date ("YYYY-MM-DD") or text (a string)."""
+    return Union(
+        ma.fields.Float(),
+        ma.fields.String(),
+        ma.fields.Boolean(),
+        ma.fields.List(ma.fields.String()),
+        ma.fields.Nested(quantity),
+        ma.fields.Nested(BloodPressureSchema),
+        **kwargs,
+    )
+
+
 class CheckinAnswersSchema(BaseSchema):
     template = ma.fields.String(
         required=True,
@@ -251,7 +296,7 @@ class CheckinAnswersSchema(BaseSchema):
     )
     answers = ma.fields.Dict(
         keys=ma.fields.String(validate=ma.validate.Length(min=1, max=40)),
-        values=ma.fields.Raw(),
+        values=_answer(QuantityAnswerSchema),
         required=True,
         validate=ma.validate.Length(min=1, max=MAX_ANSWERS),
         metadata={
@@ -277,7 +322,7 @@ class CheckinResponseSchema(ma.Schema):
     template = ma.fields.String(attribute="template_code", metadata={"example": "PHQ-2"})
     answers = ma.fields.Dict(
         keys=ma.fields.String(),
-        values=ma.fields.Raw(),
+        values=_answer(StoredQuantitySchema),
         metadata={
             "description": "Item code -> answer as stored (a screener: the LOINC answer code; "
             "a quantity: value and unit as given plus canonical_value and canonical_unit)"

@@ -91,6 +91,21 @@ class Scalar(ma.fields.Field):
         return value
 
 
+class Union(ma.fields.Field):
+    """One of several shapes (a check-in answer: a number, a code, a list of codes, a
+    quantity...): ``oneOf`` in the spec, a union type in generated clients. The value passes
+    through as sent; the domain decides which shape fits (e.g. by the item's type)."""
+
+    def __init__(self, *options: ma.fields.Field, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.options = options
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if value is None or isinstance(value, bool | int | float | str | list | dict):
+            return value
+        raise ma.ValidationError("Not a JSON value.")
+
+
 def Optional(field: ma.fields.Field) -> ma.fields.Field:
     """A response field sent only sometimes (the spec does not list it as required)."""
     field.metadata = {**field.metadata, "optional": True}

@@ -51,7 +51,11 @@ class DoseSchema(BaseSchema):
     late = ma.fields.Boolean(dump_only=True)
     scheduled_at = Instant(dump_only=True, allow_none=True)
     over_limit = ma.fields.Boolean(dump_only=True)
-    extra = ma.fields.Method("_extra", dump_only=True)
+    extra = ma.fields.Method(
+        "_extra",
+        dump_only=True,
+        metadata={"type": "boolean", "description": "Logged outside the schedule (no slot)"},
+    )
     logged_by_user_id = ma.fields.Integer(dump_only=True)
     on_behalf = ma.fields.Boolean(dump_only=True)
     logged_at = Instant(dump_only=True)

@@ -41,7 +41,7 @@ from apispec.ext.marshmallow.common import (
     resolve_schema_instance,
 )
 
-from backend.api.common import Choice, EchoSchema
+from backend.api.common import Choice, EchoSchema, Union
 
 IN, OUT = "in", "out"
 _direction: ContextVar[str] = ContextVar("spec_direction", default=OUT)
@@ -101,6 +101,7 @@ class CareConverter(OpenAPIConverter):
         at = self.attribute_functions.index(self.field2nullable)
         self.attribute_functions.insert(at, self.named_enum)
         self.attribute_functions.insert(at, self.constant)
+        self.attribute_functions.insert(at, self.union)
 
     def key(self, schema: ma.Schema) -> tuple[Any, ...]:
         base = make_schema_key(schema)
@@ -164,6 +165,12 @@ class CareConverter(OpenAPIConverter):
         if instance.unknown != ma.EXCLUDE:
             jsonschema["additionalProperties"] = instance.unknown == ma.INCLUDE
         return jsonschema
+
+    def union(self, field: ma.fields.Field, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """A :class:`backend.api.common.Union`: ``oneOf`` its options."""
+        if not isinstance(field, Union):
+            return {}
+        return {"oneOf": [self.field2property(option) for option in field.options]}
 
     def constant(self, field: ma.fields.Field, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
         """A ``Constant`` field: its one value, typed (``"const"``)."""
