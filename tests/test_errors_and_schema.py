@@ -92,6 +92,9 @@ def test_the_demo_prepares_everything_and_prints_a_curl_per_persona(tmp_path: Pa
     [feed] = [c for c in curls if "/calendar/" in c]  # María's feed: its URL is the secret
     assert feed.endswith(".ics") and "Authorization" not in feed
     curls.remove(feed)
+    [export] = [c for c in curls if "/fhir/Patient/" in c]  # Ana's FHIR export of María
+    assert export.endswith("/$everything'") and "Authorization: Bearer " in export
+    curls.remove(export)
     assert len(curls) == 6
     assert all("Authorization: Bearer " in c and "http://127.0.0.1:8000/" in c for c in curls)
     # Priya's morning, told through the API: María's missed doses and worrying PHQ-9,

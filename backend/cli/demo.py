@@ -66,6 +66,15 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             click.echo(f"curl -s -H 'Authorization: Bearer {tok}' {base}{path}\n")
         click.echo("# María's private calendar feed (subscribe to it in a calendar app; no token)")
         click.echo(f"curl -s {base}{_feed_path(loaded['users']['maria'])}\n")
+        ana = loaded["users"]["ana"]
+        ana_token = emulator_token(
+            settings, ana.firebase_uid, ana.email, ana.display_name, timedelta(hours=12)
+        )
+        click.echo("# María's record as a FHIR R4 Bundle, as Ana may see it (her grant's parts)")
+        click.echo(
+            f"curl -s -H 'Authorization: Bearer {ana_token}' "
+            f"'{base}/fhir/Patient/{loaded['patients']['maria'].id}/$everything'\n"
+        )
     # The story's hundreds of requests would bury it under their log lines; the API's own
     # line per request comes back for the requests you make once it serves.
     requests_log = logging.getLogger("carecompanion.requests")

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from backend.models import (
     Appointment,
     CaregiverGrant,
     CarePlan,
     CareTeam,
-    DoseLog,
     Encounter,
     Medication,
     Message,
@@ -269,7 +268,17 @@ def _period(start: date, end: date | None) -> Resource:
     return found
 
 
-def medication_administration(log: DoseLog, med: Medication) -> Resource:
+class LoggedDose(Protocol):
+    """What a MedicationAdministration needs of a dose log (a row or the columns of one)."""
+
+    id: int
+    patient_id: int
+    status: str
+    taken_at: datetime
+    skip_reason: str | None
+
+
+def medication_administration(log: LoggedDose, med: Medication) -> Resource:
     found: Resource = {
         "resourceType": "MedicationAdministration",
         "id": str(log.id),
