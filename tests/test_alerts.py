@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from backend import db
-from backend.models import AccessLogEntry, Patient, Reminder, User
+from backend.models import AccessLogEntry, CaregiverGrant, Patient, Reminder, User
 from notifications import register_device
 from notifications.channels.fcm import FcmChannel
 from tests.conftest import START, Api, Clock, World, assert_error
@@ -216,5 +216,46 @@ def test_a_caregiver_who_lost_access_sees_none_of_that_patients_alerts(
     assert api.get("/me/alerts", as_="ana").get_json() == []
     anas = alert_of(fcm, "ana-phone")
     assert_error(api.post(f"/me/alerts/{anas['data']['reminder_id']}/acknowledge", as_="ana"), 404)
-    user = db.session.get(User, people.users["ana"].id)
-    assert user is not None
+
+
+def test_two_caregivers_alerted_ana_takes_it_luis_phone_shows_ana_is_on_it_in_its_place(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    # Luis, María's son, also receives her missed-dose alerts; both caregivers hear at once.
+    luis = User(firebase_uid="luis", email="luis@example.org", display_name="Luis García")
+    db.session.add(luis)
+    db.session.flush()
+    db.session.add(
+        CaregiverGrant(
+            patient_id=people.maria,
+            caregiver_user_id=luis.id,
+            relationship="son",
+            permissions=["receive_missed_dose_alerts"],
+            granted_by_user_id=people.users["maria"].id,
+        )
+    )
+    register_device(db.session(), luis.id, "inst-luis", "luis-phone", "android")
+    db.session.commit()
+    chain = {"steps": [{"after_minutes": 20, "notify": "caregivers"}]}
+    r = api.put(f"/patients/{people.maria}/escalation", as_="maria", json=chain)
+    assert r.status_code == 200, r.get_json()
+
+    dispatch_until(engine, channel, clock, NOON + timedelta(minutes=21), WIRED)
+    luis_alert = alert_of(fcm, "luis-phone")
+    anas = alert_of(fcm, "ana-phone")
+    assert api.post(f"/me/alerts/{anas['data']['reminder_id']}/acknowledge", as_="ana").status_code
+    dispatch_until(engine, channel, clock, NOON + timedelta(minutes=23), WIRED)
+    (taken,) = [m for m in fcm.to("luis-phone") if m["data"]["kind"] == "alert_taken"]
+    tag = luis_alert["android"]["notification"]["tag"]
+    assert tag == f"reminder-{luis_alert['data']['reminder_id']}"
+    assert taken["android"]["notification"]["tag"] == tag
+    assert taken["apns"]["headers"]["apns-collapse-id"] == tag
+    assert taken["notification"]["body"] == "Ana is on it: María's missed dose."
+    # Nothing of the kind for Ana, who took it.
+    assert [m["data"]["kind"] for m in fcm.to("ana-phone")] == ["missed_dose_alert"]

@@ -14,6 +14,7 @@ export const KINDS = [
   "transition_task",
   "no_follow_up",
   "encounter",
+  "prn_over_limit",
 ];
 const STATUSES = [
   ["unresolved", "Open and acknowledged"],
