@@ -1,4 +1,20 @@
-"""Pieces every resource module uses: the base schema, field validators, pagination."""
+"""Pieces every resource module uses: the base schema, field validators, pagination.
+
+Conventions for a route (README, "Writing a route"; checked by tests/test_spec_shape.py):
+
+- Schemas derive from :class:`BaseSchema`; one schema per resource with server-set fields
+  ``dump_only`` -- the spec makes ``X`` (sent) and ``XInput``/``XUpdate`` (received) of it
+  (backend/api/openapi.py). A PATCH takes ``XSchema(partial=True)``.
+- A response sends every field (``null`` when empty); a field sent only sometimes is wrapped
+  in :func:`Optional` (or ``metadata={"optional": True}``) and says when in its description;
+  a part kept as the client sent it is an :class:`EchoSchema`.
+- A fixed value set is ``validate=Choice("Name", VALUES)`` (:class:`Choice`, :func:`Enum`),
+  the same name wherever the set appears. No free-form ``Dict()``/``Raw()``: a ``Nested``
+  schema, :class:`Scalar` or :class:`Union`.
+- A list that can grow is ``@blp.paginate(...)`` (``Link`` and ``X-Total-Count`` are added by
+  :func:`add_page_links`); errors come from ``fail()`` and are listed with
+  :func:`error_responses`.
+"""
 
 from __future__ import annotations
 
