@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openapi_schema_validator import OAS31Validator
 
 from tests.conftest import Api, World
 
@@ -278,3 +279,17 @@ def test_a_page_links_to_its_neighbours_and_says_the_total(api: Api, world: Worl
     second = api.get(links["next"], as_="priya")
     assert len(second.get_json()) == 1 and second.get_json() != first.get_json()
     assert 'rel="prev"' in second.headers["Link"] and 'rel="next"' not in second.headers["Link"]
+
+
+def test_every_request_example_is_valid_for_its_body(spec: dict[str, Any]) -> None:
+    """The reference page shows these: each must be a body the server takes."""
+    examples = 0
+    for method, path, op in _operations(spec):
+        body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+        if "example" not in body:
+            continue
+        examples += 1
+        schema = {**body["schema"], "components": spec["components"]}
+        errors = [e.message for e in OAS31Validator(schema).iter_errors(body["example"])]
+        assert not errors, f"{method} {path}: {errors}"
+    assert examples >= 8

@@ -273,7 +273,18 @@ class Appointments(MethodView):
             stmt = stmt.where(Appointment.status == filters["status"])
         return stmt.order_by(Appointment.start_at, Appointment.id)
 
-    @blp.arguments(AppointmentSchema)
+    @blp.arguments(
+        AppointmentSchema,
+        example={
+            "title": "Diabetes check",
+            "type": "in_person",
+            "start": "2026-12-01T10:00:00-05:00",
+            "end": "2026-12-01T10:30:00-05:00",
+            "time_zone": "America/New_York",
+            "location": "Riverside clinic, room 4",
+            "provider_name": "Dr. Okafor",
+        },
+    )
     @blp.response(201, AppointmentSchema)
     @error_responses(blp, 403, 404)
     def post(self, data: dict[str, Any], patient_id: int) -> Appointment:

@@ -194,7 +194,10 @@ class CheckinResponses(MethodView):
             stmt = stmt.where(CheckinResponse.template_code.not_in(sorted(hidden)))
         return PaginatedSelect(stmt, pagination_parameters).items
 
-    @blp.arguments(CheckinAnswersSchema)
+    @blp.arguments(
+        CheckinAnswersSchema,
+        example={"template": "PHQ-2", "answers": {"44250-9": "LA6569-3", "44255-8": 0}},
+    )
     @blp.response(201, CheckinResponseSchema)
     @error_responses(blp, 403, 404)
     def post(self, data: dict[str, Any], patient_id: int) -> Any:

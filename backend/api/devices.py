@@ -68,7 +68,16 @@ class Devices(MethodView):
     ],
 )
 class DeviceByInstallation(MethodView):
-    @blp.arguments(DeviceSchema)
+    @blp.arguments(
+        DeviceSchema,
+        example={
+            "fcm_token": "dGhpcy1pcy1hbi1mY20tdG9rZW4tZXhhbXBsZQ",
+            "platform": "android",
+            "notifications_enabled": True,
+            "locale": "es-MX",
+            "app_version": "2.4.0",
+        },
+    )
     @blp.response(200, DeviceSchema)
     def put(self, data: dict[str, Any], installation_id: str) -> Device:
         """Register or refresh this installation's push token (call at every app start)"""

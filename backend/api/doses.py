@@ -108,7 +108,16 @@ class Doses(MethodView):
             stmt = stmt.where(DoseLog.taken_at < filters["to"])
         return stmt.order_by(DoseLog.taken_at.desc(), DoseLog.id.desc())
 
-    @blp.arguments(DoseSchema)
+    @blp.arguments(
+        DoseSchema,
+        example={
+            "client_id": "3f6c1a9e-phone-dose-0001",
+            "medication_id": 12,
+            "slot_key": "2026-11-25T08:00",
+            "status": "taken",
+            "taken_at": "2026-11-25T08:05:00-05:00",
+        },
+    )
     @blp.response(201, DoseSchema)
     @blp.alt_response(200, schema=DoseSchema, description="The same client_id was sent before")
     @error_responses(blp, 403, 404, 409)

@@ -139,7 +139,14 @@ class Invitations(MethodView):
             )
         return stmt.order_by(Invitation.id.desc())
 
-    @blp.arguments(InvitationCreateSchema)
+    @blp.arguments(
+        InvitationCreateSchema,
+        example={
+            "relationship": "daughter",
+            "permissions": ["view_medications", "log_doses", "receive_missed_dose_alerts"],
+            "invitee_name": "Ana",
+        },
+    )
     @blp.response(201, CreatedInvitationSchema)
     @error_responses(blp, 403, 404)
     def post(self, data: dict[str, Any], patient_id: int) -> Invitation:
@@ -194,7 +201,7 @@ class LinkCode(MethodView):
 
 @blp.route("/invitations/redeem")
 class Redeem(MethodView):
-    @blp.arguments(RedeemSchema)
+    @blp.arguments(RedeemSchema, example={"code": "K7QF-29XM-4TRD"})
     @blp.response(201, RedeemedSchema)
     @blp.alt_response(
         429,

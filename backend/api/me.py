@@ -59,7 +59,10 @@ class Me(MethodView):
         """Your profile"""
         return current_user()
 
-    @blp.arguments(MeSchema(partial=True))
+    @blp.arguments(
+        MeSchema(partial=True),
+        example={"preferred_name": "María", "language": "es", "wake_time": "06:45"},
+    )
     @blp.response(200, MeSchema)
     def patch(self, changes: dict[str, Any]) -> User:
         """Change your profile; zone, routine and language also apply to your own patient record"""

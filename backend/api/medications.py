@@ -186,7 +186,19 @@ class Medications(MethodView):
         givers = given_by(db.session(), access.patient, [m.id for m in meds])
         return [medication_view(m, access.patient, givers) for m in meds]
 
-    @blp.arguments(MedicationSchema)
+    @blp.arguments(
+        MedicationSchema,
+        example={
+            "name": "Metformin",
+            "strength": "500 mg",
+            "form": "tablet",
+            "instructions": "With breakfast and dinner",
+            "timing": {
+                "repeat": {"frequency": 2, "period": 1, "periodUnit": "d", "when": ["CM", "CV"]}
+            },
+            "quantity_on_hand": 60,
+        },
+    )
     @blp.response(201, MedicationSchema)
     @error_responses(blp, 403, 404)
     def post(self, data: dict[str, Any], patient_id: int) -> Medication:

@@ -360,7 +360,9 @@ class Assign(MethodView):
 
 @blp.route("/worklist/<int:item_id>/resolve")
 class Resolve(MethodView):
-    @blp.arguments(ResolveSchema)
+    @blp.arguments(
+        ResolveSchema, example={"note": "Called María; she had run out. Refill ordered."}
+    )
     @blp.response(200, WorkItemDetailSchema)
     @error_responses(blp, 404, 409)
     def post(self, data: dict[str, Any], item_id: int) -> Any:
