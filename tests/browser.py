@@ -23,7 +23,11 @@ WAIT = 15.0  # seconds a page may take to show something, on a loaded 2-CPU mach
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException, WebDriverException
+    from selenium.common.exceptions import (
+        StaleElementReferenceException,
+        TimeoutException,
+        WebDriverException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webelement import WebElement
     from selenium.webdriver.support.ui import WebDriverWait
@@ -88,7 +92,13 @@ class Browser:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def wait(self, condition: Any, timeout: float = WAIT) -> Any:
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(condition)
+        # The page redraws lists: an element found a moment ago may be gone; look again.
+        return WebDriverWait(
+            self.driver,
+            timeout,
+            poll_frequency=0.05,
+            ignored_exceptions=(StaleElementReferenceException,),
+        ).until(condition)
 
     def wait_for(self, css: str, timeout: float = WAIT) -> WebElement:
         return self.wait(lambda d: d.find_element(By.CSS_SELECTOR, css), timeout)

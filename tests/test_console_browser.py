@@ -108,6 +108,21 @@ def test_priya_acknowledges_and_resolves_an_item_and_new_urgent_ones_appear(
     assert "María García" in first.text
     browser.screenshot("worklist-priya")
 
+    # Filter by kind: only the missed doses remain.
+    kind = browser.find("select[name=kind]")
+    browser.driver.execute_script(
+        "arguments[0].value = 'missed_doses'; arguments[0].dispatchEvent(new Event('change'))", kind
+    )
+    browser.wait_text("1 item.", "main .summary")
+    assert [i.text.split("\n")[0] for i in _worklist_items(browser)] == [
+        "3 missed doses in the last 7 days"
+    ]
+    browser.driver.execute_script(
+        "arguments[0].value = ''; arguments[0].dispatchEvent(new Event('change'))", kind
+    )
+    browser.wait_text("4 items.", "main .summary")
+    first = _worklist_items(browser)[0]
+
     item_id = int(first.get_attribute("data-item-id"))
     first.find_element("css selector", "button[aria-label^='Acknowledge']").click()
     browser.wait_text("acknowledged", f"li[data-item-id='{item_id}']")
@@ -289,6 +304,36 @@ def test_the_keyboard_reaches_the_main_controls(browser: Browser, story: dict[st
     item = ack.find_element("xpath", "ancestor::li")
     ack.send_keys("\ue007")  # Enter
     browser.wait_text("acknowledged", f"li[data-item-id='{item.get_attribute('data-item-id')}']")
+
+    # To the panel, a search and a chart, by keyboard alone.
+    browser.driver.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
+    browser.tab_until(lambda el: el.text == "Panel").send_keys("\ue007")
+    browser.wait_text("Showing 2 of 2 patients", "main .summary")
+    browser.tab_until(lambda el: el.get_attribute("name") == "search").send_keys("wei")
+    browser.wait_text("Showing 1 of 1 matching", "main .summary")
+    browser.tab_until(lambda el: el.text == "Wei Chen").send_keys("\ue007")
+    browser.wait_text("Wei Chen", "main h1")
+    browser.wait_for("form[aria-label='Schedule a check-in']")
+    browser.tab_until(lambda el: el.text == "Schedule", limit=120)
+    browser.tab_until(
+        lambda el: el.text == "Send reply" or el.text == "Record discharge", limit=120
+    )
+
+
+def test_without_the_emulator_the_page_says_sign_in_is_not_configured(
+    browser: Browser, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in production: no emulator mode, so no persona picker and no development token.
+    monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST")
+    settings = make_settings(firebase_auth_emulator_host=None, env="development")
+    with LiveServer(create_app(settings, ENGINE=engine, TESTING=True)) as other:
+        browser.driver.get(f"{other.url}/console/")
+        browser.wait_text("Sign-in is not configured on this server")
+        assert browser.find_all("select[name=persona]") == []
+        browser.screenshot("sign-in-not-configured")
+        browser.driver.get(f"{other.url}/console/worklist")
+        browser.wait_text("Sign-in is not configured on this server")
+        assert browser.console_errors() == []
 
 
 @pytest.mark.skipif(
