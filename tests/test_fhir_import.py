@@ -156,8 +156,13 @@ def test_a_changed_bundle_updates_what_changed(api: Api, world: World) -> None:
     med = db.session.scalar(select(Medication).where(Medication.patient_id == world.maria))
     assert med is not None and med.timing == bid
 
+    # Stopped at the source, its dosage dropped (as Synthea writes a stopped request): the
+    # medicine we made from it stops; a new one would have been refused.
     request["status"] = "stopped"
-    api.post(f"/patients/{world.maria}/fhir-import", as_="priya", json=changed)
+    del request["dosageInstruction"]
+    stopped = api.post(f"/patients/{world.maria}/fhir-import", as_="priya", json=changed)
+    outcomes = {o["resource"]: o for o in stopped.get_json()["outcomes"]}
+    assert outcomes[f"MedicationRequest/{request['id']}"]["status"] == "updated"
     db.session.expire_all()
     assert db.session.get(Medication, med.id).status == "stopped"  # type: ignore[union-attr]
     assert report.get_json()["counts"]["updated"] == 1

@@ -66,6 +66,7 @@ class Incoming:
     patient_key: str | None
     fields: Json = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    status: str | None = None  # the source's own status code
 
     def refuse(self, path: str, reason: str) -> None:
         self.problems.append((path, reason))
@@ -337,7 +338,8 @@ _DOSAGE_REFUSED = {
 
 
 def _medication(item: Incoming, resource: Json, index: _Index) -> None:
-    status = _MED_STATUS.get(resource.get("status", ""))
+    item.status = str(resource.get("status"))
+    status = _MED_STATUS.get(item.status)
     if status is None:
         item.refuse("status", f"status {resource.get('status')}: not a medicine being taken")
     concept = resource.get("medicationCodeableConcept")

@@ -240,7 +240,10 @@ def _import_items(
             report.outcomes.append(
                 _refused(item, "", f"you may not {action.value.replace('_', ' ')}")
             )
-        elif item.problems:
+        elif link is None and item.kind == "medication" and _not_taken(item):
+            reason = f"status {item.status}: only an active MedicationRequest becomes a medicine"
+            report.outcomes.append(_refused(item, "status", reason))
+        elif item.problems and not _stopping(item, link):
             report.outcomes.append(_problems(item))
         elif link is not None and link.content_hash == item.digest:
             report.outcomes.append(
@@ -252,6 +255,17 @@ def _import_items(
             report.outcomes.append(_one(session, patient, by, item, link))
     if plan_items:
         report.outcomes.extend(_care_plan(session, patient, by, plan_items))
+
+
+def _not_taken(item: Incoming) -> bool:
+    """A request that is no longer active: its status is the reason, whatever else it lacks."""
+    return item.status is not None and item.status != "active"
+
+
+def _stopping(item: Incoming, link: FhirLink | None) -> bool:
+    """A medicine we brought in whose request is no longer active: it stops (or pauses) even
+    when the request now lacks what a new medicine would need (Synthea drops the dosage)."""
+    return link is not None and item.kind == "medication" and _not_taken(item) and bool(item.fields)
 
 
 def _one(
@@ -284,6 +298,9 @@ def _medication(
         return add_medication(session, patient, by, fields).id
     med = session.get(Medication, link.target_id)
     assert med is not None
+    if item.problems:  # see _stopping: only the status changes
+        update_medication(session, med, {"status": fields["status"]})
+        return med.id
     fields.pop("start_date", None)
     fields.setdefault("timing", None)
     update_medication(session, med, fields)
