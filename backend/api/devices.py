@@ -79,6 +79,7 @@ class DeviceByInstallation(MethodView):
         },
     )
     @blp.response(200, DeviceSchema)
+    @error_responses(blp, 409)
     def put(self, data: dict[str, Any], installation_id: str) -> Device:
         """Register or refresh this installation's push token (call at every app start)"""
         _check_installation_id(installation_id)
