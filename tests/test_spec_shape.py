@@ -52,12 +52,8 @@ NOT_YET_TYPED = frozenset(
         "AppointmentHistoryEntry.to{}",
         "CarePlanRevision.changes{}",
         "CarePlanRevision.changes{}{}",
-        "Dose.corrections[]",
-        "Dose.corrections[]{}",
         "Error.errors",
         "Error.errors{}",
-        "FlagRule.rule",
-        "FlagRule.rule{}",
         "QuestionnaireResponse.author",
         "QuestionnaireResponse.author{}",
         "QuestionnaireResponse.item[]",
@@ -68,8 +64,6 @@ NOT_YET_TYPED = frozenset(
         "QuestionnaireResponse.subject{}",
         "Reminder.subject",
         "Reminder.subject{}",
-        "Template.flag_rules[]",
-        "Template.flag_rules[]{}",
     }
 )
 

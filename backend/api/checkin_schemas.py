@@ -101,35 +101,6 @@ class TemplateItemSchema(ma.Schema):
     loinc = ma.fields.String(allow_none=True)
 
 
-class TemplateSchema(ma.Schema):
-    code = ma.fields.String(metadata={"example": "PHQ-9"})
-    title = ma.fields.String()
-    loinc = ma.fields.String(
-        allow_none=True, metadata={"description": "LOINC panel code", "example": "44249-1"}
-    )
-    builtin = ma.fields.Boolean()
-    organization_id = ma.fields.Integer(allow_none=True)
-    caregiver_may_answer = ma.fields.Boolean()
-    hidden_from_caregivers = ma.fields.Boolean(
-        metadata={"description": "Caregivers never see the answers (SOCIAL-NEEDS)"}
-    )
-    max_score = ma.fields.Integer(allow_none=True)
-    language = Enum(
-        "TemplateLanguage",
-        SUPPORTED_LANGUAGES,
-        metadata={
-            "description": "The language of this answer's title and texts: the reader's (their "
-            "profile's language) where the template has it, else English, else its own"
-        },
-    )
-    languages = ma.fields.List(
-        Enum("TemplateLanguage", SUPPORTED_LANGUAGES),
-        metadata={"description": "Every language the template can be read in, its own first"},
-    )
-    items = ma.fields.List(ma.fields.Nested(TemplateItemSchema))
-    flag_rules = ma.fields.List(ma.fields.Dict(), metadata={"description": "See FlagRuleDef"})
-
-
 # --- templates, as made ------------------------------------------------------------------
 
 
@@ -167,11 +138,17 @@ class TemplateItemInSchema(BaseSchema):
     loinc = ma.fields.String(validate=Pattern(r"^\d{1,7}-\d$"))
 
 
-class FlagRuleDefSchema(BaseSchema):
+class FlagRuleDefSchema(EchoSchema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
     kind = ma.fields.String(required=True, validate=Choice("FlagRuleKind", RULE_KINDS))
-    flag = ma.fields.String(validate=Choice("Flag", FLAGS), load_default="checkin_flag")
-    urgent = ma.fields.Boolean(load_default=False)
+    flag = ma.fields.String(
+        validate=Choice("Flag", FLAGS),
+        load_default="checkin_flag",
+        metadata={"optional": True, "description": "Default checkin_flag (a built-in's own)"},
+    )
+    urgent = ma.fields.Boolean(
+        load_default=False, metadata={"optional": True, "description": "Default false"}
+    )
     item = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
     component = ma.fields.String(
         validate=Choice("BloodPressureComponent", ["systolic", "diastolic"])
@@ -190,6 +167,35 @@ class FlagRuleDefSchema(BaseSchema):
             raise ma.ValidationError("A number, a boolean or a string.")
         if isinstance(value, str) and not 1 <= len(value) <= 40:
             raise ma.ValidationError("At most 40 characters.")
+
+
+class TemplateSchema(ma.Schema):
+    code = ma.fields.String(metadata={"example": "PHQ-9"})
+    title = ma.fields.String()
+    loinc = ma.fields.String(
+        allow_none=True, metadata={"description": "LOINC panel code", "example": "44249-1"}
+    )
+    builtin = ma.fields.Boolean()
+    organization_id = ma.fields.Integer(allow_none=True)
+    caregiver_may_answer = ma.fields.Boolean()
+    hidden_from_caregivers = ma.fields.Boolean(
+        metadata={"description": "Caregivers never see the answers (SOCIAL-NEEDS)"}
+    )
+    max_score = ma.fields.Integer(allow_none=True)
+    language = Enum(
+        "TemplateLanguage",
+        SUPPORTED_LANGUAGES,
+        metadata={
+            "description": "The language of this answer's title and texts: the reader's (their "
+            "profile's language) where the template has it, else English, else its own"
+        },
+    )
+    languages = ma.fields.List(
+        Enum("TemplateLanguage", SUPPORTED_LANGUAGES),
+        metadata={"description": "Every language the template can be read in, its own first"},
+    )
+    items = ma.fields.List(ma.fields.Nested(TemplateItemSchema))
+    flag_rules = ma.fields.List(ma.fields.Nested(FlagRuleDefSchema))
 
 
 class ItemTranslationInSchema(BaseSchema):
@@ -368,7 +374,7 @@ class FlagRuleSchema(ma.Schema):
     patient_id = ma.fields.Integer()
     template = ma.fields.String(attribute="template_code")
     name = ma.fields.String()
-    rule = ma.fields.Dict()
+    rule = ma.fields.Nested(FlagRuleDefSchema)
     care_plan_id = ma.fields.Integer(allow_none=True)
     note = ma.fields.String(allow_none=True)
     created_by_user_id = ma.fields.Integer()

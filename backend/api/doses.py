@@ -32,6 +32,22 @@ blp = Blueprint("doses", __name__, description="Dose log")
 REPORTED = ("taken", "taken_late", "skipped")
 
 
+class DoseStateSchema(ma.Schema):
+    status = ma.fields.String(validate=Choice("DoseReport", REPORTED))
+    taken_at = ma.fields.String(metadata={"format": "date-time"})
+    skip_reason = ma.fields.String(allow_none=True)
+    late = ma.fields.Boolean()
+
+
+class DoseCorrectionSchema(ma.Schema):
+    """One correction of a logged dose: who, when, and the log before and after."""
+
+    at = ma.fields.String(metadata={"format": "date-time"})
+    by_user_id = ma.fields.Integer()
+    from_ = ma.fields.Nested(DoseStateSchema, data_key="from", attribute="from")
+    to = ma.fields.Nested(DoseStateSchema)
+
+
 class DoseSchema(BaseSchema):
     id = ma.fields.Integer(dump_only=True)
     medication_id = RecordId(required=True)
@@ -60,7 +76,7 @@ class DoseSchema(BaseSchema):
     on_behalf = ma.fields.Boolean(dump_only=True)
     logged_at = Instant(dump_only=True)
     undone_at = Instant(dump_only=True, allow_none=True)
-    corrections = ma.fields.List(ma.fields.Dict(), dump_only=True)
+    corrections = ma.fields.List(ma.fields.Nested(DoseCorrectionSchema), dump_only=True)
 
     def _extra(self, log: DoseLog) -> bool:
         return log.slot_key is None
