@@ -69,11 +69,15 @@ class PersonSchema(ma.Schema):
 
 
 def _stamp(description: str) -> ma.fields.Field:
-    return Optional(ma.fields.String(metadata={"format": "date-time", "description": description}))
+    return Optional(
+        ma.fields.String(
+            allow_none=True, metadata={"format": "date-time", "description": description}
+        )
+    )
 
 
 def _count(description: str) -> ma.fields.Field:
-    return Optional(ma.fields.Integer(metadata={"description": description}))
+    return Optional(ma.fields.Integer(allow_none=True, metadata={"description": description}))
 
 
 class MedicineTallySchema(ma.Schema):
@@ -87,18 +91,28 @@ class WorkItemEvidenceSchema(ma.Schema):
 
     # checkin_overdue; safety, checkin_flag and social_need (a flag rule that fired)
     schedule_id = _count("checkin_overdue: the check-in schedule")
-    template = Optional(ma.fields.String(metadata={"description": "The check-in's template"}))
+    template = Optional(
+        ma.fields.String(allow_none=True, metadata={"description": "The check-in's template"})
+    )
     due_at = _stamp("checkin_overdue, transition_task: when it was due")
     occurrences_missed = _count("checkin_overdue: check-ins not answered")
     response_id = _count("A flag: the check-in response")
-    rule = Optional(ma.fields.String(metadata={"description": "A flag: the rule that fired"}))
-    item = Optional(ma.fields.String(metadata={"description": "A flag: the item it read"}))
+    rule = Optional(
+        ma.fields.String(allow_none=True, metadata={"description": "A flag: the rule that fired"})
+    )
+    item = Optional(
+        ma.fields.String(allow_none=True, metadata={"description": "A flag: the item it read"})
+    )
     value = Optional(Scalar(allow_none=True, metadata={"description": "A flag: the answer"}))
     # missed_doses, low_adherence
     missed = _count("missed_doses: doses missed")
     scheduled = _count("missed_doses: doses scheduled")
     days = _count("missed_doses, low_adherence: the days looked at")
-    pdc = Optional(ma.fields.Float(metadata={"description": "low_adherence: days covered, 0-1"}))
+    pdc = Optional(
+        ma.fields.Float(
+            allow_none=True, metadata={"description": "low_adherence: days covered, 0-1"}
+        )
+    )
     days_covered = _count("low_adherence")
     days_with_doses = _count("low_adherence")
     medications = Optional(
