@@ -219,3 +219,25 @@ def test_single_resources_by_id_validate_and_follow_the_policy(
     # Ana sees María but not her check-ins: a 403, as in the JSON API.
     assert_error(api.get(f"/fhir/QuestionnaireResponse/{ids['answer']}", as_="ana"), 403)
     assert_error(api.get(f"/fhir/Observation/{ids['answer']}", as_="priya"), 404)
+
+
+def test_a_care_team_is_read_by_its_members_and_the_patients_it_looks_after(
+    api: Api, world: World
+) -> None:
+    bundle = by_type(everything(api, world.maria, "maria"))
+    team_id = bundle["CareTeam"][0]["id"]
+    for who in ("priya", "maria", "ana"):
+        r = api.get(f"/fhir/CareTeam/{team_id}", as_=who)
+        assert r.status_code == 200, r.get_data(as_text=True)
+        team = json.loads(r.get_data(as_text=True))
+        validate(team)
+        contained = {f"#{c['id']}" for c in team["contained"]}
+        assert {p["member"]["reference"] for p in team["participant"]} <= contained
+    for who in ("sam", "omar"):
+        hidden = assert_error(api.get(f"/fhir/CareTeam/{team_id}", as_=who), 404)
+        assert hidden["message"] == "No such resource."
+    assert_error(api.get("/fhir/CareTeam/987654", as_="priya"), 404)
+    reads = db.session.scalars(
+        select(AccessLogEntry).where(AccessLogEntry.action == "export_fhir")
+    ).all()
+    assert {e.actor_role for e in reads} == {"daughter"}  # Ana's read is in María's log

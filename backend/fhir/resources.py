@@ -107,20 +107,22 @@ def practitioner(user: User) -> Resource:
 
 def care_team(team: CareTeam, organization: str, members: list[tuple[int, str]]) -> Resource:
     """A team and its active members as (user id, role); the members are Practitioners."""
-    return {
+    found: Resource = {
         "resourceType": "CareTeam",
         "id": str(team.id),
         "identifier": identifier("care-team", team.id),
         "status": "active",
         "name": f"{team.name} ({organization})",
-        "participant": [
+    }
+    if members:  # FHIR has no empty lists
+        found["participant"] = [
             {
                 "role": [{"coding": [{"system": ROLE_SYSTEM, "code": role}], "text": role}],
                 "member": ref("Practitioner", user_id),
             }
             for user_id, role in members
-        ],
-    }
+        ]
+    return found
 
 
 _GOAL_STATUS = {

@@ -17,7 +17,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.access import Action, PatientAccess, record_access, resolve
+from backend.access import (
+    Action,
+    PatientAccess,
+    patients_cared_for,
+    record_access,
+    resolve,
+    team_membership,
+)
 from backend.checkins.fhir import questionnaire_response
 from backend.clock import now
 from backend.errors import fail
@@ -326,13 +333,15 @@ LOADERS: dict[str, Loader] = {
     "Communication": _communication,
     "Encounter": _simple(Encounter, Action.VIEW_CARE_PLAN, fhir.encounter),
 }
-RESOURCE_TYPES = tuple(LOADERS)
+RESOURCE_TYPES = (*LOADERS, "CareTeam")
 
 
 def one(session: Session, user: User, resource_type: str, rid: int) -> Resource:
     """One resource by type and id. One answer for "does not exist" and "not yours to see"
     (404, the same queries as far as the policy goes); a lacking permission on a patient
     the reader sees is a 403, as in the JSON API."""
+    if resource_type == "CareTeam":
+        return _care_team(session, user, rid)
     loader = LOADERS.get(resource_type)
     if loader is None:
         fail(404, "No such resource type.")
@@ -344,6 +353,55 @@ def one(session: Session, user: User, resource_type: str, rid: int) -> Resource:
     if not access.allows(action):
         fail(403, f"You may see this patient but not {action.value.replace('_', ' ')}.")
     return build(access)
+
+
+def _care_team(session: Session, user: User, rid: int) -> Resource:
+    """A care team serves many patients: its members read it, and so does anyone who may see
+    the care team of a patient enrolled on it (in that patient's access log). Its members are
+    contained Practitioners, so its references resolve in the resource itself."""
+    team = session.get(CareTeam, rid)
+    viewer = None
+    if team is not None and team_membership(user, rid) is None:
+        enrolled = set(
+            session.scalars(
+                select(Enrollment.patient_id).where(
+                    Enrollment.care_team_id == rid, Enrollment.active_clause()
+                )
+            )
+        )
+        viewer = next(
+            (
+                a
+                for a in patients_cared_for(user)
+                if a.patient.id in enrolled and a.allows(Action.VIEW_CARE_TEAM)
+            ),
+            None,
+        )
+        if viewer is None:
+            team = None
+    if team is None:
+        fail(404, "No such resource.")
+    if viewer is not None:
+        record_access(viewer, EXPORT_ACTION)
+    organization = session.get(Organization, team.organization_id)
+    assert organization is not None
+    members = list(
+        session.execute(
+            select(CareTeamMember.role, User)
+            .join(User, User.id == CareTeamMember.user_id)
+            .where(CareTeamMember.care_team_id == rid, CareTeamMember.active_clause())
+            .order_by(CareTeamMember.id)
+        )
+    )
+    found = fhir.care_team(team, organization.name, [(u.id, role) for role, u in members])
+    for participant in found.get("participant", []):
+        member = participant["member"]["reference"]
+        participant["member"] = {"reference": "#" + member.replace("/", "-")}
+    if members:
+        found["contained"] = [
+            {**fhir.practitioner(u), "id": f"Practitioner-{u.id}"} for _, u in members
+        ]
+    return found
 
 
 __all__ = ["EXPORT_ACTION", "RESOURCE_TYPES", "everything", "one"]
