@@ -375,8 +375,8 @@ def test_the_demo_runs_a_console_worker_that_stops_with_it(
         db.init_engine(engine)
     assert result.exit_code == 0, result.output
     assert states == ["sent"]
-    # a curl per persona, and one for María's calendar feed
-    assert len([line for line in result.output.splitlines() if line.startswith("curl ")]) == 7
+    # a curl per persona, one for María's calendar feed and one for her FHIR record (as Ana)
+    assert len([line for line in result.output.splitlines() if line.startswith("curl ")]) == 8
     assert "Reminders print below as each phone would show them" in result.output
     assert "Es hora de tomar su medicamento." in result.output
     # David gives his father's doses: the walkthrough's reminder for Wei reaches his phone.
