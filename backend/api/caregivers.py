@@ -35,6 +35,16 @@ class GrantSchema(BaseSchema):
     permissions = ma.fields.List(
         ma.fields.String(validate=Choice("Permission", ALL_PERMISSIONS)),
         validate=ma.validate.Length(max=len(ALL_PERMISSIONS)),
+        load_only=True,
+    )
+    # Sent: what the caregiver may do. A managing caregiver's list holds the patient's own
+    # actions too (edit_care_plan, manage_checkins...), hence a wider enum than the input's.
+    granted = ma.fields.List(
+        ma.fields.String(validate=Choice("Action", [a.value for a in Action])),
+        attribute="permissions",
+        data_key="permissions",
+        dump_only=True,
+        metadata={"description": "What the caregiver may do (a managing caregiver: all of it)"},
     )
     ends_at = Instant(
         allow_none=True, metadata={"description": "Access lapses by itself at this instant"}

@@ -6,7 +6,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from backend.access import PatientAccess
+from backend.access import Action, PatientAccess
 from backend.api.common import BaseSchema, BirthDate, Choice, ProfileFields, trimmed
 from backend.models import Patient
 from backend.models.caregiving import RELATIONSHIPS
@@ -21,7 +21,9 @@ class PatientSchema(ProfileFields):
     birth_date = BirthDate(allow_none=True)
     managed = ma.fields.Boolean(dump_only=True, metadata={"description": "Has no own login"})
     my_role = ma.fields.String(dump_only=True, validate=Choice("Role", ROLES))
-    my_permissions = ma.fields.List(ma.fields.String(), dump_only=True)
+    my_permissions = ma.fields.List(
+        ma.fields.String(validate=Choice("Action", [a.value for a in Action])), dump_only=True
+    )
 
 
 class PatientUpdateSchema(PatientSchema):
