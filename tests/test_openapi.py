@@ -11,6 +11,22 @@ import pytest
 from flask import Flask
 from openapi_spec_validator import validate
 
+# The spec's shape checks (tests/test_spec_shape.py) run with this file too: the landing
+# check runs this file, not the whole suite, so a route that breaks a convention is stopped
+# before it lands rather than in CI.
+from tests.test_spec_shape import (  # noqa: F401
+    test_a_component_is_either_sent_or_received_where_the_two_differ,
+    test_a_server_is_named,
+    test_every_fixed_value_set_is_one_named_enum,
+    test_every_list_that_can_grow_is_paginated_with_link_and_total_count,
+    test_every_operation_has_a_unique_readable_operation_id,
+    test_every_property_has_a_type_and_no_object_is_free_form,
+    test_every_request_example_is_valid_for_its_body,
+    test_null_is_a_type_and_a_nullable_reference_is_one_union,
+    test_request_bodies_hold_no_read_only_fields_and_responses_no_write_only,
+    test_what_a_response_sends_is_required,
+)
+
 SPEC = Path(__file__).resolve().parent.parent / "api_spec" / "openapi.json"
 REGENERATE = (
     "FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:9099 CARECOMPANION_INSTANCE_PATH=$(mktemp -d) "
