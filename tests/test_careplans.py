@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from backend import db
+from backend.api.etags import EtagBlueprint
 from backend.models import CarePlan, CarePlanRevision
 from tests.conftest import Api, Clock, World, assert_error
 
@@ -123,6 +124,17 @@ def test_the_second_of_two_editors_with_the_same_etag_gets_412_and_the_first_cha
         "Diabetes and blood pressure",
         2,
     )
+
+
+def test_an_etag_cannot_be_computed_without_reading(api: Api, world: World) -> None:
+    plan_id = _create(api, world.maria).get_json()["id"]
+    guessed = EtagBlueprint.tag({"care_plan": plan_id, "version": 1})
+    r = api.patch(
+        _path(world, plan_id), as_="priya", json={"title": "X"}, headers={"If-Match": guessed}
+    )
+    assert_error(r, 412)
+    plan = api.get(_path(world, plan_id), as_="priya").get_json()
+    assert (plan["title"], plan["version"]) == ("Diabetes and blood pressure", 1)
 
 
 def test_a_change_without_if_match_is_428_and_changes_nothing(api: Api, world: World) -> None:

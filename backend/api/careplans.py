@@ -232,8 +232,10 @@ def plan_etag(plan: CarePlan) -> str:
     return blp.tag(_etag_data(plan))
 
 
-def _etag_data(plan: CarePlan) -> dict[str, int]:
-    return {"care_plan": plan.id, "version": plan.version}
+def _etag_data(plan: CarePlan) -> dict[str, int | str]:
+    # The edit's instant (to the microsecond) as well as the version: a tag a client could
+    # compute from the id and a version number would let it write without having read.
+    return {"care_plan": plan.id, "version": plan.version, "at": plan.updated_at.isoformat()}
 
 
 def _plan(patient_id: int, plan_id: int) -> CarePlan:
