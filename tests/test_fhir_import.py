@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -19,20 +17,15 @@ from backend import db
 from backend.cli.fhir import fhir_group
 from backend.models import AccessLogEntry, Appointment, CarePlan, FhirLink, Medication, Patient
 from tests.conftest import Api, World, assert_error
+from tests.shared_data import FHIR, require
 from tests.test_fhir_export import by_type, everything
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def shared_fhir() -> Path:
-    configured = os.environ.get("CARECOMPANION_SHARED_DATA")
-    base = Path(configured) if configured else ROOT.parent / "shared" / "data"
-    if not (base / "fhir" / "synthea").is_dir():
-        pytest.skip(
-            f"the shared FHIR material is not at {base / 'fhir'} (set CARECOMPANION_SHARED_DATA "
-            "to the shared/data folder): nothing to import"
-        )
-    return base / "fhir"
+    require(FHIR / "synthea")
+    return FHIR
 
 
 def bundle(name: str) -> dict[str, Any]:

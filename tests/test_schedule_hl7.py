@@ -23,16 +23,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from backend.schedule import DEFAULT_ROUTINE, Occurrence, TimingError, expand, parse_timing
+from tests.shared_data import FHIR, absent
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fhir"
-HL7 = DATA / "hl7-r4-examples"
-SYNTHEA = DATA / "synthea"
+HL7 = FHIR / "hl7-r4-examples"
+SYNTHEA = FHIR / "synthea"
 ZONE = "America/New_York"
 TZ = ZoneInfo(ZONE)
 
-pytestmark = pytest.mark.skipif(
-    not HL7.is_dir(), reason=f"shared test data not found at {HL7} (../shared/data)"
-)
+pytestmark = pytest.mark.skipif(absent(HL7) is not None, reason=absent(HL7) or "")
 
 
 @dataclass(frozen=True)
