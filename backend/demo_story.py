@@ -35,7 +35,7 @@ from backend.models import Medication, Patient, User
 from backend.schedule.medicines import occurrences
 from backend.services.sweep import enrolled_patient_ids, sweep
 
-HISTORY_DAYS = 30
+HISTORY_DAYS = 90  # the panel shows 7-, 30- and 90-day adherence: cover all three
 # (medication name, local days ago, slot-key suffix) of the doses María did not log this
 # week: two evening Metformin doses (with dinner, "CV") and one bedtime insulin.
 MISSED = {("Metformin", 2, "#CV"), ("Metformin", 4, "#CV"), ("Insulin glargine", 3, "")}
@@ -80,7 +80,7 @@ class _Client:
 
 
 def _log_history(api: _Client, patient: Patient, who: str) -> int:
-    """Log the last 30 days of scheduled doses as taken, a few minutes late, except MISSED."""
+    """Log the last HISTORY_DAYS days of scheduled doses as taken, a few minutes late, except MISSED."""
 
     at = now()
     today = at.astimezone(ZoneInfo(patient.time_zone)).date()
