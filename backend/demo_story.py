@@ -80,7 +80,7 @@ class _Client:
 
 
 def _log_history(api: _Client, patient: Patient, who: str) -> int:
-    """Log the last HISTORY_DAYS days of scheduled doses as taken, a few minutes late, except MISSED."""
+    """Log the last HISTORY_DAYS days of scheduled doses as taken, a little late, but MISSED."""
 
     at = now()
     today = at.astimezone(ZoneInfo(patient.time_zone)).date()
