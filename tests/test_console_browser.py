@@ -188,6 +188,9 @@ def test_priya_works_in_marias_chart(
     browser.wait_text("PHQ-9 score over time", "main")
     browser.wait_for("main svg.chart polyline, main svg.chart circle")
     browser.wait_text("Mom has been forgetting her evening Metformin", "main")
+    # adherence week by week: twelve bars drawn from /adherence/weekly, numbers in a table
+    weekly = browser.wait_for("svg.chart[aria-label='Doses taken in each of the last 12 weeks']")
+    assert len(weekly.find_elements("css selector", "rect")) == 12
     browser.screenshot("chart-priya-maria")
 
     # A GAD-7 for next Monday at 10:00 in María's zone.

@@ -124,14 +124,25 @@ async function medicines(ctx) {
 
 async function adherenceCard(ctx) {
   const periods = [7, 30, 90];
-  const results = await Promise.all(periods.map((days) => get(query(`${ctx.base}/adherence`, { days }))));
+  const [weekly, ...results] = await Promise.all([
+    get(query(`${ctx.base}/adherence/weekly`, { weeks: 12 })),
+    ...periods.map((days) => get(query(`${ctx.base}/adherence`, { days }))),
+  ]);
   const bars = results.map((r, i) => ({ label: `${periods[i]} days`, value: r.overall.dose_adherence }));
+  const weekLabel = (w) => new Date(`${w.week_start}T12:00:00Z`).toLocaleDateString("en-US", { month: "numeric", day: "numeric", timeZone: "UTC" });
+  // Twelve dates do not fit under twelve narrow bars: every third one (all are in the table).
+  const n = weekly.overall.length;
+  const weeks = weekly.overall.map((w, i) => ({ label: (n - 1 - i) % 3 === 0 ? weekLabel(w) : "", value: w.dose_adherence }));
   const month = results[1];
   return [
     barChart(`Doses taken: ${bars.map((b) => `${b.label} ${percent(b.value)}`).join(", ")}`, bars),
     dataTable("Doses taken by period", ["Period", "Taken", "Scheduled", "Missed", "Adherence"],
       results.map((r, i) => [`${periods[i]} days`, String(r.overall.taken), String(r.overall.scheduled), String(r.overall.missed), percent(r.overall.dose_adherence)])),
     h("p", { class: "muted" }, "Share of due doses taken (the dashed line is 80 %)."),
+    h("h3", {}, "Week by week (weeks start on Monday)"),
+    barChart(`Doses taken in each of the last ${weeks.length} weeks`, weeks, { width: 420, values: false }),
+    dataTable("Doses taken week by week", ["Week of", "Taken", "Scheduled", "Missed", "Adherence"],
+      weekly.overall.map((w) => [w.week_start, String(w.taken), String(w.scheduled), String(w.missed), percent(w.dose_adherence)])),
     month.medications.length
       ? h("table", {},
         h("caption", {}, "Last 30 days by medicine"),

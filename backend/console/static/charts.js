@@ -9,9 +9,9 @@ const GRID = "#c9d1db";
 const BAR = "#0b5cad";
 const LINE = "#a4001d";
 
-/** Bars of fractions (0..1) with labels: adherence over 7, 30 and 90 days. */
-export function barChart(title, bars) {
-  const width = 320;
+/** Bars of fractions (0..1) with labels: adherence over 7, 30 and 90 days, or week by week
+ * (many narrow bars: no value over each, the numbers are in the table beside it). */
+export function barChart(title, bars, { width = 320, values = true } = {}) {
   const height = 170;
   const left = 36;
   const bottom = 30;
@@ -32,7 +32,9 @@ export function barChart(title, bars) {
     if (value !== null) {
       const hgt = plotH * value;
       svg.append(s("rect", { x, y: 12 + plotH - hgt, width: w, height: hgt, fill: BAR }));
-      svg.append(s("text", { x: x + w / 2, y: 12 + plotH - hgt - 3, "text-anchor": "middle", fill: INK, "font-size": 11 }, `${Math.round(value * 100)}%`));
+      if (values) {
+        svg.append(s("text", { x: x + w / 2, y: 12 + plotH - hgt - 3, "text-anchor": "middle", fill: INK, "font-size": 11 }, `${Math.round(value * 100)}%`));
+      }
     }
     svg.append(s("text", { x: x + w / 2, y: height - 10, "text-anchor": "middle", fill: INK, "font-size": 11 }, bar.label));
   });
