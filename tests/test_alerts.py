@@ -18,26 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from backend import db
-from backend.models import AccessLogEntry, CaregiverGrant, Patient, Reminder, User
+from backend.models import AccessLogEntry, CaregiverGrant, User
 from notifications import register_device
 from notifications.channels.fcm import FcmChannel
-from tests.conftest import START, Api, Clock, World, assert_error
+from tests.conftest import Api, Clock, World, assert_error
 from tests.fcmserver import FcmServer
+from tests.scenes import NOON, noon_medicine, phones, rows
 from tests.wiring import WIRED, dispatch_until
-
-NOON = START + timedelta(hours=2)  # 12:00 in New York, María's zone
-DAILY_NOON = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["12:00:00"]}}
 
 
 @pytest.fixture
 def people(api: Api, world: World) -> World:
-    session = db.session()
-    for who in ("maria", "ana", "priya"):
-        register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
-    patient = session.get(Patient, world.maria)
-    assert patient is not None
-    patient.time_zone = "America/New_York"
-    session.commit()
+    phones(world, "maria", "ana", "priya")
     # The team hears first, then Ana, then María's own follow-up, then the team again.
     chain = {
         "steps": [
@@ -49,28 +41,13 @@ def people(api: Api, world: World) -> World:
     }
     r = api.put(f"/patients/{world.maria}/escalation", as_="maria", json=chain)
     assert r.status_code == 200, r.get_json()
-    body = {
-        "name": "Lisinopril",
-        "timing": DAILY_NOON,
-        "start_date": "2026-01-01",
-        "end_date": "2026-11-25",
-    }
-    r = api.post(f"/patients/{world.maria}/medications", as_="maria", json=body)
-    assert r.status_code == 201, r.get_json()
+    noon_medicine(api, world)
     return world
 
 
 def alert_of(fcm: FcmServer, token: str) -> dict[str, Any]:
     (alert,) = [m for m in fcm.to(token) if m["data"]["kind"] == "missed_dose_alert"]
     return alert
-
-
-def rows(**where: Any) -> list[Reminder]:
-    db.session.expire_all()
-    stmt = select(Reminder).order_by(Reminder.due_at, Reminder.id)
-    for key, value in where.items():
-        stmt = stmt.where(getattr(Reminder, key) == value)
-    return list(db.session.scalars(stmt))
 
 
 def test_an_alert_not_yet_sent_cannot_be_acknowledged_and_changes_nothing(

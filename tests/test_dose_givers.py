@@ -18,32 +18,22 @@ from sqlalchemy.orm import Session
 
 from backend import db
 from backend.db import write_transaction
-from backend.models import CaregiverGrant, Patient, Reminder
+from backend.models import CaregiverGrant, Reminder
 from backend.reminders.device_health import check_device_health
 from notifications import register_device
 from notifications.channels.console import ConsoleChannel
 from notifications.channels.fcm import FcmChannel
 from notifications.dispatch import dispatch_once
-from tests.conftest import START, Api, Clock, World, assert_error
+from tests.conftest import Api, Clock, World, assert_error
 from tests.fcmserver import FcmServer
+from tests.scenes import DAILY_NOON, NOON, phones
 from tests.wiring import WIRED
 from tests.wiring import dispatch_until as run_until
-
-NOON = START + timedelta(hours=2)  # 12:00 in New York
-DAILY_NOON = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["12:00:00"]}}
 
 
 @pytest.fixture
 def people(api: Api, world: World) -> World:
-    session = db.session()
-    for who in ("maria", "ana", "priya", "david"):
-        register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
-    for key in ("maria", "chen"):
-        patient = session.get(Patient, world.patients[key].id)
-        assert patient is not None
-        patient.time_zone = "America/New_York"
-    session.commit()
-    return world
+    return phones(world, "maria", "ana", "priya", "david", patients=("maria", "chen"))
 
 
 def add_med(api: Api, patient_id: int, who: str, name: str = "Lisinopril") -> int:

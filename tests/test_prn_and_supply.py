@@ -15,12 +15,10 @@ import pytest
 from flask import Flask
 from sqlalchemy.engine import Engine
 
-from backend import db
-from backend.models import Patient
-from notifications import register_device
 from notifications.channels.fcm import FcmChannel
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer
+from tests.scenes import phones
 from tests.wiring import WIRED, dispatch_until
 
 DAILY = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["20:00:00"]}}
@@ -28,14 +26,7 @@ DAILY = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay":
 
 @pytest.fixture
 def people(api: Api, world: World) -> World:
-    session = db.session()
-    for who in ("maria", "ana", "priya"):
-        register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
-    patient = session.get(Patient, world.maria)
-    assert patient is not None
-    patient.time_zone = "America/New_York"
-    session.commit()
-    return world
+    return phones(world, "maria", "ana", "priya")
 
 
 def add(api: Api, world: World, **fields: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -17,54 +16,23 @@ from sqlalchemy.engine import Engine
 from backend import db
 from backend.models import CaregiverGrant, Medication, Patient, Reminder
 from backend.reminders.planner import plan
-from notifications import register_device
 from notifications.channels.fcm import FcmChannel
 from notifications.dispatch import dispatch_once
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer
+from tests.scenes import DAILY_NOON, NOON, phones, rows
+from tests.scenes import noon_medicine as add_med
 from tests.wiring import CHECKED, WIRED
 from tests.wiring import dispatch_until as run_until
-
-NOON = START + timedelta(hours=2)  # 12:00 in New York, Maria's zone
-DAILY_NOON = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["12:00:00"]}}
 
 
 @pytest.fixture
 def people(api: Api, world: World) -> World:
-    session = db.session()
-    for who in ("maria", "ana", "priya", "david"):
-        register_device(session, world.users[who].id, f"inst-{who}", f"{who}-phone", "android")
-    patient = session.get(Patient, world.maria)
-    assert patient is not None
-    patient.time_zone = "America/New_York"
-    session.commit()
-    return world
-
-
-def add_med(api: Api, world: World, timing: dict[str, Any] = DAILY_NOON, **extra: Any) -> int:
-    # One dose in the planning horizon: today's, at noon.
-    body = {
-        "name": "Lisinopril",
-        "timing": timing,
-        "start_date": "2026-01-01",
-        "end_date": "2026-11-25",
-        **extra,
-    }
-    r = api.post(f"/patients/{world.maria}/medications", as_="maria", json=body)
-    assert r.status_code == 201, r.get_json()
-    return int(r.get_json()["id"])
+    return phones(world, "maria", "ana", "priya", "david")
 
 
 def pushes(fcm: FcmServer) -> list[tuple[str, str]]:
     return [(m["token"], m["data"]["kind"]) for m in fcm.received]
-
-
-def rows(**where: Any) -> list[Reminder]:
-    db.session.expire_all()
-    stmt = select(Reminder).order_by(Reminder.due_at, Reminder.id)
-    for key, value in where.items():
-        stmt = stmt.where(getattr(Reminder, key) == value)
-    return list(db.session.scalars(stmt))
 
 
 def log_dose(api: Api, world: World, med_id: int, at: datetime, who: str = "maria") -> None:
