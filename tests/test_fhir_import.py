@@ -213,3 +213,46 @@ def test_the_import_route_follows_the_policy_and_is_in_the_access_log(
     assert_error(
         api.post(f"/patients/{world.maria}/fhir-import", as_="priya", json=not_a_bundle), 422
     )
+
+
+def _patient_bundle(mrn: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:5d1c7a3e-2b4f-4c1a-9e8d-7f6a5b4c3d2e",
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "p",
+                    "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": mrn}],
+                },
+            }
+        ],
+    }
+
+
+def test_a_bundle_for_one_record_cannot_claim_another_persons_identifier(
+    api: Api, world: World
+) -> None:
+    maria_mrn = _patient_bundle("MRN-0001")
+    assert (
+        api.post(f"/patients/{world.maria}/fhir-import", as_="maria", json=maria_mrn).status_code
+        == 200
+    )
+    # David sends María's MRN with his father's record: it stays María's.
+    assert (
+        api.post(f"/patients/{world.chen}/fhir-import", as_="david", json=maria_mrn).status_code
+        == 200
+    )
+    holders = db.session.scalars(
+        select(FhirLink.patient_id).where(
+            FhirLink.kind == "patient", FhirLink.source_id == "MRN-0001"
+        )
+    ).all()
+    assert holders == [world.maria]
+    # An identifier longer than the column is compared as stored: importing twice is no 500.
+    long_mrn = _patient_bundle("M" * 400)
+    for _ in range(2):
+        r = api.post(f"/patients/{world.maria}/fhir-import", as_="maria", json=long_mrn)
+        assert r.status_code == 200, r.get_json()

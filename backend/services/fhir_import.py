@@ -135,7 +135,9 @@ def _match_or_create(
         select(FhirLink.patient_id)
         .where(
             FhirLink.kind == "patient",
-            tuple_(FhirLink.source_system, FhirLink.source_id).in_(incoming.identifiers),
+            tuple_(FhirLink.source_system, FhirLink.source_id).in_(
+                [(system[:300], value[:300]) for system, value in incoming.identifiers]
+            ),
         )
         .order_by(FhirLink.id)
         .limit(1)
@@ -169,16 +171,22 @@ def _match_or_create(
 
 
 def _link_identifiers(session: Session, patient: Patient, incoming: PatientIn) -> None:
-    rows = session.execute(
+    """Link the bundle's patient identifiers to ``patient``, except those another patient
+    already holds: a bundle sent for one record must not claim another person's MRN (a later
+    operator import would then match that person's data to this record). Identifiers are
+    compared as stored (cut to the column's 300 characters), so a re-import finds them."""
+    wanted = {(system[:300], value[:300]) for system, value in incoming.identifiers}
+    if not wanted:
+        return
+    held = session.execute(
         select(FhirLink.source_system, FhirLink.source_id).where(
-            FhirLink.patient_id == patient.id, FhirLink.kind == "patient"
+            FhirLink.kind == "patient",
+            tuple_(FhirLink.source_system, FhirLink.source_id).in_(wanted),
         )
     )
-    known = {(system, value) for system, value in rows}
-    for system, value in incoming.identifiers:
-        if (system, value) not in known:
-            known.add((system, value))
-            session.add(_link(patient.id, "patient", (system, value), patient.id, ""))
+    known = {(system, value) for system, value in held}
+    for source in sorted(wanted - known):
+        session.add(_link(patient.id, "patient", source, patient.id, ""))
     session.flush()
 
 
