@@ -1,4 +1,9 @@
-"""Sign-in: verify the Firebase ID token on each request and map its uid to a user row."""
+"""Sign-in: verify the Firebase ID token on each request and map its uid to a user row.
+
+A token of a sign-in that was signed out (``POST /me/sign-out``, see
+``backend/models/sign_in.py``) is refused like an invalid one, in the same query that finds
+the user.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 import google.auth.exceptions
 from firebase_admin import auth as fb_auth
 from flask import current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import exists, false, select
 from sqlalchemy.exc import IntegrityError
 
 from backend import db
@@ -18,7 +23,7 @@ from backend.clock import now
 from backend.config import EMULATOR_HOST_VAR, Settings
 from backend.errors import fail
 from backend.firebase import firebase_app
-from backend.models import User
+from backend.models import SignedOutSession, User
 
 log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = {
@@ -92,9 +97,31 @@ def verify_token(token: str, settings: Settings) -> dict[str, Any]:
     return claims
 
 
+def _auth_time(claims: dict[str, Any]) -> int | None:
+    """The sign-in's instant, the same in every token of that sign-in (Firebase sets it)."""
+    value = claims.get("auth_time")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _find_user(uid: str, auth_time: int | None) -> User | None:
+    """The user of this uid; a 401 if this token's sign-in was signed out."""
+    ended = (
+        exists().where(SignedOutSession.user_id == User.id, SignedOutSession.auth_time == auth_time)
+        if auth_time is not None
+        else false()
+    )
+    row = db.session.execute(select(User, ended).where(User.firebase_uid == uid)).first()
+    if row is None:
+        return None
+    if row[1]:
+        _unauthorized("This sign-in was signed out; sign in again.")
+    user: User = row[0]
+    return user
+
+
 def _provision(claims: dict[str, Any]) -> User:
     uid = str(claims["uid"])
-    user = db.session.scalar(select(User).where(User.firebase_uid == uid))
+    user = _find_user(uid, _auth_time(claims))
     if user is None:
         user = User(
             firebase_uid=uid,
@@ -129,8 +156,15 @@ def authenticate() -> None:
     settings: Settings = current_app.config["SETTINGS"]
     claims = verify_token(bearer_token(), settings)
     g.current_user = _provision(claims)
+    g.auth_time = _auth_time(claims)
 
 
 def current_user() -> User:
     user: User = g.current_user
     return user
+
+
+def current_auth_time() -> int | None:
+    """When the signed-in person's current sign-in happened (their token's ``auth_time``)."""
+    auth_time: int | None = g.get("auth_time")
+    return auth_time

@@ -90,6 +90,25 @@ def _project_id(raw: str) -> str:
     return value
 
 
+def _web_api_key(raw: str) -> str:
+    # A Firebase web API key is "AIza" and 35 more URL-safe characters (39 in all).
+    value = raw.strip()
+    if not re.fullmatch(r"AIza[0-9A-Za-z_-]{35}", value):
+        raise ValueError("not a Firebase web API key (39 characters starting with AIza)")
+    return value
+
+
+def _host_name(raw: str) -> str:
+    value = raw.strip().lower()
+    label = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    if len(value) > 253 or not re.fullmatch(rf"(?:{label}\.)+[a-z]{{2,63}}", value):
+        raise ValueError(
+            f"expected a host name such as my-project.firebaseapp.com (no https://, no path), "
+            f"got {raw!r}"
+        )
+    return value
+
+
 def _existing_file(raw: str) -> str:
     if not Path(raw).is_file():
         raise ValueError(f"no such file: {raw!r}")
@@ -119,6 +138,9 @@ class Settings:
     firebase_credentials: str | None = None
     firebase_auth_emulator_host: str | None = None
     firebase_http_timeout_s: int = 10
+    # The console's Firebase web config (public by design: every browser receives it).
+    firebase_web_api_key: str | None = None
+    firebase_auth_domain: str | None = None  # None: <project id>.firebaseapp.com
     token_clock_skew_s: int = 5
     invitation_ttl_hours: int = 72
     invitation_max_failures: int = 5
@@ -132,6 +154,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def auth_domain(self) -> str:
+        """Where Firebase's sign-in pages live: the setting, or the project's default."""
+        return self.firebase_auth_domain or f"{self.firebase_project_id}.firebaseapp.com"
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -180,6 +207,8 @@ class Settings:
             firebase_credentials=_read(env, "FIREBASE_CREDENTIALS", _existing_file, None),
             firebase_auth_emulator_host=_read(env, EMULATOR_HOST_VAR, _host_port, None),
             firebase_http_timeout_s=_read(env, "FIREBASE_HTTP_TIMEOUT", _int_in(1, 120), 10),
+            firebase_web_api_key=_read(env, "FIREBASE_WEB_API_KEY", _web_api_key, None),
+            firebase_auth_domain=_read(env, "FIREBASE_AUTH_DOMAIN", _host_name, None),
             token_clock_skew_s=_read(env, "TOKEN_CLOCK_SKEW_SECONDS", _int_in(0, 60), 5),
             invitation_ttl_hours=_read(env, "INVITATION_TTL_HOURS", _int_in(1, 24 * 30), 72),
             invitation_max_failures=_read(env, "INVITATION_MAX_FAILURES", _int_in(1, 100), 5),

@@ -221,6 +221,25 @@ def test_production_default_credentials_path_verifies_without_network(
         firebase_admin.delete_app(fb_app)
 
 
+def test_a_signed_out_sign_in_is_refused_even_with_a_refreshed_token(
+    prod: Prod, keys: Keys
+) -> None:
+    signed_in = int(time.time()) - 120
+    first = keys.good.sign(firebase_claims(PROJECT, "rosa", issued=signed_in))
+    # What the refresh endpoint hands out later: a new token of the same sign-in.
+    refreshed = keys.good.sign(
+        firebase_claims(PROJECT, "rosa", issued=signed_in + 60, auth_time=signed_in)
+    )
+    other_device = keys.good.sign(firebase_claims(PROJECT, "rosa", issued=signed_in - 30))
+    assert prod.me(refreshed).status_code == 200
+    headers = {"Authorization": f"Bearer {first}"}
+    assert prod.client.post("/me/sign-out", headers=headers).status_code == 204
+    for token in (first, refreshed):
+        body = assert_unauthorized(prod.me(token))
+        assert body["message"] == "This sign-in was signed out; sign in again."
+    assert prod.me(other_device).status_code == 200
+
+
 # --- tokens that must be refused ----------------------------------------------------
 
 
@@ -416,11 +435,17 @@ def test_from_env_accepts_a_production_environment() -> None:
             EMULATOR_HOST_VAR: "",  # empty counts as unset, as in firebase-admin
             "DATABASE_URL": "postgresql://app@db.internal/care",
             "FIREBASE_HTTP_TIMEOUT": "5",
+            "FIREBASE_WEB_API_KEY": " AIzaSyA-test_key-0000000000000000000000 ",
+            "FIREBASE_AUTH_DOMAIN": "Sign-In.Example.ORG",
         }
     )
     assert settings.is_production and not settings.emulated_auth
     assert settings.database_url == "postgresql+psycopg://app@db.internal/care"
     assert settings.firebase_http_timeout_s == 5
+    assert settings.firebase_web_api_key == "AIzaSyA-test_key-0000000000000000000000"
+    assert settings.auth_domain == "sign-in.example.org"
+    # Without FIREBASE_AUTH_DOMAIN: the domain Firebase gives every project.
+    assert Settings(firebase_project_id=PROJECT).auth_domain == f"{PROJECT}.firebaseapp.com"
 
 
 @pytest.mark.parametrize(
@@ -437,6 +462,11 @@ def test_from_env_accepts_a_production_environment() -> None:
         ("FIREBASE_PROJECT_ID", "Not A Project"),
         ("FIREBASE_CREDENTIALS", "/nonexistent/service-account.json"),
         (EMULATOR_HOST_VAR, "localhost"),
+        ("FIREBASE_WEB_API_KEY", "not-a-key"),
+        ("FIREBASE_WEB_API_KEY", "AIzaSyA-too-short"),
+        ("FIREBASE_AUTH_DOMAIN", "https://my-project.firebaseapp.com"),
+        ("FIREBASE_AUTH_DOMAIN", "my-project.firebaseapp.com/__/auth"),
+        ("FIREBASE_AUTH_DOMAIN", "localhost"),
     ],
 )
 def test_bad_setting_values_name_the_setting(name: str, value: str) -> None:

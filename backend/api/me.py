@@ -13,10 +13,11 @@ from backend import db
 from backend.access import resolve
 from backend.api.common import LocalTime, ProfileFields, error_responses, trimmed
 from backend.api.patient_schemas import OwnPatientCreateSchema, PatientSchema, access_view
-from backend.auth import current_user
+from backend.auth import current_auth_time, current_user
 from backend.errors import fail
 from backend.models import Patient, User
 from backend.services.profiles import update_me
+from backend.services.sign_ins import sign_out
 
 blp = Blueprint("me", __name__, url_prefix="/me", description="The signed-in user")
 
@@ -69,6 +70,18 @@ class Me(MethodView):
         user = current_user()
         update_me(db.session(), user, changes)
         return user
+
+
+@blp.route("/sign-out")
+class SignOut(MethodView):
+    @blp.response(204)
+    @error_responses(blp, 400)
+    def post(self) -> None:
+        """End this sign-in: its ID tokens, refreshed or not, get a 401 from now on"""
+        auth_time = current_auth_time()
+        if auth_time is None:
+            fail(400, "This token has no auth_time, so its sign-in cannot be told apart.")
+        sign_out(db.session(), current_user(), auth_time)
 
 
 @blp.route("/patient")

@@ -30,6 +30,7 @@ from backend.models.medication import DoseLog, Medication
 from backend.models.message import Message, MessageThread, ThreadRead
 from backend.models.outbox import Delivery, Reminder
 from backend.models.patient import Patient
+from backend.models.sign_in import SignedOutSession
 from backend.models.transition import Discharge, Encounter, MedicationChange, TransitionTask
 from backend.models.user import User
 from backend.models.worklist import WorkItem, WorkItemEvent
@@ -70,6 +71,7 @@ __all__ = [
     "Permission",
     "RedemptionAttempt",
     "Reminder",
+    "SignedOutSession",
     "TeamRole",
     "ThreadRead",
     "TransitionTask",

@@ -1,0 +1,42 @@
+"""Signing out ends that sign-in on the server: every token of it is refused afterwards,
+while the same person's other sign-ins (their phone, a later sign-in) go on working."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from backend import db
+from backend.models import SignedOutSession
+from tests.conftest import Api, Clock, assert_error
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_signed_out_token_is_refused_and_other_sign_ins_are_not(api: Api, clock: Clock) -> None:
+    phone = api.token("priya")  # her phone signed in at START
+    clock.advance(minutes=10)
+    desk = api.token("priya")  # the console, ten minutes later
+    assert api.get("/me", headers=_bearer(desk)).status_code == 200
+
+    assert api.post("/me/sign-out", headers=_bearer(desk)).status_code == 204
+
+    body = assert_error(api.get("/me", headers=_bearer(desk)), 401)
+    assert body["message"] == "This sign-in was signed out; sign in again."
+    assert_error(api.get("/worklist", headers=_bearer(desk)), 401)
+    assert api.get("/me", headers=_bearer(phone)).status_code == 200
+    clock.advance(seconds=30)
+    assert api.get("/me", headers=_bearer(api.token("priya"))).status_code == 200
+    # Another person who signed in at the same second is someone else's sign-in.
+    clock.advance(minutes=-10, seconds=-30)
+    assert api.get("/me", as_="omar").status_code == 200
+
+
+def test_signing_out_needs_a_sign_in_and_is_recorded_once(api: Api) -> None:
+    assert_error(api.post("/me/sign-out"), 401)
+    token = api.token("ana")
+    assert api.post("/me/sign-out", headers=_bearer(token)).status_code == 204
+    assert_error(api.post("/me/sign-out", headers=_bearer(token)), 401)
+    count = db.session.scalar(select(func.count()).select_from(SignedOutSession))
+    assert count == 1
