@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, Table, create_engine, event, select, update
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
@@ -108,3 +108,22 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             conn.rollback()
             raise
         conn.commit()
+
+
+def hold_row(db: Session, model: type[Base], row_id: int) -> None:
+    """Hold one row until ``db``'s transaction ends, so that read-then-write rules the row
+    guards (a team keeps an admin) run one transaction at a time; what is read after this
+    call includes everything the previous holder committed.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE`` of the row (the others wait on it; under READ
+    COMMITTED their next statements see what it committed). SQLite has no row locks, and
+    pysqlite begins its transaction only before DML (a ``SELECT ... FOR UPDATE`` would be
+    rendered without the clause and lock nothing): a no-op UPDATE of the row takes the
+    database's write lock instead, waiting up to ``busy_timeout`` for the writer before.
+    """
+    table = cast(Table, model.__table__)
+    pk = table.c.id
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(update(table).where(pk == row_id).values(id=pk))
+    else:
+        db.execute(select(pk).where(pk == row_id).with_for_update())

@@ -8,13 +8,19 @@ Injected clock; SQLite, and PostgreSQL with TEST_DATABASE_URL.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from flask import Flask
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from backend import db
-from backend.models import AccessLogEntry, Organization, Reminder
-from backend.services.careteams import add_member, add_team
+from backend.errors import ServiceError
+from backend.models import AccessLogEntry, CareTeamMember, Organization, Reminder, User
+from backend.services.careteams import add_member, add_team, change_member, remove_member
 from tests.conftest import Api, Clock, World, assert_error
 
 TEAM_A = "Riverside Primary Care A"
@@ -175,3 +181,72 @@ def test_an_admin_enrols_only_patients_they_already_look_after(api: Api, world: 
     # Bad input changes nothing.
     for bad in ({}, {"patient_id": "x"}, {"patient_id": -1}, {"patient_id": 1, "extra": 1}):
         assert_error(api.post(path, as_="priya", json=bad), 422)
+
+
+@pytest.mark.parametrize("step_down", ["demote", "remove"])
+def test_two_admins_taking_each_other_off_at_once_leave_the_team_an_admin(
+    ctx: Flask, world: World, engine: Engine, step_down: str
+) -> None:
+    """Priya and Rosa, the only admins, demote (or remove) each other at the same moment.
+    Rosa's change has passed the admin count but is not committed when Priya's starts; Priya's
+    commits only after Rosa's, and must then see one admin left: a 409, not an empty team."""
+    team = _team(world)
+    add_member(db.session(), team, "rosa", "Rosa", None, "pharmacist", admin=True)
+    db.session.commit()
+    ids = {
+        u: db.session.scalar(select(CareTeamMember.id).join(User).where(User.firebase_uid == uid))
+        for u, uid in (("priya", world.uid("priya")), ("rosa", "rosa"))
+    }
+
+    def take_off(s: Session, who: str, by: str) -> None:
+        member = s.get(CareTeamMember, ids[who])
+        actor = s.scalar(select(User).join(CareTeamMember).where(CareTeamMember.id == ids[by]))
+        assert member is not None and actor is not None
+        if step_down == "demote":
+            change_member(s, member, actor, None, False)
+        else:
+            remove_member(s, member, actor)
+
+    first = Session(bind=engine)
+    take_off(first, "priya", by="rosa")  # holds whatever it holds, uncommitted
+
+    second_wrote = threading.Event()
+    outcome: list[int] = []
+
+    def on_statement(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        # Priya's first statement that locks or writes: from then on, Rosa's may commit.
+        if threading.current_thread() is second and "UPDATE" in statement.upper():
+            second_wrote.set()
+
+    def priyas_change() -> None:
+        with Session(bind=engine) as s:
+            try:
+                take_off(s, "rosa", by="priya")
+                s.commit()
+                outcome.append(200)
+            except ServiceError as e:
+                s.rollback()
+                outcome.append(e.status)
+            finally:
+                second_wrote.set()
+
+    second = threading.Thread(target=priyas_change)
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        second.start()
+        assert second_wrote.wait(timeout=60)
+        first.commit()
+        first.close()
+        second.join(timeout=60)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert outcome == [409]
+    db.session.expire_all()
+    admins = db.session.scalars(
+        select(CareTeamMember.id).where(
+            CareTeamMember.care_team_id == team,
+            CareTeamMember.is_admin.is_(True),
+            CareTeamMember.active_clause(),
+        )
+    )
+    assert list(admins) == [ids["rosa"]]

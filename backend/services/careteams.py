@@ -1,7 +1,9 @@
 """Care teams: teams, members and enrolments, changed by the operator's CLI or by a team's
 admin through the API.
 
-A team always keeps at least one admin (removing or demoting the last is a 409). Each change
+A team always keeps at least one admin (removing or demoting the last is a 409); changes to a
+team's members hold the team's row (:func:`backend.db.hold_row`), so two admins demoting or
+removing each other at the same moment cannot both pass that check. Each change
 is in the team's trail (``care_team_changes``; the actor is None for the CLI). Access follows
 at once: a removed member or an ended enrolment no longer passes the access policy, and what
 was still pending for that member about that patient is cancelled in the same transaction
@@ -17,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.clock import now
+from backend.db import hold_row
 from backend.errors import ServiceError, fail
 from backend.models import (
     CareTeam,
@@ -86,6 +89,7 @@ def add_member(
 def change_member(
     db: Session, member: CareTeamMember, by: User, role: str | None, admin: bool | None
 ) -> CareTeamMember:
+    _hold_team(db, member)
     if admin is False and member.is_admin:
         _keep_an_admin(db, member)
     if role is not None:
@@ -103,6 +107,7 @@ def change_member(
 
 def remove_member(db: Session, member: CareTeamMember, by: User) -> None:
     """Off the team at once: their access to its patients and what was pending for them."""
+    _hold_team(db, member)
     if member.is_admin:
         _keep_an_admin(db, member)
     member.removed_at = now()
@@ -110,6 +115,14 @@ def remove_member(db: Session, member: CareTeamMember, by: User) -> None:
     _trail(db, member.care_team_id, by, "member_removed", member.user_id)
     for patient_id in _enrolled(db, member.care_team_id):
         replan_for_grant(db, patient_id, member.user_id)
+
+
+def _hold_team(db: Session, member: CareTeamMember) -> None:
+    """One change to the team's members at a time; ``member`` as the last one left it."""
+    hold_row(db, CareTeam, member.care_team_id)
+    db.refresh(member)
+    if member.removed_at is not None:  # taken off by the change before
+        fail(404, "No such member.")
 
 
 def _keep_an_admin(db: Session, member: CareTeamMember) -> None:
