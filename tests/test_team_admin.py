@@ -8,12 +8,11 @@ Injected clock; SQLite, and PostgreSQL with TEST_DATABASE_URL.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -22,6 +21,7 @@ from backend.errors import ServiceError
 from backend.models import AccessLogEntry, CareTeamMember, Organization, Reminder, User
 from backend.services.careteams import add_member, add_team, change_member, remove_member
 from tests.conftest import Api, Clock, World, assert_error
+from tests.races import race
 
 TEAM_A = "Riverside Primary Care A"
 
@@ -208,39 +208,16 @@ def test_two_admins_taking_each_other_off_at_once_leave_the_team_an_admin(
             remove_member(s, member, actor)
 
     first = Session(bind=engine)
-    take_off(first, "priya", by="rosa")  # holds whatever it holds, uncommitted
-
-    second_wrote = threading.Event()
-    outcome: list[int] = []
-
-    def on_statement(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        # Priya's first statement that locks or writes: from then on, Rosa's may commit.
-        if threading.current_thread() is second and "UPDATE" in statement.upper():
-            second_wrote.set()
+    take_off(first, "priya", by="rosa")  # done, not committed
 
     def priyas_change() -> None:
         with Session(bind=engine) as s:
-            try:
-                take_off(s, "rosa", by="priya")
-                s.commit()
-                outcome.append(200)
-            except ServiceError as e:
-                s.rollback()
-                outcome.append(e.status)
-            finally:
-                second_wrote.set()
+            take_off(s, "rosa", by="priya")
+            s.commit()
 
-    second = threading.Thread(target=priyas_change)
-    event.listen(engine, "before_cursor_execute", on_statement)
-    try:
-        second.start()
-        assert second_wrote.wait(timeout=60)
-        first.commit()
-        first.close()
-        second.join(timeout=60)
-    finally:
-        event.remove(engine, "before_cursor_execute", on_statement)
-    assert outcome == [409]
+    # Priya's first statement that locks or writes: from then on, Rosa's may commit.
+    refused = race(engine, first, priyas_change, reaches="UPDATE")
+    assert isinstance(refused, ServiceError) and refused.status == 409, refused
     db.session.expire_all()
     admins = db.session.scalars(
         select(CareTeamMember.id).where(

@@ -88,7 +88,7 @@ class DoseGivers(MethodView):
 
     @blp.arguments(DoseGiversUpdateSchema)
     @blp.response(200, DoseGiversSchema)
-    @error_responses(blp, 403, 404)
+    @error_responses(blp, 403, 404, 409)
     def put(self, data: dict[str, Any], patient_id: int) -> dict[str, Any]:
         """Choose who gives the doses (the patient or a managing caregiver), or per medicine"""
         access = authorize(current_user(), patient_id, Action.MANAGE_ACCESS)

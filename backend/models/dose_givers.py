@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.clock import now
@@ -23,7 +23,17 @@ class DoseGivers(Base):
     """A patient's setting (``medication_id`` None) or one medicine's override."""
 
     __tablename__ = "dose_givers"
-    __table_args__ = (UniqueConstraint("patient_id", "medication_id"),)
+    __table_args__ = (
+        UniqueConstraint("patient_id", "medication_id"),
+        # The constraint above never sees the patient-wide setting: NULLs are distinct.
+        Index(
+            "uq_dose_givers_patient_id_all_medicines",
+            "patient_id",
+            unique=True,
+            sqlite_where=text("medication_id IS NULL"),
+            postgresql_where=text("medication_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.clock import now
@@ -96,16 +97,27 @@ def set_dose_givers(
         circle = circles(session, [patient], now())[patient.id]
         _check_choice(session, patient, circle, receives, chosen)
         if row is None:
-            row = DoseGivers(
-                patient_id=patient.id, medication_id=medication_id, updated_by_user_id=by.id
-            )
-            session.add(row)
+            row = DoseGivers(patient_id=patient.id, medication_id=medication_id)
         row.receives = receives
         row.caregiver_user_ids = chosen
         row.updated_by_user_id = by.id
         row.updated_at = now()
+        if row.id is None:
+            _add_new(session, row)
     session.flush()
     replan_for_patient(session, patient.id)
+
+
+def _add_new(session: Session, row: DoseGivers) -> None:
+    """The first setting of the patient (or of the medicine). Another request that added it
+    at the same moment and committed first wins (the unique indexes): this one was chosen
+    without seeing it, so it is a 409, not an overwrite (the request rolls back on an error;
+    a savepoint would commit on its own on SQLite, whose driver opens no transaction yet)."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        fail(409, "Who gives the doses was just changed by someone else: look again, then retry.")
 
 
 def names_a_giver(session: Session, patient_id: int, user_id: int) -> bool:
