@@ -7,7 +7,7 @@ patient_id where medication_id IS NULL (both databases have partial indexes) clo
 duplicates already stored keep the newest row (the one the last write meant).
 
 Revision ID: c6e7f8a9b0d2
-Revises: b5d6e7f8a9c1
+Revises: c4d5e6f7a8b0
 Create Date: 2026-12-08 10:00:00.000000
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c6e7f8a9b0d2"
-down_revision = "b5d6e7f8a9c1"
+down_revision = "c4d5e6f7a8b0"
 branch_labels = None
 depends_on = None
 
