@@ -3,13 +3,11 @@ number of queries per batch of patients, re-planning when the zone changes, the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from backend import db
@@ -17,21 +15,8 @@ from backend.models import CaregiverGrant, Medication, Patient, Reminder
 from backend.reminders.planner import plan
 from notifications.worker import build_scheduler
 from tests.conftest import START, Api, Clock, World, assert_error
+from tests.queries import statements
 from tests.test_reminders_scenarios import DAILY_NOON, NOON, add_med, rows
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _patients(world: World, n: int) -> None:

@@ -18,9 +18,16 @@ from sqlalchemy.orm import Session
 
 from backend import db
 from backend.errors import ServiceError
-from backend.models import AccessLogEntry, CareTeamMember, Organization, Reminder, User
-from backend.services.careteams import add_member, add_team, change_member, remove_member
+from backend.models import AccessLogEntry, CareTeamMember, Organization, Patient, Reminder, User
+from backend.services.careteams import (
+    add_member,
+    add_team,
+    change_member,
+    enroll,
+    remove_member,
+)
 from tests.conftest import Api, Clock, World, assert_error
+from tests.queries import statements
 from tests.races import race
 
 TEAM_A = "Riverside Primary Care A"
@@ -227,3 +234,35 @@ def test_two_admins_taking_each_other_off_at_once_leave_the_team_an_admin(
         )
     )
     assert list(admins) == [ids["rosa"]]
+
+
+def test_a_members_change_costs_the_same_queries_for_a_big_team(
+    api: Api, world: World, engine: Engine
+) -> None:
+    """A role change or a removal re-plans all the team's patients at once: the number of
+    queries does not grow with the patients enrolled."""
+    team = _team(world)
+    rosa = _add_rosa(api, world)
+    path = f"/care-teams/{team}/members/{rosa['id']}"
+    api.get("/me", as_="priya")  # the first sign-in of the hour records last_seen
+
+    def enrol(n: int) -> None:
+        for i in range(n):
+            p = Patient(display_name=f"P{i}", created_by_user_id=rosa["user_id"], time_zone="UTC")
+            db.session.add(p)
+            db.session.flush()
+            enroll(db.session(), team, p.id)
+        db.session.commit()
+
+    def queries(role: str) -> int:
+        with statements(engine) as seen:
+            assert api.patch(path, as_="priya", json={"role": role}).status_code == 200
+        return len(seen)
+
+    enrol(2)
+    few = queries("physician")
+    enrol(6)
+    assert queries("nurse") == few
+    with statements(engine) as seen:
+        assert api.delete(path, as_="priya").status_code == 204
+    assert len(seen) <= few + 2, seen

@@ -17,7 +17,7 @@ other reason (dose logged, "I'm on it", access revoked) stay cancelled.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -189,7 +189,7 @@ def _done(
                     # The range as well: PostgreSQL estimates it (and takes the index) even
                     # with stale statistics, which it does not for a long IN list.
                     Reminder.patient_id.between(min(patients), max(patients)),
-                    Reminder.patient_id.in_(patients),
+                    Reminder.patient_id.in_(patient_ids),
                     Reminder.due_at >= since - LOOKBACK,
                     (Reminder.state != "cancelled")
                     | Reminder.cancelled_reason.is_(None)
@@ -213,7 +213,7 @@ def _done(
 def _withdraw(
     db: Session,
     at: datetime,
-    patient_id: int,
+    patient_ids: Sequence[int],
     kinds: tuple[str, ...],
     subject: dict[str, Any] | None = None,
     *,
@@ -224,15 +224,16 @@ def _withdraw(
     the occurrence itself changed (``keep_snoozed=False``: a medicine's schedule): the person
     asked for that instant, and re-planning could not give it back."""
     if not keep_snoozed:
-        return cancel(
-            db, reason=REPLANNED, patient_id=patient_id, kinds=kinds, subject=subject, due_from=at
+        return sum(
+            cancel(db, reason=REPLANNED, patient_id=p, kinds=kinds, subject=subject, due_from=at)
+            for p in patient_ids
         )
     wanted = dict(subject or {})
     ids = [
         rid
         for rid, about in db.execute(
             select(Reminder.id, Reminder.subject).where(
-                Reminder.patient_id == patient_id,
+                Reminder.patient_id.in_(patient_ids),
                 Reminder.state == "pending",
                 Reminder.kind.in_(kinds),
                 Reminder.due_at >= at,
@@ -246,10 +247,20 @@ def _withdraw(
 
 def replan_for_patient(db: Session, patient_id: int, now: datetime | None = None) -> int:
     """Zone, routine or escalation chain changed: every pending reminder of the patient."""
+    return replan_for_patients(db, [patient_id], now)
+
+
+def replan_for_patients(
+    db: Session, patient_ids: Sequence[int], now: datetime | None = None
+) -> int:
+    """:func:`replan_for_patient` for many patients at once, in a fixed number of queries
+    per batch of the planner (a change that reaches a whole team's patients)."""
+    if not patient_ids:
+        return 0
     at = now or clock_now()
     kinds = (*DOSE_KINDS, "appointment", "refill", "checkin_prompt")
-    cancelled = _withdraw(db, at, patient_id, kinds)
-    plan(db, at, patient_ids=[patient_id], lookback=LOOKBACK)
+    cancelled = _withdraw(db, at, patient_ids, kinds)
+    plan(db, at, patient_ids=patient_ids, lookback=LOOKBACK)
     return cancelled
 
 
@@ -271,7 +282,7 @@ def replan_for_user(db: Session, user_id: int, now: datetime | None = None) -> i
     patient_ids |= set(db.scalars(select(Patient.id).where(Patient.user_id == user_id)))
     # Device-health alerts are enqueued by their check, not planned: moved where they are.
     replan_alerts(db, user_id, at)
-    return sum(replan_for_patient(db, pid, at) for pid in sorted(p for p in patient_ids if p))
+    return replan_for_patients(db, sorted(p for p in patient_ids if p), at)
 
 
 def replan_for_medication(db: Session, medication_id: int, now: datetime | None = None) -> int:
@@ -281,7 +292,7 @@ def replan_for_medication(db: Session, medication_id: int, now: datetime | None 
         return 0
     subject = {"medication_id": medication_id}
     kinds = (*DOSE_KINDS, "refill")
-    cancelled = _withdraw(db, at, patient_id, kinds, subject, keep_snoozed=False)
+    cancelled = _withdraw(db, at, [patient_id], kinds, subject, keep_snoozed=False)
     plan(db, at, medication_ids=[medication_id], lookback=LOOKBACK)
     return cancelled
 
@@ -292,7 +303,7 @@ def replan_for_appointment(db: Session, appointment_id: int, now: datetime | Non
     if patient_id is None:
         return 0
     subject = {"appointment_id": appointment_id}
-    cancelled = _withdraw(db, at, patient_id, ("appointment",), subject)
+    cancelled = _withdraw(db, at, [patient_id], ("appointment",), subject)
     plan(db, at, appointment_ids=[appointment_id])
     return cancelled
 
@@ -310,7 +321,7 @@ def replan_for_checkin_schedule(
     if patient is None:
         return 0
     subject = {"schedule_id": schedule_id}
-    cancelled = _withdraw(db, at, patient.id, ("checkin_prompt",), subject)
+    cancelled = _withdraw(db, at, [patient.id], ("checkin_prompt",), subject)
     circle = circles(db, [patient], at)
     rows = prompt_rows(
         db, {patient.id: patient}, circle, at - lookback, at + HORIZON, at, [schedule_id]
@@ -325,22 +336,33 @@ def replan_for_grant(
     """A caregiver's permissions or end date changed: what they may no longer hear of goes
     at once (reason ``access_revoked``), and what they may now hear of is planned. Returns
     how many pending rows were cancelled."""
+    return replan_for_access(db, [patient_id], [user_id], now)
+
+
+def replan_for_access(
+    db: Session, patient_ids: Sequence[int], user_ids: Sequence[int], now: datetime | None = None
+) -> int:
+    """:func:`replan_for_grant` for every pair of these patients and people at once (a team
+    member's role changed or they left: all the team's patients; an enrolment ended: all its
+    members), in a fixed number of queries whatever the number of patients and people."""
     at = now or clock_now()
-    patient = db.get(Patient, patient_id)
-    if patient is None:
+    patients = list(db.scalars(select(Patient).where(Patient.id.in_(patient_ids))))
+    if not patients or not user_ids:
         return 0
-    circle = circles(db, [patient], at)[patient_id]
+    circle = circles(db, patients, at)
     pending = db.execute(
-        select(Reminder.id, Reminder.kind, Reminder.subject).where(
-            Reminder.patient_id == patient_id,
-            Reminder.user_id == user_id,
+        select(
+            Reminder.id, Reminder.patient_id, Reminder.user_id, Reminder.kind, Reminder.subject
+        ).where(
+            Reminder.patient_id.in_(circle),
+            Reminder.user_id.in_(user_ids),
             Reminder.state == "pending",
         )
     ).all()
     gone = [
         rid
-        for rid, kind, subject in pending
-        if not circle.may_receive(
+        for rid, patient_id, user_id, kind, subject in pending
+        if not circle[patient_id].may_receive(
             user_id,
             kind,
             (subject or {}).get("target"),
@@ -348,7 +370,7 @@ def replan_for_grant(
         )
     ]
     cancelled = cancel(db, reason="access_revoked", ids=gone) if gone else 0
-    replan_for_patient(db, patient_id, at)
+    replan_for_patients(db, sorted(circle), at)
     return cancelled
 
 

@@ -3,14 +3,14 @@ admin through the API.
 
 A team always keeps at least one admin (removing or demoting the last is a 409); changes to a
 team's members hold the team's row (:func:`backend.db.hold_row`), so two admins demoting or
-removing each other at the same moment cannot both pass that check. Each change
-is in the team's trail (``care_team_changes``; the actor is None for the CLI). Access follows
-at once: a removed member or an ended enrolment no longer passes the access policy, and what
-was still pending for that member about that patient is cancelled in the same transaction
-(the planner's :func:`replan_for_grant` asks the patient's circle again). An admin enrols a
-patient only if the patient is already enrolled on another team of the same organization
-that the admin is on (the organization holds their consent, and the admin reaches no one new);
-a new patient comes through the operator.
+removing each other at the same moment cannot both pass that check. Each change is in the
+team's trail (``care_team_changes``; the actor is None for the CLI). Access follows at once:
+a removed member or an ended enrolment no longer passes the access policy, and what was still
+pending for that member about that patient is cancelled in the same transaction (the
+planner's :func:`replan_for_access` asks the circles of all the team's patients again, in a
+fixed number of queries). An admin enrols a patient only if the patient is already enrolled
+on another team of the same organization that the admin is on (the organization holds their
+consent, and the admin reaches no one new); a new patient comes through the operator.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from backend.models import (
     User,
 )
 from backend.models.careteam import care_team_rows
-from backend.reminders.planner import replan_for_grant
+from backend.reminders.planner import replan_for_access
 
 
 def add_team(db: Session, org_name: str, team_name: str) -> CareTeam:
@@ -100,8 +100,7 @@ def change_member(
     detail = f"{member.role}{' (admin)' if member.is_admin else ''}"
     _trail(db, member.care_team_id, by, "member_changed", member.user_id, detail=detail)
     # A new role may allow less (a pharmacist hears of no care-plan change).
-    for patient_id in _enrolled(db, member.care_team_id):
-        replan_for_grant(db, patient_id, member.user_id)
+    replan_for_access(db, _enrolled(db, member.care_team_id), [member.user_id])
     return member
 
 
@@ -113,8 +112,7 @@ def remove_member(db: Session, member: CareTeamMember, by: User) -> None:
     member.removed_at = now()
     db.flush()
     _trail(db, member.care_team_id, by, "member_removed", member.user_id)
-    for patient_id in _enrolled(db, member.care_team_id):
-        replan_for_grant(db, patient_id, member.user_id)
+    replan_for_access(db, _enrolled(db, member.care_team_id), [member.user_id])
 
 
 def _hold_team(db: Session, member: CareTeamMember) -> None:
@@ -179,8 +177,7 @@ def end_enrollment(db: Session, enrollment: Enrollment, by: User) -> None:
     members = db.scalars(
         select(CareTeamMember.user_id).where(CareTeamMember.care_team_id == enrollment.care_team_id)
     )
-    for user_id in members:
-        replan_for_grant(db, enrollment.patient_id, user_id)
+    replan_for_access(db, [enrollment.patient_id], list(members))
 
 
 def _trail(
