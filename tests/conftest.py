@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,6 +92,25 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         upgrade(engine)
         yield engine
         engine.dispose()
+
+
+@pytest.fixture
+def empty_engine(tmp_path: Path, engine: Engine) -> Iterator[Engine]:
+    """A reachable database with nothing in it (a fresh SQLite file or PostgreSQL schema),
+    for tests that migrate one themselves."""
+    pg_url = os.environ.get("TEST_DATABASE_URL")
+    if pg_url:
+        fresh, schema = _postgres_engine(pg_url)
+    else:
+        fresh = make_engine(f"sqlite:///{tmp_path}/empty.sqlite")
+    yield fresh
+    fresh.dispose()
+    db.init_engine(engine)  # an app made on ``fresh`` bound the session to it
+    if pg_url:
+        admin = create_engine(pg_url)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

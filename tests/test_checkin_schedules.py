@@ -517,6 +517,7 @@ def test_today_lists_the_days_check_ins_for_those_who_may_see_them(
         {
             "schedule_id": body["id"],
             "template": "PHQ-2",
+            "template_organization_id": None,
             "due_at": "2026-11-25T15:30:00+00:00",
             "answer_by": "2026-11-26T15:30:00+00:00",
             "status": "answered",
@@ -566,6 +567,7 @@ def test_an_unanswered_prompt_opens_a_worklist_item_and_the_next_answer_resolves
     assert item.detail == {
         "schedule_id": body["id"],
         "template": "PHQ-9",
+        "template_organization_id": None,
         "due_at": "2026-11-25T15:30:00+00:00",
         "occurrences_missed": 1,
     }

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from backend import db, metrics
@@ -39,7 +39,7 @@ from backend.readiness import code_heads
 from notifications import enqueue, register_device
 from notifications.channels.fcm import FcmChannel
 from notifications.worker import build_scheduler
-from tests.conftest import START, Api, Clock, World, _postgres_engine, assert_error, make_settings
+from tests.conftest import START, Api, Clock, World, assert_error, make_settings
 from tests.fcmserver import FcmServer
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -60,24 +60,6 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 # -- /readyz ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def empty_engine(tmp_path: Path, engine: Engine) -> Iterator[Engine]:
-    """A reachable database with nothing in it (a fresh SQLite file or PostgreSQL schema)."""
-    pg_url = os.environ.get("TEST_DATABASE_URL")
-    if pg_url:
-        fresh, schema = _postgres_engine(pg_url)
-    else:
-        fresh = make_engine(f"sqlite:///{tmp_path}/empty.sqlite")
-    yield fresh
-    fresh.dispose()
-    db.init_engine(engine)  # create_app below bound the session to ``fresh``
-    if pg_url:
-        admin = create_engine(pg_url)
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_readyz_is_503_until_the_schema_is_at_head_while_healthz_stays_200(

@@ -30,7 +30,6 @@ from backend.models import (
     TransitionTask,
     WorkItem,
 )
-from backend.services.checkin_schedules import template_exists
 from backend.services.sweep import sweep
 from backend.services.worklist import resolve
 from tests.conftest import START, Api, Clock, World, assert_error
@@ -160,8 +159,6 @@ def test_a_discharge_starts_the_checklist_with_its_due_dates(api: Api, world: Wo
 
 
 def test_the_post_discharge_checkins_are_scheduled_for_days_7_14_30(api: Api, world: World) -> None:
-    if not template_exists(db.session(), "POST-DISCHARGE"):
-        pytest.skip("the POST-DISCHARGE template is not in this build")
     d = _record(api, world)
     schedules = list(
         db.session.scalars(

@@ -17,6 +17,10 @@ from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, PatientAccess, authorize
+from backend.api.checkin_schemas import (
+    template_organization_input,
+    template_organization_output,
+)
 from backend.api.common import BaseSchema, Choice, Instant, PaginatedSelect, error_responses
 from backend.api.timing import FhirTiming
 from backend.auth import current_user
@@ -30,10 +34,10 @@ from backend.services.checkin_schedules import (
     STATUSES,
     cancel_schedule,
     format_duration,
-    hidden_from_caregivers,
     parse_duration,
     schedule_checkin,
 )
+from backend.services.checkins import hidden_from_caregivers, shown_to_caregivers
 
 blp = Blueprint("checkin_schedules", __name__, description="Scheduled check-ins")
 
@@ -62,6 +66,7 @@ class CheckinScheduleCreateSchema(BaseSchema):
         validate=ma.validate.Length(min=1, max=40),
         metadata={"description": "A template code (GET /checkin-templates)", "example": "PHQ-2"},
     )
+    template_organization_id = template_organization_input()
     timing = FhirTiming(
         required=True,
         metadata={
@@ -95,6 +100,7 @@ class CheckinScheduleSchema(ma.Schema):
     id = ma.fields.Integer()
     patient_id = ma.fields.Integer()
     template = ma.fields.String(attribute="template_code", metadata={"example": "PHQ-2"})
+    template_organization_id = template_organization_output()
     timing = FhirTiming(metadata={"description": "The FHIR R4 Timing, as given"})
     tz_policy = ma.fields.String()
     home_time_zone = ma.fields.String()
@@ -137,20 +143,14 @@ class CheckinOccurrenceSchema(ma.Schema):
     answered_at = Instant(allow_none=True)
 
 
-def hidden_from(access: PatientAccess) -> set[str]:
-    """Templates whose answers a caregiver never sees (SOCIAL-NEEDS): nor their schedules."""
-    if access.is_caregiver:
-        return hidden_from_caregivers(db.session())
-    return set()
-
-
 def get_schedule(access: PatientAccess, schedule_id: int) -> CheckinSchedule:
+    """The patient's schedule; a caregiver does not see the schedules of templates whose
+    answers they never see (SOCIAL-NEEDS)."""
     schedule = db.session.get(CheckinSchedule, schedule_id)
-    if (
-        schedule is None
-        or schedule.patient_id != access.patient.id
-        or schedule.template_code in hidden_from(access)
-    ):
+    if schedule is None or schedule.patient_id != access.patient.id:
+        fail(404, "No such check-in schedule.")
+    key = schedule.template_key
+    if access.is_caregiver and key in hidden_from_caregivers(db.session(), [key]):
         fail(404, "No such check-in schedule.")
     return schedule
 
@@ -165,9 +165,8 @@ class CheckinSchedules(MethodView):
         """The patient's check-in schedules, newest first"""
         access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
         stmt = select(CheckinSchedule).where(CheckinSchedule.patient_id == patient_id)
-        hidden = hidden_from(access)
-        if hidden:
-            stmt = stmt.where(CheckinSchedule.template_code.not_in(sorted(hidden)))
+        if access.is_caregiver:
+            stmt = stmt.where(shown_to_caregivers(CheckinSchedule))
         state, at = filters.get("status"), now()
         if state == "cancelled":
             stmt = stmt.where(CheckinSchedule.status == "cancelled")
@@ -195,6 +194,7 @@ class CheckinSchedules(MethodView):
             db.session(),
             patient_id=patient_id,
             template_code=data["template"],
+            template_organization_id=data.get("template_organization_id"),
             timing=data["timing"],
             answer_within=data.get("answer_within", DEFAULT_ANSWER_WITHIN),
             expires_at=data.get("expires_at"),

@@ -40,6 +40,29 @@ MAX_ANSWERS = 100
 MAX_RULES = 30
 
 
+def template_organization_input() -> ma.fields.Integer:
+    """Which organization's template ``template`` names, where two of the patient's
+    organizations have that code (a 422 naming this field asks for it); leave it out for a
+    built-in."""
+    return RecordId(
+        metadata={
+            "description": "The organization whose template it is (its organization_id): "
+            "needed only where two of the patient's organizations have a template with this "
+            "code; never for a built-in"
+        }
+    )
+
+
+def template_organization_output() -> ma.fields.Integer:
+    return ma.fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The organization whose template it is; null for a built-in "
+            "(template and template_organization_id name the template)"
+        },
+    )
+
+
 # --- templates, as shown ----------------------------------------------------------------
 
 
@@ -176,7 +199,13 @@ class TemplateSchema(ma.Schema):
         allow_none=True, metadata={"description": "LOINC panel code", "example": "44249-1"}
     )
     builtin = ma.fields.Boolean()
-    organization_id = ma.fields.Integer(allow_none=True)
+    organization_id = ma.fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "Whose template: null for a built-in. Codes are unique within an "
+            "organization, so (organization_id, code) names a template"
+        },
+    )
     caregiver_may_answer = ma.fields.Boolean()
     hidden_from_caregivers = ma.fields.Boolean(
         metadata={"description": "Caregivers never see the answers (SOCIAL-NEEDS)"}
@@ -300,6 +329,7 @@ class CheckinAnswersSchema(BaseSchema):
         validate=ma.validate.Length(min=1, max=40),
         metadata={"description": "Template code, e.g. PHQ-9", "example": "PHQ-2"},
     )
+    template_organization_id = template_organization_input()
     answers = ma.fields.Dict(
         keys=ma.fields.String(validate=ma.validate.Length(min=1, max=40)),
         values=_answer(QuantityAnswerSchema),
@@ -326,6 +356,7 @@ class CheckinResponseSchema(ma.Schema):
     id = ma.fields.Integer()
     patient_id = ma.fields.Integer()
     template = ma.fields.String(attribute="template_code", metadata={"example": "PHQ-2"})
+    template_organization_id = template_organization_output()
     answers = ma.fields.Dict(
         keys=ma.fields.String(),
         values=_answer(StoredQuantitySchema),
@@ -364,6 +395,7 @@ class FlagRuleCreateSchema(BaseSchema):
     template = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=40), metadata={"example": "HF-DAILY"}
     )
+    template_organization_id = template_organization_input()
     rule = ma.fields.Nested(FlagRuleDefSchema, required=True)
     care_plan_id = RecordId(metadata={"description": "The care plan this rule serves"})
     note = ma.fields.String(validate=trimmed(500))
@@ -373,6 +405,7 @@ class FlagRuleSchema(ma.Schema):
     id = ma.fields.Integer()
     patient_id = ma.fields.Integer()
     template = ma.fields.String(attribute="template_code")
+    template_organization_id = template_organization_output()
     name = ma.fields.String()
     rule = ma.fields.Nested(FlagRuleDefSchema)
     care_plan_id = ma.fields.Integer(allow_none=True)

@@ -29,7 +29,7 @@ from backend.api.checkin_schemas import (
     TemplateCreateSchema,
     TemplateSchema,
 )
-from backend.api.common import PaginatedSelect, error_responses
+from backend.api.common import BaseSchema, PaginatedSelect, RecordId, error_responses
 from backend.auth import current_user
 from backend.checkins import rules as flag_rules
 from backend.checkins.catalog import builtin_templates
@@ -41,7 +41,6 @@ from backend.errors import fail
 from backend.models import CarePlan, CheckinResponse, CheckinTemplate, User
 from backend.models.checkin import PatientFlagRule
 from backend.services.checkins import (
-    any_template,
     author_role,
     crisis_text,
     find_template,
@@ -49,6 +48,8 @@ from backend.services.checkins import (
     member_organization_ids,
     patient_organization_ids,
     record_answer,
+    shown_to_caregivers,
+    template_at,
     template_for_patient,
     visible_templates,
 )
@@ -99,11 +100,16 @@ class CheckinTemplates(MethodView):
                 errors={"json": {"organization_id": [f"One of {organizations}."]}},
             )
         code = data["code"]
-        taken = code in builtin_templates() or db.session.scalar(
-            select(CheckinTemplate.id).where(CheckinTemplate.code == code)
+        if code in builtin_templates():
+            fail(409, f"{code} is a built-in template's code; choose another code.")
+        # Only the organization's own codes are asked about: another's say nothing here.
+        taken = db.session.scalar(
+            select(CheckinTemplate.id).where(
+                CheckinTemplate.organization_id == organization_id, CheckinTemplate.code == code
+            )
         )
         if taken:
-            fail(409, f"A template with code {code} exists; choose another code.")
+            fail(409, f"Your organization has a template with code {code}; choose another code.")
         if data.get("caregiver_may_answer") and data.get("hidden_from_caregivers"):
             fail(
                 422,
@@ -154,14 +160,27 @@ def _parse_definition(data: dict[str, Any]) -> Template:
     return parse_template(data)
 
 
+class TemplateOwner(BaseSchema):
+    organization_id = RecordId(
+        metadata={"description": "Whose template, where two of your organizations have this code"}
+    )
+
+
 @blp.route("/checkin-templates/<code>")
 class CheckinTemplateOne(MethodView):
+    @blp.arguments(TemplateOwner, location="query")
     @blp.response(200, TemplateSchema)
     @error_responses(blp, 404)
-    def get(self, code: str) -> Any:
+    def get(self, query: dict[str, Any], code: str) -> Any:
         """One check-in template, by code, in your language where it has it"""
         user = current_user()
-        template = find_template(db.session(), code, _user_organization_ids(user))
+        template = find_template(
+            db.session(),
+            code,
+            _user_organization_ids(user),
+            organization_id=query.get("organization_id"),
+            field="organization_id",
+        )
         if template is None:
             fail(404, "No such check-in template.")
         return template.in_language(user.language)
@@ -190,8 +209,7 @@ class CheckinResponses(MethodView):
             .order_by(CheckinResponse.at.desc(), CheckinResponse.id.desc())
         )
         if access.is_caregiver:
-            hidden = hidden_from_caregivers(db.session())
-            stmt = stmt.where(CheckinResponse.template_code.not_in(sorted(hidden)))
+            stmt = stmt.where(shown_to_caregivers(CheckinResponse))
         return PaginatedSelect(stmt, pagination_parameters).items
 
     @blp.arguments(
@@ -210,13 +228,7 @@ class CheckinResponses(MethodView):
         (listed in ``raised``); a safety flag adds crisis guidance in the patient's language.
         """
         access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
-        template = template_for_patient(db.session(), patient_id, data["template"])
-        if template is None:
-            fail(
-                422,
-                "No such check-in template.",
-                errors={"json": {"template": ["Not a template this patient answers."]}},
-            )
+        template = _patient_template(patient_id, data)
         if access.is_caregiver and not template.caregiver_may_answer:
             fail(403, f"{template.code} is answered by the patient, not on their behalf.")
         try:
@@ -241,12 +253,28 @@ class CheckinResponses(MethodView):
         return _with_guidance(response, access)
 
 
+def _patient_template(patient_id: int, data: dict[str, Any]) -> Template:
+    """The template a body names (``template``, ``template_organization_id``) among those the
+    patient answers; 422 naming ``template`` when there is none."""
+    template = template_for_patient(
+        db.session(), patient_id, data["template"], data.get("template_organization_id")
+    )
+    if template is None:
+        fail(
+            422,
+            "No such check-in template.",
+            errors={"json": {"template": ["Not a template this patient answers."]}},
+        )
+    return template
+
+
 def _response(patient_id: int, response_id: int) -> tuple[PatientAccess, CheckinResponse]:
     access = authorize(current_user(), patient_id, Action.VIEW_CHECKINS)
     response = db.session.get(CheckinResponse, response_id)
     if response is None or response.patient_id != patient_id:
         fail(404, "No such check-in response.")
-    if access.is_caregiver and response.template_code in hidden_from_caregivers(db.session()):
+    key = response.template_key
+    if access.is_caregiver and key in hidden_from_caregivers(db.session(), [key]):
         fail(404, "No such check-in response.")
     return access, response
 
@@ -273,7 +301,7 @@ class CheckinResponseFhir(MethodView):
     def get(self, patient_id: int, response_id: int) -> Any:
         """One answered check-in as a FHIR R4 QuestionnaireResponse"""
         _, response = _response(patient_id, response_id)
-        template = any_template(db.session(), response.template_code)
+        template = template_at(db.session(), response.template_key)
         if template is None:
             fail(404, "No such check-in response.")
         author = db.session.get(User, response.answered_by_user_id)
@@ -300,8 +328,7 @@ class FlagRules(MethodView):
         )
         if access.is_caregiver:
             # The rules on an answer kept from caregivers (SOCIAL-NEEDS) say what is watched.
-            hidden = hidden_from_caregivers(db.session())
-            stmt = stmt.where(PatientFlagRule.template_code.not_in(sorted(hidden)))
+            stmt = stmt.where(shown_to_caregivers(PatientFlagRule))
         return list(db.session.scalars(stmt))
 
     @blp.arguments(FlagRuleCreateSchema)
@@ -314,13 +341,7 @@ class FlagRules(MethodView):
         safety item (PHQ-9 item 9) cannot be replaced or switched off.
         """
         access = authorize(current_user(), patient_id, Action.MANAGE_CHECKINS)
-        template = template_for_patient(db.session(), patient_id, data["template"])
-        if template is None:
-            fail(
-                422,
-                "No such check-in template.",
-                errors={"json": {"template": ["Not a template this patient answers."]}},
-            )
+        template = _patient_template(patient_id, data)
         try:
             rule = flag_rules.parse_rule(template, data["rule"], for_patient=True)
         except flag_rules.RuleError as exc:
@@ -350,7 +371,7 @@ class FlagRules(MethodView):
         clash = db.session.scalar(
             select(PatientFlagRule.id).where(
                 PatientFlagRule.patient_id == patient_id,
-                PatientFlagRule.template_code == template.code,
+                PatientFlagRule.of_template(template.key),
                 PatientFlagRule.name == rule.name,
                 PatientFlagRule.active.is_(True),
             )
@@ -362,6 +383,7 @@ class FlagRules(MethodView):
         row = PatientFlagRule(
             patient_id=patient_id,
             template_code=template.code,
+            template_organization_id=template.key.organization_id,
             name=rule.name,
             rule=rule.as_json(),
             care_plan_id=plan_id,

@@ -15,6 +15,7 @@ from flask_smorest import Blueprint
 
 from backend import db
 from backend.access import record_panel_access, team_membership
+from backend.api.checkin_schemas import template_organization_output
 from backend.api.common import BaseSchema, BirthDate, Instant, error_responses
 from backend.auth import current_user
 from backend.clock import now
@@ -26,6 +27,7 @@ blp = Blueprint("panel", __name__, description="Care teams")
 
 class LastCheckinSchema(BaseSchema):
     template = ma.fields.String(required=True, metadata={"example": "PHQ-9"})
+    template_organization_id = template_organization_output()
     score = ma.fields.Integer(required=True, allow_none=True)
     band = ma.fields.String(required=True, allow_none=True, metadata={"example": "moderate"})
     at = Instant(required=True)

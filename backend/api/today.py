@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from backend import db
 from backend.api.appointments import ZonedInstant
 from backend.api.careplans import CarePlanActivitySchema
+from backend.api.checkin_schemas import template_organization_output
 from backend.api.common import BaseSchema, Choice, Day, Instant
 from backend.auth import current_user
 from backend.clock import now
@@ -76,6 +77,7 @@ class TodayActivitySchema(CarePlanActivitySchema):
 class TodayCheckinSchema(ma.Schema):
     schedule_id = ma.fields.Integer()
     template = ma.fields.String(metadata={"example": "PHQ-2"})
+    template_organization_id = template_organization_output()
     due_at = Instant()
     answer_by = Instant()
     status = ma.fields.String(validate=Choice("CheckinStatus", CHECKIN_STATUSES))

@@ -94,6 +94,12 @@ class WorkItemEvidenceSchema(ma.Schema):
     template = Optional(
         ma.fields.String(allow_none=True, metadata={"description": "The check-in's template"})
     )
+    template_organization_id = Optional(
+        ma.fields.Integer(
+            allow_none=True,
+            metadata={"description": "Whose template: null for a built-in (see template)"},
+        )
+    )
     due_at = _stamp("checkin_overdue, transition_task: when it was due")
     occurrences_missed = _count("checkin_overdue: check-ins not answered")
     response_id = _count("A flag: the check-in response")

@@ -2,7 +2,9 @@
 
 * ``questionnaire``: the canonical URL of the source Questionnaire for the LOINC screeners
   (PHQ-2 is the first two items of the PHQ-9 Questionnaire); ``urn:care-companion:
-  questionnaire:<code>`` for our own templates, built-in or an organization's.
+  questionnaire:<code>`` for our other built-ins and ``urn:care-companion:organization:<id>:
+  questionnaire:<code>`` for an organization's own (codes are unique within an organization
+  only, so two organizations' ``HF-DAILY`` stay two questionnaires).
 * ``linkId``: the source Questionnaire's for the screeners, else the item's code.
 * Answers: ``valueCoding`` (LOINC, ``http://loinc.org``, for the screeners; our urn for
   other options), ``valueBoolean``, ``valueInteger`` (scale), ``valueQuantity`` in UCUM as
@@ -34,8 +36,14 @@ class Answered(Protocol):
     at: Any
 
 
+def _urn(template: Template) -> str:
+    org = template.key.organization_id
+    owner = "" if org is None else f":organization:{org}"
+    return f"{URN}{owner}:questionnaire:{template.code}"
+
+
 def questionnaire_url(template: Template) -> str:
-    return template.source_url or f"{URN}:questionnaire:{template.code}"
+    return template.source_url or _urn(template)
 
 
 def _quantity(value: float, unit: str) -> dict[str, Any]:
@@ -48,7 +56,7 @@ def _answers(template: Template, item: Item, stored: Any) -> list[dict[str, Any]
         found = []
         for code in codes:
             option = item.option(code)
-            system = (option and option.system) or f"{URN}:questionnaire:{template.code}:{item.id}"
+            system = (option and option.system) or f"{_urn(template)}:{item.id}"
             coding = {"system": system, "code": code}
             if option is not None:
                 coding["display"] = option.display

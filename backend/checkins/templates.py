@@ -48,6 +48,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from backend.models.checkin import TemplateKey
 from backend.models.profile import SUPPORTED_LANGUAGES
 
 ITEM_TYPES = (
@@ -389,6 +390,11 @@ class Template:
 
     def item(self, item_id: str) -> Item | None:
         return next((i for i in self.items if i.id == item_id), None)
+
+    @property
+    def key(self) -> TemplateKey:
+        """Which template this is: a built-in by code, an organization's by both."""
+        return TemplateKey(None if self.builtin else self.organization_id, self.code)
 
     @property
     def languages(self) -> list[str]:

@@ -16,11 +16,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.clock import now
 from backend.db import Base, UTCDateTime
+from backend.models.checkin import TemplateRef
 
 SCHEDULE_STATUSES = ("active", "cancelled")
 
 
-class CheckinSchedule(Base):
+class CheckinSchedule(TemplateRef, Base):
     __tablename__ = "checkin_schedules"
     __table_args__ = (
         # The planner's and the sweep's query: a batch of patients' active schedules.
@@ -29,7 +30,6 @@ class CheckinSchedule(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
-    template_code: Mapped[str] = mapped_column(String(40))
     # FHIR R4 Timing JSON, exactly as the client sent it.
     timing: Mapped[dict[str, Any]] = mapped_column(JSON)
     tz_policy: Mapped[str] = mapped_column(String(10), default="local")

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from backend.clock import now
 from backend.models import CheckinResponse, CheckinSchedule, Patient
+from backend.models.checkin import TemplateKey
 from backend.models.outbox import Reminder
 from backend.reminders.audience import Circle, circles
 from backend.schedule import Occurrence, Timing, expand
@@ -88,7 +89,7 @@ class Prompt:
     """One occurrence of a schedule and what became of it."""
 
     schedule_id: int
-    template: str
+    template: TemplateKey
     slot_key: str
     due_at: datetime
     deadline: datetime
@@ -103,31 +104,35 @@ Answer = tuple[datetime, int]  # (at, response id)
 def responses_of(
     db: Session,
     patient_ids: Iterable[int],
-    templates: Iterable[str],
+    templates: Iterable[TemplateKey],
     since: datetime,
     until: datetime | None = None,
-) -> dict[tuple[int, str], list[Answer]]:
-    """(patient, template) -> the responses given in [since, until], oldest first; one query."""
-    ids, codes = sorted(set(patient_ids)), sorted(set(templates))
-    if not ids or not codes:
+) -> dict[tuple[int, TemplateKey], list[Answer]]:
+    """(patient, template) -> the responses given in [since, until], oldest first; one query
+    (by code, then kept by whole key: two organizations' templates may share a code)."""
+    ids, keys = sorted(set(patient_ids)), set(templates)
+    if not ids or not keys:
         return {}
     stmt = select(
         CheckinResponse.patient_id,
+        CheckinResponse.template_organization_id,
         CheckinResponse.template_code,
         CheckinResponse.at,
         CheckinResponse.id,
     ).where(
         CheckinResponse.patient_id.in_(ids),
-        CheckinResponse.template_code.in_(codes),
+        CheckinResponse.template_code.in_(sorted({k.code for k in keys})),
         CheckinResponse.at >= since,
     )
     if until is not None:
         stmt = stmt.where(CheckinResponse.at <= until)
-    found: dict[tuple[int, str], list[Answer]] = defaultdict(list)
-    for patient_id, code, at, response_id in db.execute(
+    found: dict[tuple[int, TemplateKey], list[Answer]] = defaultdict(list)
+    for patient_id, org, code, at, response_id in db.execute(
         stmt.order_by(CheckinResponse.at, CheckinResponse.id)
     ):
-        found[(patient_id, code)].append((at, response_id))
+        key = TemplateKey(org, code)
+        if key in keys:
+            found[(patient_id, key)].append((at, response_id))
     return found
 
 
@@ -166,7 +171,7 @@ def prompts(
         out.append(
             Prompt(
                 schedule_id=schedule.id,
-                template=schedule.template_code,
+                template=schedule.template_key,
                 slot_key=o.slot_key,
                 due_at=o.at,
                 deadline=deadline,
@@ -191,13 +196,13 @@ def window_prompts(
     within = schedule.answer_within
     occs = prompt_occurrences(schedule, patient, start - within - EARLY, end)
     answers = responses_of(
-        db, [patient.id], [schedule.template_code], start - 2 * within - EARLY, end + within
-    ).get((patient.id, schedule.template_code), [])
+        db, [patient.id], [schedule.template_key], start - 2 * within - EARLY, end + within
+    ).get((patient.id, schedule.template_key), [])
     return [p for p in prompts(schedule, occs, answers, at) if start <= p.due_at < end]
 
 
 def answered_by(
-    db: Session, patient: Patient, template_code: str, response_id: int, at: datetime
+    db: Session, patient: Patient, template: TemplateKey, response_id: int, at: datetime
 ) -> list[Prompt]:
     """The occurrences the response ``response_id`` (given at ``at``) answers: at most one per
     schedule of the patient and template, by :func:`prompts`' rule over the window's answers.
@@ -205,7 +210,7 @@ def answered_by(
     schedule: its occurrences and answers)."""
     stmt = select(CheckinSchedule).where(
         CheckinSchedule.patient_id == patient.id,
-        CheckinSchedule.template_code == template_code,
+        CheckinSchedule.of_template(template),
         CheckinSchedule.status != "cancelled",
         or_(
             CheckinSchedule.expires_at.is_(None),
@@ -225,7 +230,7 @@ def answered_by(
 
 
 def on_answered(
-    db: Session, patient: Patient, template_code: str, response_id: int, at: datetime
+    db: Session, patient: Patient, template: TemplateKey, response_id: int, at: datetime
 ) -> int:
     """A check-in was answered: the pending prompts of the occurrences it answers
     (:func:`answered_by`) are cancelled at once, in the answer's transaction (reason
@@ -240,7 +245,7 @@ def on_answered(
             kinds=(KIND,),
             subject={"schedule_id": p.schedule_id, "slot_key": p.slot_key},
         )
-        for p in answered_by(db, patient, template_code, response_id, at)
+        for p in answered_by(db, patient, template, response_id, at)
     )
 
 
@@ -278,7 +283,7 @@ def prompt_rows(
     answers = responses_of(
         db,
         {s.patient_id for s in schedules},
-        {s.template_code for s in schedules},
+        {s.template_key for s in schedules},
         start - EARLY,
     )
     rows: list[dict[str, Any]] = []
@@ -287,7 +292,7 @@ def prompt_rows(
         if not users:
             continue
         within = schedule.answer_within
-        given = [a for a, _ in answers.get((schedule.patient_id, schedule.template_code), [])]
+        given = [a for a, _ in answers.get((schedule.patient_id, schedule.template_key), [])]
         for occ in prompt_occurrences(schedule, patients[schedule.patient_id], start, end):
             deadline = occ.at + within
             if deadline <= at or any(occ.at - EARLY <= a <= deadline for a in given):
@@ -326,7 +331,7 @@ def prompt_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str
     answers = responses_of(
         db,
         {s.patient_id for s in schedules.values()},
-        {s.template_code for s in schedules.values()},
+        {s.template_key for s in schedules.values()},
         min(due.values(), default=now()) - EARLY,
     )
     patient_ids = {s.patient_id for s in schedules.values()}
@@ -342,7 +347,7 @@ def prompt_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str
         if schedule.expires_at is not None and schedule.expires_at <= due[r.id]:
             reasons[r.id] = "schedule_expired"
             continue
-        given = answers.get((schedule.patient_id, schedule.template_code), [])
+        given = answers.get((schedule.patient_id, schedule.template_key), [])
         if any(a >= due[r.id] - EARLY for a, _ in given):
             reasons[r.id] = ANSWERED
         elif r.user_id not in recipients(circle.get(schedule.patient_id, Circle())):

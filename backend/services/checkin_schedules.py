@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from backend.clock import now
 from backend.errors import ServiceError
 from backend.models import CheckinSchedule, Patient
+from backend.models.checkin import TemplateKey
 from backend.models.medication import TZ_POLICIES
 from backend.models.worklist import UNRESOLVED, WorkItem
 from backend.reminders.checkin_prompts import (
@@ -52,30 +53,20 @@ STATUSES = ("upcoming", "due", "answered", "overdue", "cancelled")
 
 @dataclass(frozen=True)
 class TemplateFacts:
-    code: str
+    key: TemplateKey
     caregiver_may_answer: bool
     hidden_from_caregivers: bool
 
 
-def template_for(db: Session, patient_id: int, code: str) -> TemplateFacts | None:
+def template_for(
+    db: Session, patient_id: int, code: str, organization_id: int | None = None
+) -> TemplateFacts | None:
     """The template if the patient may be asked it (a built-in, or one of the organizations
     they are enrolled with), read at call time from ``backend.checkins``: the set grows."""
-    found = checkins.template_for_patient(db, patient_id, code)
+    found = checkins.template_for_patient(db, patient_id, code, organization_id)
     if found is None:
         return None
-    return TemplateFacts(found.code, found.caregiver_may_answer, found.hidden_from_caregivers)
-
-
-def template_exists(db: Session, code: str) -> bool:
-    """A built-in template or a custom one of any organization (``template_for`` tells
-    whether a given patient may be asked it)."""
-    return checkins.any_template(db, code) is not None
-
-
-def hidden_from_caregivers(db: Session) -> set[str]:
-    """The codes of templates whose answers caregivers never see (SOCIAL-NEEDS): their
-    schedules are not shown to caregivers either."""
-    return checkins.hidden_from_caregivers(db)
+    return TemplateFacts(found.key, found.caregiver_may_answer, found.hidden_from_caregivers)
 
 
 # -- durations ------------------------------------------------------------------------------
@@ -106,14 +97,15 @@ def check_schedule(
     *,
     patient: Patient,
     template_code: str,
+    template_organization_id: int | None,
     timing: Mapping[str, Any],
     answer_within: timedelta,
     expires_at: datetime | None,
     starts_at: datetime,
     tz_policy: str,
-) -> None:
-    """Raise :class:`ScheduleError` naming the first input we refuse."""
-    template = template_for(db, patient.id, template_code)
+) -> TemplateKey:
+    """The template asked; raise :class:`ServiceError` naming the first input we refuse."""
+    template = template_for(db, patient.id, template_code, template_organization_id)
     if template is None:
         raise _refused("template", f"No such check-in template {template_code!r}.")
     if patient.user_id is None and not template.caregiver_may_answer:
@@ -134,6 +126,7 @@ def check_schedule(
         raise _refused("expires_at", "Must be in the future and after the start.")
     if tz_policy not in TZ_POLICIES:
         raise _refused("tz_policy", f"One of {', '.join(TZ_POLICIES)}.")
+    return template.key
 
 
 def schedule_checkin(
@@ -141,6 +134,7 @@ def schedule_checkin(
     *,
     patient_id: int,
     template_code: str,
+    template_organization_id: int | None = None,
     timing: dict[str, Any],
     answer_within: timedelta = DEFAULT_ANSWER_WITHIN,
     expires_at: datetime | None,
@@ -151,20 +145,23 @@ def schedule_checkin(
 ) -> CheckinSchedule:
     """Schedule a check-in and plan its prompts, in the caller's transaction.
 
-    ``timing`` is FHIR R4 Timing JSON: ``{"event": ["2026-12-02T10:00:00-05:00"]}`` for one
+    The template is a built-in by its code, or an organization's (``template_organization_id``
+    says whose where two of the patient's organizations have the code). ``timing`` is FHIR R4
+    Timing JSON: ``{"event": ["2026-12-02T10:00:00-05:00"]}`` for one
     instant, ``{"repeat": {"count": 1}}`` for once at ``starts_at`` (default now),
     ``{"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "timeOfDay": ["10:00"]}}``
-    daily. Raises :class:`ScheduleError` (field, message) for what it refuses.
+    daily. Raises :class:`ServiceError` (422 naming the field) for what it refuses.
     """
     at = now()
     patient = db.get(Patient, patient_id)
     if patient is None:
         raise _refused("patient_id", "No such patient.")
     starts = starts_at or at
-    check_schedule(
+    template = check_schedule(
         db,
         patient=patient,
         template_code=template_code,
+        template_organization_id=template_organization_id,
         timing=timing,
         answer_within=answer_within,
         expires_at=expires_at,
@@ -173,7 +170,8 @@ def schedule_checkin(
     )
     schedule = CheckinSchedule(
         patient_id=patient_id,
-        template_code=template_code,
+        template_code=template.code,
+        template_organization_id=template.organization_id,
         timing=timing,
         tz_policy=tz_policy,
         home_time_zone=patient.time_zone,
@@ -250,7 +248,7 @@ def overdue_rule(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
     answers = responses_of(
         db,
         {s.patient_id for s, _ in rows},
-        {s.template_code for s, _ in rows},
+        {s.template_key for s, _ in rows},
         since - 2 * longest - EARLY,
         at,
     )
@@ -268,7 +266,7 @@ def overdue_rule(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
         occs = prompt_occurrences(
             schedule, patient, since - 2 * within - EARLY, at + timedelta(seconds=1)
         )
-        given = answers.get((schedule.patient_id, schedule.template_code), [])
+        given = answers.get((schedule.patient_id, schedule.template_key), [])
         done = prompts(schedule, occs, given, at)
         answered = [p for p in done if p.status == "answered"]
         last_answered = answered[-1].due_at if answered else None
@@ -294,6 +292,7 @@ def overdue_rule(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
                 detail={
                     "schedule_id": schedule.id,
                     "template": schedule.template_code,
+                    "template_organization_id": schedule.template_organization_id,
                     "due_at": latest.due_at.isoformat(),
                     "occurrences_missed": len(missed),
                 },

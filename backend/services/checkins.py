@@ -6,6 +6,11 @@ No Flask request state: the API passes the session and the people in.
 Who sees which template: the built-ins, everyone; an organization's own templates, its care
 team members and the patients enrolled with it (and their caregivers). A patient answers
 built-ins and the templates of the organizations they are enrolled with.
+
+A template is named by its code and, for an organization's own, the organization
+(``TemplateKey``): codes are unique within an organization, so two organizations of one
+patient may each have a ``HF-DAILY``; a request naming such a code then says whose
+(``template_organization_id``), and a stored answer, schedule or rule keeps both.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from backend.access import Role, care_team_role
@@ -23,6 +28,7 @@ from backend.checkins.catalog import builtin_templates
 from backend.checkins.crisis import crisis_guidance
 from backend.checkins.instruments import SAFETY, builtins, score
 from backend.checkins.templates import Template, parse_template
+from backend.errors import ServiceError
 from backend.models import (
     CareTeam,
     CareTeamMember,
@@ -32,7 +38,7 @@ from backend.models import (
     Organization,
     Patient,
 )
-from backend.models.checkin import PatientFlagRule
+from backend.models.checkin import PatientFlagRule, TemplateKey, TemplateRef
 from backend.reminders.checkin_prompts import on_answered
 from backend.services.worklist import raise_work_item
 
@@ -72,7 +78,7 @@ def _custom(db: Session, organization_ids: Iterable[int]) -> list[Template]:
     rows = db.scalars(
         select(CheckinTemplate)
         .where(CheckinTemplate.organization_id.in_(ids))
-        .order_by(CheckinTemplate.code)
+        .order_by(CheckinTemplate.code, CheckinTemplate.organization_id)
     )
     return [custom_template(row) for row in rows]
 
@@ -82,37 +88,106 @@ def visible_templates(db: Session, organization_ids: Iterable[int]) -> list[Temp
     return [*builtin_templates().values(), *_custom(db, organization_ids)]
 
 
-def find_template(db: Session, code: str, organization_ids: Iterable[int]) -> Template | None:
-    """A template by code if it is a built-in or belongs to one of these organizations."""
+def find_template(
+    db: Session,
+    code: str,
+    organization_ids: Iterable[int],
+    *,
+    organization_id: int | None = None,
+    field: str = "template_organization_id",
+) -> Template | None:
+    """A template by code if it is a built-in or belongs to one of these organizations;
+    ``organization_id`` says whose when several of them have the code. None when there is
+    none (whoever else may have one); a 422 naming ``field`` when several have it and
+    ``organization_id`` does not pick one."""
     found = builtin_templates().get(code)
     if found is not None:
-        return found
-    row = db.scalar(select(CheckinTemplate).where(CheckinTemplate.code == code))
-    if row is None or row.organization_id not in set(organization_ids):
+        return found if organization_id is None else None
+    among = set(organization_ids)
+    if organization_id is not None:
+        among &= {organization_id}
+    if not among:
         return None
-    return custom_template(row)
+    rows = list(
+        db.scalars(
+            select(CheckinTemplate)
+            .where(CheckinTemplate.code == code, CheckinTemplate.organization_id.in_(among))
+            .order_by(CheckinTemplate.organization_id)
+        )
+    )
+    if len(rows) > 1:
+        owners = ", ".join(str(r.organization_id) for r in rows)
+        raise ServiceError(
+            422,
+            f"Organizations {owners} each have a template {code}; say which.",
+            errors={_location(field): {field: [f"One of {owners}."]}},
+        )
+    return custom_template(rows[0]) if rows else None
 
 
-def template_for_patient(db: Session, patient_id: int, code: str) -> Template | None:
-    return find_template(db, code, patient_organization_ids(db, patient_id))
+def _location(field: str) -> str:
+    return "query" if field == "organization_id" else "json"
 
 
-def any_template(db: Session, code: str) -> Template | None:
-    """A template by code whoever owns it: for reading back an answer already stored."""
-    found = builtin_templates().get(code)
-    if found is not None:
-        return found
-    row = db.scalar(select(CheckinTemplate).where(CheckinTemplate.code == code))
+def template_for_patient(
+    db: Session, patient_id: int, code: str, organization_id: int | None = None
+) -> Template | None:
+    """A template the patient may answer (a built-in, or one of the organizations they are
+    enrolled with), as :func:`find_template`."""
+    return find_template(
+        db, code, patient_organization_ids(db, patient_id), organization_id=organization_id
+    )
+
+
+def template_at(db: Session, key: TemplateKey) -> Template | None:
+    """A template whoever owns it: for reading back an answer already stored."""
+    if key.organization_id is None:
+        return builtin_templates().get(key.code)
+    row = db.scalar(
+        select(CheckinTemplate).where(
+            CheckinTemplate.organization_id == key.organization_id,
+            CheckinTemplate.code == key.code,
+        )
+    )
     return None if row is None else custom_template(row)
 
 
-def hidden_from_caregivers(db: Session) -> set[str]:
-    """Codes of the templates whose answers caregivers never see."""
-    found = {code for code, t in builtin_templates().items() if t.hidden_from_caregivers}
-    rows = db.scalars(
-        select(CheckinTemplate.code).where(CheckinTemplate.hidden_from_caregivers.is_(True))
+def hidden_from_caregivers(db: Session, keys: Iterable[TemplateKey]) -> set[TemplateKey]:
+    """Those of these templates whose answers caregivers never see (SOCIAL-NEEDS, and any an
+    organization made so); one query at most."""
+    wanted = set(keys)
+    found = {k for k in wanted if k.organization_id is None and _builtin_hidden(k.code)}
+    custom = [k for k in wanted if k.organization_id is not None]
+    if custom:
+        rows = db.execute(
+            select(CheckinTemplate.organization_id, CheckinTemplate.code).where(
+                CheckinTemplate.hidden_from_caregivers.is_(True),
+                CheckinTemplate.code.in_({k.code for k in custom}),
+                CheckinTemplate.organization_id.in_({k.organization_id for k in custom}),
+            )
+        )
+        found |= {TemplateKey(org, code) for org, code in rows} & wanted
+    return found
+
+
+def _builtin_hidden(code: str) -> bool:
+    template = builtin_templates().get(code)
+    return template is not None and template.hidden_from_caregivers
+
+
+def shown_to_caregivers(model: type[TemplateRef]) -> ColumnElement[bool]:
+    """SQL: the rows of ``model`` (answers, schedules, flag rules) whose template's answers
+    caregivers may see."""
+    hidden_builtins = sorted(c for c in builtin_templates() if _builtin_hidden(c))
+    hidden_custom = select(CheckinTemplate.id).where(
+        CheckinTemplate.organization_id == model.template_organization_id,
+        CheckinTemplate.code == model.template_code,
+        CheckinTemplate.hidden_from_caregivers.is_(True),
     )
-    return found | set(rows)
+    builtin_hidden = model.template_organization_id.is_(None) & model.template_code.in_(
+        hidden_builtins
+    )
+    return ~builtin_hidden & ~hidden_custom.exists()
 
 
 def patient_rules(db: Session, patient_id: int, template: Template) -> list[flag_rules.Rule]:
@@ -120,7 +195,7 @@ def patient_rules(db: Session, patient_id: int, template: Template) -> list[flag
         select(PatientFlagRule)
         .where(
             PatientFlagRule.patient_id == patient_id,
-            PatientFlagRule.template_code == template.code,
+            PatientFlagRule.of_template(template.key),
             PatientFlagRule.active.is_(True),
         )
         .order_by(PatientFlagRule.id)
@@ -165,6 +240,7 @@ def record_answer(
     response = CheckinResponse(
         patient_id=patient.id,
         template_code=template.code,
+        template_organization_id=template.key.organization_id,
         answers=answers,
         score=total,
         band=band,
@@ -177,7 +253,7 @@ def record_answer(
     )
     db.add(response)
     db.flush()
-    on_answered(db, patient, template.code, response.id, at)
+    on_answered(db, patient, template.key, response.id, at)
     rules = flag_rules.effective(
         flag_rules.template_rules(template), patient_rules(db, patient.id, template)
     )
@@ -202,7 +278,7 @@ def _earlier(
         select(CheckinResponse.at, CheckinResponse.answers)
         .where(
             CheckinResponse.patient_id == response.patient_id,
-            CheckinResponse.template_code == response.template_code,
+            CheckinResponse.of_template(response.template_key),
             CheckinResponse.at >= response.at - timedelta(days=days),
             CheckinResponse.at < response.at,
             CheckinResponse.id != response.id,
@@ -226,6 +302,7 @@ def _raise(
         detail={
             "response_id": response.id,
             "template": template.code,
+            "template_organization_id": template.key.organization_id,
             "rule": rule.name,
             "item": match.item,
             "value": match.value,

@@ -47,7 +47,7 @@ from backend.models import (
     Patient,
     User,
 )
-from backend.services.checkins import any_template, author_role, hidden_from_caregivers
+from backend.services.checkins import author_role, shown_to_caregivers, template_at
 
 EXPORT_ACTION = "export_fhir"
 Resource = dict[str, Any]
@@ -208,7 +208,7 @@ def _medicines(session: Session, patient_id: int) -> list[Resource]:
 def _answers(session: Session, access: PatientAccess) -> list[Resource]:
     stmt = select(CheckinResponse).where(CheckinResponse.patient_id == access.patient.id)
     if access.is_caregiver:
-        stmt = stmt.where(CheckinResponse.template_code.not_in(hidden_from_caregivers(session)))
+        stmt = stmt.where(shown_to_caregivers(CheckinResponse))
     responses = list(session.scalars(stmt.order_by(CheckinResponse.id)))
     authors = {
         u.id: u
@@ -216,9 +216,10 @@ def _answers(session: Session, access: PatientAccess) -> list[Resource]:
             select(User).where(User.id.in_({r.answered_by_user_id for r in responses}))
         )
     }
+    templates = {k: template_at(session, k) for k in {r.template_key for r in responses}}
     found = []
     for response in responses:
-        template = any_template(session, response.template_code)
+        template = templates[response.template_key]
         if template is None:
             continue
         author = authors.get(response.answered_by_user_id)
@@ -300,8 +301,8 @@ def _questionnaire_response(session: Session, rid: int) -> Any:
         return None
 
     def build(access: PatientAccess) -> Resource:
-        template = any_template(session, response.template_code)
-        hidden = access.is_caregiver and response.template_code in hidden_from_caregivers(session)
+        template = template_at(session, response.template_key)
+        hidden = access.is_caregiver and template is not None and template.hidden_from_caregivers
         if template is None or hidden:
             fail(404, "No such resource.")
         author = session.get(User, response.answered_by_user_id)

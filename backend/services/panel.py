@@ -139,6 +139,7 @@ def panel(db: Session, team_id: int, at: datetime) -> list[dict[str, Any]]:
         CheckinResponse.patient_id,
         [
             CheckinResponse.template_code,
+            CheckinResponse.template_organization_id,
             CheckinResponse.score,
             CheckinResponse.band,
             CheckinResponse.at,
@@ -149,6 +150,7 @@ def panel(db: Session, team_id: int, at: datetime) -> list[dict[str, Any]]:
     for r in db.execute(last_checkins):
         rows[r.patient_id].last_checkin = {
             "template": r.template_code,
+            "template_organization_id": r.template_organization_id,
             "score": r.score,
             "band": r.band,
             "at": r.at,

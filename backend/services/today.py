@@ -29,7 +29,7 @@ from backend.reminders.timeline import (
     MISSED_AFTER,
 )
 from backend.schedule.medicines import local_day, occurrences, prn_status
-from backend.services import checkin_schedules as checkins
+from backend.services import checkins
 
 
 def dose_status(at: datetime, log: DoseLog | None, med: Medication, now_: datetime) -> str:
@@ -149,11 +149,11 @@ def _fill_checkins(
         return
     if any(d.access.is_caregiver for d in allowed):
         # Answers a caregiver never sees (SOCIAL-NEEDS): nor are their prompts shown.
-        hidden = checkins.hidden_from_caregivers(db)
+        hidden = checkins.hidden_from_caregivers(db, {s.template_key for s in schedules})
         schedules = [
             s
             for s in schedules
-            if s.template_code not in hidden or not by_patient[s.patient_id].access.is_caregiver
+            if s.template_key not in hidden or not by_patient[s.patient_id].access.is_caregiver
         ]
         if not schedules:
             return
@@ -161,7 +161,7 @@ def _fill_checkins(
     answers = checkin_prompts.responses_of(
         db,
         {s.patient_id for s in schedules},
-        {s.template_code for s in schedules},
+        {s.template_key for s in schedules},
         earliest - 2 * longest - checkin_prompts.EARLY,
         latest + longest,
     )
@@ -174,13 +174,14 @@ def _fill_checkins(
         occs = checkin_prompts.prompt_occurrences(
             schedule, d.access.patient, d.start - margin, d.end
         )
-        given = answers.get((schedule.patient_id, schedule.template_code), [])
+        given = answers.get((schedule.patient_id, schedule.template_key), [])
         for p in checkin_prompts.prompts(schedule, occs, given, at):
             if d.start <= p.due_at < d.end:
                 d.checkins.append(
                     {
                         "schedule_id": schedule.id,
-                        "template": p.template,
+                        "template": schedule.template_code,
+                        "template_organization_id": schedule.template_organization_id,
                         "due_at": p.due_at,
                         "answer_by": p.deadline,
                         "status": p.status,

@@ -53,6 +53,7 @@ from backend.models import (
     User,
     WorkItem,
 )
+from backend.models.checkin import TemplateKey
 from backend.services.checkin_schedules import EARLY, schedule_checkin
 from backend.services.worklist import raise_work_item, resolve_by_system
 from notifications.texts import translations
@@ -529,7 +530,7 @@ def _observe_checks(db: Session, tasks: list[TransitionTask]) -> dict[int, Compl
         select(CheckinResponse)
         .where(
             CheckinResponse.patient_id.in_({t.patient_id for t in tasks}),
-            CheckinResponse.template_code == CHECK_TEMPLATE,
+            CheckinResponse.of_template(TemplateKey(None, CHECK_TEMPLATE)),
             CheckinResponse.at >= min(opens.values()),
             CheckinResponse.at <= max(t.due_at for t in tasks),
         )

@@ -162,11 +162,13 @@ async function checkins(ctx, body) {
   const scored = new Map();
   for (const r of [...responses].reverse()) {
     if (r.score === null || r.score === undefined) continue;
-    if (!scored.has(r.template)) scored.set(r.template, []);
-    scored.get(r.template).push(r);
+    const key = templateValue(r.template_organization_id, r.template);  // two organizations' HF-DAILY are two
+    if (!scored.has(key)) scored.set(key, []);
+    scored.get(key).push(r);
   }
-  for (const [template, points] of scored) {
+  for (const points of scored.values()) {
     const last = points[points.length - 1];
+    const template = last.template;
     out.push(
       h("h3", {}, `${template} score over time`),
       lineChart(`${template} scores: ${points.map((p) => `${day(p.at)} ${p.score}`).join(", ")}`, points.map((p) => ({ at: p.at, score: p.score })), maxScore(template)),
@@ -186,6 +188,11 @@ async function checkins(ctx, body) {
   return out;
 }
 
+/** A template as one value: a built-in's code, or "organization:code" (codes have no ':'). */
+function templateValue(organizationId, code) {
+  return organizationId === null || organizationId === undefined ? code : `${organizationId}:${code}`;
+}
+
 function maxScore(template) {
   return { "PHQ-9": 27, "PHQ-2": 6, "GAD-7": 21 }[template];
 }
@@ -193,7 +200,8 @@ function maxScore(template) {
 async function latestAnswers(response) {
   let template = null;
   try {
-    template = await get(`/checkin-templates/${encodeURIComponent(response.template)}`);
+    const owner = response.template_organization_id;
+    template = await get(query(`/checkin-templates/${encodeURIComponent(response.template)}`, owner ? { organization_id: owner } : {}));
   } catch (err) {
     template = null;
   }
@@ -222,7 +230,7 @@ function answerText(item, answer) {
 
 async function scheduleForm(ctx, body) {
   const templates = await get("/checkin-templates");
-  const template = select("template", templates.map((t) => [t.code, `${t.code} — ${t.title}`]), "GAD-7");
+  const template = select("template", templates.map((t) => [templateValue(t.organization_id, t.code), `${t.code} — ${t.title}`]), "GAD-7");
   const repeat = select("repeat", [["now", "Once, now"], ["once", "Once, on the next…"], ["daily", "Every day"], ["weekly", "Every week on…"]], "once");
   const weekday = select("weekday", WEEKDAYS, "mon");
   const time = h("input", { type: "time", name: "time", value: "10:00", required: true });
@@ -234,11 +242,13 @@ async function scheduleForm(ctx, body) {
     onSubmit: async (e) => {
       e.preventDefault();
       error.textContent = "";
-      const payload = { template: template.value, timing: buildTiming(repeat.value, weekday.value, time.value) };
+      const [code, owner] = template.value.split(":").reverse();
+      const payload = { template: code, timing: buildTiming(repeat.value, weekday.value, time.value) };
+      if (owner) payload.template_organization_id = Number(owner);
       if (note.value.trim()) payload.note = note.value.trim();
       try {
         await post(`${ctx.base}/checkin-schedules`, payload);
-        announce(`${template.value} scheduled: ${timingWords(payload.timing)}.`);
+        announce(`${code} scheduled: ${timingWords(payload.timing)}.`);
         await refill(body, checkins, ctx);
       } catch (err) {
         error.textContent = err.message;
