@@ -84,7 +84,8 @@ def test_every_item_type_exports_as_its_fhir_answer(api: Api, world: World) -> N
     qr = export(api, world.maria, response_id, who="maria")
     riverside = world.teams["Riverside Primary Care A"].organization_id
     # codes are unique within an organization only: the URN says whose
-    assert qr["questionnaire"] == f"urn:care-companion:organization:{riverside}:questionnaire:VITALS"
+    urn = f"urn:care-companion:organization:{riverside}:questionnaire:VITALS"
+    assert qr["questionnaire"] == urn
     assert qr["author"]["type"] == "Practitioner"
     assert qr["author"]["identifier"]["value"] == str(world.users["priya"].id)
     assert qr["source"] == {"reference": f"Patient/{world.maria}"}
