@@ -202,7 +202,7 @@ def test_two_schedules_of_vitals_are_answered_shown_and_flagged_each_on_its_own(
 
 # -- the migration ---------------------------------------------------------------------------
 
-BEFORE = "c4d5e6f7a8b0"  # the last revision with one global namespace of template codes
+BEFORE = "c6e7f8a9b0d2"  # the last revision with one global namespace of template codes
 
 
 def _insert(conn: sa.Connection, table: str, **values: Any) -> int:

@@ -8,7 +8,7 @@ Existing rows keep their meaning: codes were unique until now, so each row's org
 the one whose template had its code (none for the built-ins).
 
 Revision ID: c6d7e8f9a0b1
-Revises: c4d5e6f7a8b0
+Revises: c6e7f8a9b0d2
 Create Date: 2026-12-10 10:00:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c6d7e8f9a0b1"
-down_revision = "c4d5e6f7a8b0"
+down_revision = "c6e7f8a9b0d2"
 branch_labels = None
 depends_on = None
 
