@@ -13,12 +13,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import firebase_admin
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from firebase_admin import auth as fb_auth
 from google.auth import crypt, jwt
 
 
@@ -152,3 +155,27 @@ class CertServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None
+
+
+def service_account_file(path: Path, key: SigningKey, project: str) -> Path:
+    """A syntactically real service-account file; nothing ever uses it to call Google."""
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": project,
+                "private_key_id": "fake-key-id",
+                "private_key": key.private_pem,
+                "client_email": f"firebase-adminsdk@{project}.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": "http://127.0.0.1:9/token",
+            }
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def point_at_certs(fb_app: firebase_admin.App, url: str) -> None:
+    """firebase-admin's one override: where it fetches the signing certificates."""
+    fb_auth._get_client(fb_app)._token_verifier.id_token_verifier.cert_url = url

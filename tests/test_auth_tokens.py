@@ -20,7 +20,6 @@ from typing import Any
 import firebase_admin
 import pytest
 from click.testing import CliRunner
-from firebase_admin import auth as fb_auth
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -32,7 +31,13 @@ from backend.cli import cli
 from backend.config import EMULATOR_HOST_VAR, ConfigError, Settings
 from backend.firebase import firebase_app
 from backend.models import User
-from tests.certserver import CertServer, SigningKey, firebase_claims
+from tests.certserver import (
+    CertServer,
+    SigningKey,
+    firebase_claims,
+    point_at_certs,
+    service_account_file,
+)
 from tests.conftest import START, Clock, assert_error
 
 PROJECT = "carecompanion-prodtest"
@@ -60,34 +65,11 @@ def certs(keys: Keys) -> Iterator[CertServer]:
     server.stop()
 
 
-def _service_account_file(path: Path, key: SigningKey) -> Path:
-    """A syntactically real service-account file; nothing ever uses it to call Google."""
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": PROJECT,
-                "private_key_id": "fake-key-id",
-                "private_key": key.private_pem,
-                "client_email": f"firebase-adminsdk@{PROJECT}.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": "http://127.0.0.1:9/token",
-            }
-        ),
-        encoding="utf-8",
-    )
-    return path
-
-
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
-
-
-def point_at_certs(fb_app: firebase_admin.App, url: str) -> None:
-    fb_auth._get_client(fb_app)._token_verifier.id_token_verifier.cert_url = url
 
 
 @dataclass
@@ -125,7 +107,7 @@ def make_prod(
     made: list[firebase_admin.App] = []
 
     def make(cert_url: str | None = None, **overrides: Any) -> Prod:
-        credential = _service_account_file(tmp_path / f"sa-{len(made)}.json", keys.forger)
+        credential = service_account_file(tmp_path / f"sa-{len(made)}.json", keys.forger, PROJECT)
         settings = Settings(
             env="production",
             firebase_project_id=PROJECT,
@@ -206,7 +188,7 @@ def test_production_default_credentials_path_verifies_without_network(
     """No FIREBASE_CREDENTIALS: firebase-admin resolves Application Default Credentials
     when it builds its auth client (even though verifying needs none); point ADC at a
     local file so nothing probes the metadata server."""
-    adc = _service_account_file(tmp_path / "adc.json", keys.forger)
+    adc = service_account_file(tmp_path / "adc.json", keys.forger, PROJECT)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
     settings = Settings(env="production", firebase_project_id=PROJECT, log_level="WARNING")
     app = create_app(settings, ENGINE=engine, TESTING=True)

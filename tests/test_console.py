@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 
 from backend.app import create_app
+from backend.cli import cli
+from backend.config import ConfigError
 from backend.console import CONTENT_SECURITY_POLICY
 from tests.conftest import Api, assert_error, make_settings
 
@@ -80,3 +83,58 @@ def test_without_the_emulator_there_is_no_sign_in_picker_nor_token(
     assert "personas" not in config
     assert_error(client.post("/console/dev/token", json={"persona": "priya"}), 404)
     assert client.get("/console/").status_code == 200
+
+
+def test_the_worklist_kinds_come_from_the_api(api: Api) -> None:
+    config = api.get("/console/config.json").get_json()
+    spec = api.get("/openapi.json").get_json()
+    assert config["work_item_kinds"] == spec["components"]["schemas"]["WorkItemKind"]["enum"]
+    assert "KINDS" not in api.get("/console/static/worklist.js").get_data(as_text=True)
+
+
+def _firebase_app(engine: Any, monkeypatch: pytest.MonkeyPatch, **flask_config: Any) -> Flask:
+    monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST")  # the test app's; restored afterwards
+    settings = make_settings(
+        firebase_auth_emulator_host=None,
+        env="development",
+        firebase_web_api_key="AIzaSyTEST-console-key-0000000000000000",
+        firebase_auth_domain="sign-in.example.org",
+    )
+    return create_app(settings, ENGINE=engine, TESTING=True, **flask_config)
+
+
+def test_firebase_sign_in_may_call_googles_sign_in_hosts_and_nothing_else(
+    engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _firebase_app(engine, monkeypatch).test_client()
+    config = client.get("/console/config.json").get_json()
+    assert config["sign_in"] == "firebase"
+    assert config["firebase"]["authDomain"] == "sign-in.example.org"
+    assert config["providers"] == [{"id": "password", "name": "Email and password"}]
+    assert config["emulator"] is None
+    assert config["build_command"] == "carecompanion console build"
+    directives = _csp(client.get("/console/"))
+    assert directives["connect-src"] == (
+        "'self' https://identitytoolkit.googleapis.com https://securetoken.googleapis.com"
+    )
+    assert directives["script-src"] == "'self'"
+
+
+def test_the_persona_picker_allows_no_other_host(api: Api) -> None:
+    assert _csp(api.get("/console/"))["connect-src"] == "'self'"
+
+
+def test_the_sign_in_fake_must_be_on_this_machine(
+    engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="CONSOLE_AUTH_EMULATOR_URL must be"):
+        _firebase_app(engine, monkeypatch, CONSOLE_AUTH_EMULATOR_URL="http://evil.example:80")
+
+
+def test_the_build_command_says_what_to_install_without_npm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = CliRunner().invoke(cli, ["console", "build"])
+    assert result.exit_code == 1
+    assert "npm is not installed: install Node.js 18 or newer with npm" in result.output

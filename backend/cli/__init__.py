@@ -13,7 +13,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from backend.app import create_app
-from backend.cli import database, demo, fhir, serve, stats, teams, tokens, worker
+from backend.cli import console, database, demo, fhir, serve, stats, teams, tokens, worker
 from backend.config import ConfigError
 
 
@@ -40,6 +40,7 @@ cli.add_command(stats.stats_group)
 cli.add_command(fhir.fhir_group)
 cli.add_command(demo.demo)
 cli.add_command(serve.serve)
+cli.add_command(console.console_group)
 
 
 def main() -> None:

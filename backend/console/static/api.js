@@ -1,26 +1,35 @@
 // The JSON API, called as the signed-in person: their ID token goes in the Authorization
-// header (never in a URL), kept in this tab's sessionStorage (never a cookie).
+// header, never in a URL. Where the token comes from is the sign-in's business (signin.js
+// chooses the source: a development token, or the Firebase SDK's); api.js asks the source
+// before every call, so a token near its expiry is refreshed before it is sent.
 
-const TOKEN = "care-console.token";
 const NAME = "care-console.name";
+let source = null; // { signedIn(): boolean, token(): Promise<string>, end(): Promise<void> }
+
+/** Thrown by a token source when its sign-in can no longer give tokens (revoked, disabled). */
+export class SignedOut extends Error {}
+
+export function useTokenSource(tokens) {
+  source = tokens;
+}
 
 export const session = {
-  get token() {
-    return window.sessionStorage.getItem(TOKEN);
+  get signedIn() {
+    return Boolean(source && source.signedIn());
   },
   get name() {
     return window.sessionStorage.getItem(NAME) || "";
   },
-  start(token, name) {
-    window.sessionStorage.setItem(TOKEN, token);
-    window.sessionStorage.setItem(NAME, name || "");
-  },
   setName(name) {
     window.sessionStorage.setItem(NAME, name || "");
   },
-  end() {
-    window.sessionStorage.removeItem(TOKEN);
+  token() {
+    return source.token();
+  },
+  /** Forget this tab's sign-in (the tokens and the name). */
+  async end() {
     window.sessionStorage.removeItem(NAME);
+    if (source) await source.end();
   },
 };
 
@@ -43,10 +52,34 @@ async function parse(response) {
   return type.includes("json") ? response.json() : null;
 }
 
+let ending = null;
+/** The server or the SDK no longer accepts this sign-in: forget it and say so, once, however
+ * many calls were in flight. */
+function lost() {
+  if (!ending && session.signedIn) {
+    ending = session.end().then(() => {
+      ending = null;
+      onSignedOut();
+    });
+  }
+  return ending || Promise.resolve();
+}
+
+async function bearer() {
+  try {
+    return `Bearer ${await session.token()}`;
+  } catch (err) {
+    if (!(err instanceof SignedOut)) throw err;
+    await lost();
+    throw new ApiError(401, { message: "Your sign-in ended; sign in again." });
+  }
+}
+
 /** One call; resolves to {data, pagination} or throws ApiError. */
 export async function call(method, path, body, extraHeaders) {
   const headers = { Accept: "application/json", ...(extraHeaders || {}) };
-  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  const signedIn = session.signedIn;
+  if (signedIn) headers.Authorization = await bearer();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
     method,
@@ -56,13 +89,28 @@ export async function call(method, path, body, extraHeaders) {
     cache: "no-store",
   });
   const data = response.status === 204 ? null : await parse(response);
-  if (response.status === 401 && session.token) {
-    session.end();
-    onSignedOut();
-  }
+  if (response.status === 401 && signedIn) await lost();
   if (!response.ok) throw new ApiError(response.status, data);
   const raw = response.headers.get("X-Pagination");
   return { data, pagination: raw ? JSON.parse(raw) : null, etag: response.headers.get("ETag") };
+}
+
+/** Sign out: the API ends this sign-in (its tokens are refused from now on), then the tab
+ * forgets them. Offline or already ended, the tab forgets them all the same. */
+export async function endSession() {
+  try {
+    if (session.signedIn) {
+      await fetch("/me/sign-out", {
+        method: "POST",
+        headers: { Accept: "application/json", Authorization: `Bearer ${await session.token()}` },
+        credentials: "omit",
+        cache: "no-store",
+      });
+    }
+  } catch (err) {
+    console.warn("The server could not be told of the sign-out:", err.message);
+  }
+  await session.end();
 }
 
 export async function get(path) {

@@ -1,16 +1,18 @@
 // The console's shell: sign-in, the header, and the router that shows one page per path.
-import { call, get, session, whenSignedOut } from "./api.js";
-import { announce, clear, h, labelled } from "./dom.js";
+import { endSession, session, whenSignedOut } from "./api.js";
+import { announce, clear, h } from "./dom.js";
+import { signInPage, startSignIn } from "./signin.js";
 import { showWorklist } from "./worklist.js";
 import { showPanel } from "./panel.js";
 import { showChart } from "./chart.js";
 
 const ROOT = "/console/";
 let config = null;
+let loadError = null; // the sign-in library could not be loaded
 let leave = []; // what the current page must stop (timers) when another is shown
 
 const routes = [
-  [/^\/console\/?$/, () => (session.token ? go("/console/worklist", true) : showSignIn())],
+  [/^\/console\/?$/, () => (session.signedIn ? go("/console/worklist", true) : showSignIn())],
   [/^\/console\/worklist\/?$/, (main) => showWorklist(main, pageContext())],
   [/^\/console\/panel\/?$/, (main) => showPanel(main, pageContext())],
   [/^\/console\/patients\/(\d{1,10})\/?$/, (main, id) => showChart(main, Number(id), pageContext())],
@@ -37,7 +39,7 @@ function main() {
 function renderHeader() {
   const nav = clear(document.getElementById("nav"));
   const who = clear(document.getElementById("who"));
-  if (!session.token) return;
+  if (!session.signedIn) return;
   const here = window.location.pathname;
   const link = (href, text) =>
     h("a", { href, "data-nav": "", "aria-current": here.startsWith(href) ? "page" : null }, text);
@@ -48,8 +50,8 @@ function renderHeader() {
   );
 }
 
-function signOut() {
-  session.end();
+async function signOut() {
+  await endSession();
   announce("Signed out.");
   go(ROOT);
 }
@@ -57,7 +59,7 @@ function signOut() {
 async function render() {
   for (const fn of leave.splice(0)) fn();
   const path = window.location.pathname;
-  if (!session.token && path !== ROOT && path !== "/console") {
+  if (!session.signedIn && path !== ROOT && path !== "/console") {
     window.history.replaceState(null, "", ROOT);
     return render();
   }
@@ -88,50 +90,13 @@ export function showError(el, err) {
 
 function showSignIn() {
   document.title = "Sign in · Care console";
-  const el = main();
-  el.append(h("h1", {}, "Sign in"));
-  if (!config || config.sign_in !== "personas") {
-    el.append(
-      h(
-        "p",
-        { class: "notice", role: "alert" },
-        "Sign-in is not configured on this server. The console signs care-team members in with Firebase Authentication in the browser; until that is set up here, use the API directly.",
-      ),
-    );
-    return;
-  }
-  const persona = h(
-    "select",
-    { name: "persona", required: true },
-    config.personas.map((p) => h("option", { value: p.persona, selected: p.persona === "priya" }, `${p.name} (${p.persona})`)),
+  main().append(
+    h("h1", {}, "Sign in"),
+    ...signInPage(config, loadError, () => {
+      announce(`Signed in as ${session.name || "you"}.`);
+      go("/console/worklist");
+    }),
   );
-  const error = h("p", { class: "error", role: "alert" });
-  const form = h(
-    "form",
-    {
-      class: "stack narrow",
-      onSubmit: async (event) => {
-        event.preventDefault();
-        error.textContent = "";
-        try {
-          const { data } = await call("POST", "/console/dev/token", { persona: persona.value });
-          session.start(data.token, "");
-          const me = await get("/me");
-          session.setName(me.display_name || me.preferred_name || persona.value);
-          announce(`Signed in as ${session.name}.`);
-          go("/console/worklist");
-        } catch (err) {
-          session.end();
-          error.textContent = err.message;
-        }
-      },
-    },
-    h("p", { class: "notice" }, `Development sign-in (${config.environment}): pick a demo person. This picker does not exist in production.`),
-    h("div", { class: "field" }, labelled("Sign in as", persona)),
-    h("button", { type: "submit" }, "Sign in"),
-    error,
-  );
-  el.append(form);
 }
 
 document.addEventListener("click", (event) => {
@@ -153,6 +118,12 @@ async function start() {
     config = await response.json();
   } catch (err) {
     config = null;
+  }
+  try {
+    await startSignIn(config);
+  } catch (err) {
+    console.warn("the sign-in library could not be loaded:", err.message);
+    loadError = err;
   }
   render();
 }

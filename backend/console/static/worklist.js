@@ -4,18 +4,6 @@
 import { call, get, post, query } from "./api.js";
 import { announce, clear, h, humanize, labelled, select, timeEl, when } from "./dom.js";
 
-export const KINDS = [
-  "safety",
-  "checkin_flag",
-  "social_need",
-  "missed_doses",
-  "low_adherence",
-  "checkin_overdue",
-  "transition_task",
-  "no_follow_up",
-  "encounter",
-  "prn_over_limit",
-];
 const STATUSES = [
   ["unresolved", "Open and acknowledged"],
   ["open", "Open"],
@@ -27,11 +15,14 @@ const PAGE_SIZE = 100;
 export async function showWorklist(main, ctx) {
   document.title = "Worklist · Care console";
   const teams = await get("/care-teams");
+  // The kinds the API knows (config.json: the tuple its `kind` filter and the spec's
+  // WorkItemKind come from), so a new kind shows here without a change to this file.
+  const kinds = ctx.config?.work_item_kinds || [];
   const state = { kind: "", team_id: "", status: "unresolved", pages: 1, seen: new Set(), items: [] };
   const params = new URLSearchParams(window.location.search);
-  if (KINDS.includes(params.get("kind"))) state.kind = params.get("kind");
+  if (kinds.includes(params.get("kind"))) state.kind = params.get("kind");
 
-  const kind = select("kind", [["", "All kinds"], ...KINDS.map((k) => [k, humanize(k)])], state.kind);
+  const kind = select("kind", [["", "All kinds"], ...kinds.map((k) => [k, humanize(k)])], state.kind);
   const team = select("team_id", [["", "All my teams"], ...teams.map((t) => [t.id, t.name])], "");
   const status = select("status", STATUSES, state.status);
   const summary = h("p", { class: "summary", "aria-live": "polite" });
