@@ -53,7 +53,10 @@ class PrnSchema(ma.Schema):
     taken_last_24h = ma.fields.Integer()
     max_per_24h = ma.fields.Integer(allow_none=True)
     last_taken_at = Instant(allow_none=True)
-    next_allowed_at = Instant(allow_none=True)
+    next_allowed_at = Instant(
+        allow_none=True,
+        metadata={"description": "When the next dose is allowed; null: one may be taken now"},
+    )
     available_now = ma.fields.Boolean()
 
 

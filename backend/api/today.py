@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -17,7 +18,8 @@ from backend.auth import current_user
 from backend.clock import now
 from backend.reminders.device_health import PROBLEMS, reach_of
 from backend.services.checkin_schedules import STATUSES as CHECKIN_STATUSES
-from backend.services.today import PatientDay, build_today
+from backend.services.today import DayView, PatientDay, today_views
+from backend.services.today_cache import Sections
 
 blp = Blueprint("today", __name__, url_prefix="/me/today", description="The today view")
 
@@ -52,7 +54,10 @@ class TodayPrnSchema(MedFields):
     taken_last_24h = ma.fields.Integer()
     max_per_24h = ma.fields.Integer(allow_none=True)
     last_taken_at = Instant(allow_none=True)
-    next_allowed_at = Instant(allow_none=True)
+    next_allowed_at = Instant(
+        allow_none=True,
+        metadata={"description": "When the next dose is allowed; null: one may be taken now"},
+    )
     available_now = ma.fields.Boolean()
 
 
@@ -137,29 +142,56 @@ class TodayArgs(BaseSchema):
     date = Day(metadata={"description": "A local date; default: today in each zone"})
 
 
-def _view(d: PatientDay) -> dict[str, Any]:
+def render_day(d: PatientDay) -> Sections:
+    """A computed day's sections as the JSON this route sends (kept in the today cache)."""
+    dumps = current_app.json.dumps
     return {
-        "patient_id": d.access.patient.id,
-        "display_name": d.access.patient.display_name,
-        "my_role": d.access.role.value,
-        "time_zone": d.access.patient.time_zone,
-        "date": d.day,
-        "doses": d.doses,
-        "extra_doses": d.extra_doses,
-        "prn": d.prn,
-        "appointments": d.appointments,
-        "activities": d.activities,
-        "checkins": d.checkins,
+        "doses": dumps(_DOSES.dump(d.doses)),
+        "extra_doses": dumps(_EXTRA.dump(d.extra_doses)),
+        "prn": dumps(_PRN.dump(d.prn)),
+        "appointments": dumps(_APPOINTMENTS.dump(d.appointments)),
+        "activities": dumps(_ACTIVITIES.dump(d.activities)),
+        "checkins": dumps(_CHECKINS.dump(d.checkins)),
+        "checkins_for_caregivers": dumps(_CHECKINS.dump(d.checkins_for_caregivers)),
     }
+
+
+_DOSES = TodayDoseSchema(many=True)
+_EXTRA = ExtraDoseSchema(many=True)
+_PRN = TodayPrnSchema(many=True)
+_APPOINTMENTS = TodayAppointmentSchema(many=True)
+_ACTIVITIES = TodayActivitySchema(many=True)
+_CHECKINS = TodayCheckinSchema(many=True)
+
+
+def _patient_json(view: DayView) -> str:
+    """One PatientDay object: the reader's facts rendered here, the sections spliced in as
+    they were rendered when the day was computed (no object is built for a cached day)."""
+    access = view.access
+    head = current_app.json.dumps(
+        {
+            "patient_id": access.patient.id,
+            "display_name": access.patient.display_name,
+            "my_role": access.role.value,
+            "time_zone": access.patient.time_zone,
+            "date": view.day.isoformat(),
+        }
+    )
+    sections = "".join(
+        f',"{name}":{"null" if text is None else text}' for name, text in view.sections.items()
+    )
+    return f"{head[:-1]}{sections}}}"
 
 
 @blp.route("")
 class Today(MethodView):
     @blp.arguments(TodayArgs, location="query")
     @blp.response(200, TodaySchema)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> Response:
         """Your day and the day of each person you care for, in their own zones"""
         user = current_user()
-        days = build_today(db.session(), user, args.get("date"))
-        reach = reach_of(db.session(), user.id, now())
-        return {"reminders_reach_you": reach.as_json(), "patients": [_view(d) for d in days]}
+        views = today_views(db.session(), user, args.get("date"), render_day)
+        reach = current_app.json.dumps(reach_of(db.session(), user.id, now()).as_json())
+        patients = ",".join(_patient_json(v) for v in views)
+        body = f'{{"patients":[{patients}],"reminders_reach_you":{reach}}}'
+        return current_app.response_class(body, mimetype="application/json")

@@ -31,6 +31,7 @@ from backend.models.message import Message, MessageThread, ThreadRead
 from backend.models.outbox import Delivery, Reminder
 from backend.models.patient import Patient
 from backend.models.sign_in import SignedOutSession
+from backend.models.today_cache import TodayCacheRow, watch_sessions
 from backend.models.transition import Discharge, Encounter, MedicationChange, TransitionTask
 from backend.models.user import User
 from backend.models.worklist import WorkItem, WorkItemEvent
@@ -74,8 +75,12 @@ __all__ = [
     "SignedOutSession",
     "TeamRole",
     "ThreadRead",
+    "TodayCacheRow",
     "TransitionTask",
     "User",
     "WorkItem",
     "WorkItemEvent",
 ]
+
+# Every session bumps a changed patient's today view version when it commits.
+watch_sessions()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String
+from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.clock import now
@@ -21,6 +21,9 @@ class Patient(ProfileMixin, Base):
     birth_date: Mapped[date | None] = mapped_column(Date)
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # Bumped by every transaction that changes what the patient's today view shows
+    # (backend/models/today_cache.py); never set by hand.
+    today_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_managed(self) -> bool:

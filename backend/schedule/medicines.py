@@ -159,7 +159,8 @@ def prn_status(med: Medication, recent: list[DoseLog], at: datetime) -> PrnStatu
         taken_last_24h=len(taken),
         max_per_24h=med.prn_max_per_24h,
         last_taken_at=taken[-1] if taken else None,
-        next_allowed_at=next_allowed,
+        # None when a dose may be taken now (not "now": the answer stays true as time passes).
+        next_allowed_at=next_allowed if next_allowed > at else None,
         available_now=next_allowed <= at,
     )
 

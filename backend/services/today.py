@@ -1,15 +1,21 @@
 """The "today" view: for the signed-in person and each patient they care for, in the
 patient's own zone, what is due, what was done, and what is coming.
 
-A fixed number of queries whatever the number of patients or medicines (no N+1):
-who is cared for (2), medicines (1), dose logs (1), appointments (1), care plans (1),
-check-in schedules (1) and, when there are any, their answers (1) and, for a caregiver, the
-templates kept from caregivers (1).
+It is the hottest read (every phone opens it many times a day), so each patient's day is
+computed once and served from ``today_cache`` until something changes it
+(``backend/models/today_cache``). A request whose days are all cached costs a fixed three
+queries: who is cared for (2) and the cached days (1). The days it misses are computed together
+in a fixed number of queries whatever the number of patients or medicines (no N+1):
+medicines (1), dose logs (1), appointments (1), care plans (1), check-in schedules (1) and,
+when there are any, their answers (1) and the templates kept from caregivers (1); then stored
+(1). A missed day is computed whole, whoever asks; what the reader may see is chosen when it
+is served.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +25,15 @@ from sqlalchemy.orm import Session
 
 from backend.access import Action, PatientAccess, patients_cared_for, record_access
 from backend.clock import now
-from backend.models import Appointment, CarePlan, CheckinSchedule, DoseLog, Medication, User
+from backend.models import (
+    Appointment,
+    CarePlan,
+    CheckinSchedule,
+    DoseLog,
+    Medication,
+    Patient,
+    User,
+)
 from backend.reminders import checkin_prompts
 from backend.reminders.timeline import (
     DUE_BEFORE,
@@ -30,6 +44,8 @@ from backend.reminders.timeline import (
 )
 from backend.schedule.medicines import local_day, occurrences, prn_status
 from backend.services import checkins
+from backend.services import today_cache
+from backend.services.today_cache import Sections, Wanted
 
 
 def dose_status(at: datetime, log: DoseLog | None, med: Medication, now_: datetime) -> str:
@@ -49,45 +65,104 @@ def dose_status(at: datetime, log: DoseLog | None, med: Medication, now_: dateti
 
 @dataclass
 class PatientDay:
-    access: PatientAccess
+    """One patient's local day, computed whole (every section, whoever asked)."""
+
+    patient: Patient
     day: date
     start: datetime
     end: datetime
-    doses: list[dict[str, Any]] | None = None
-    prn: list[dict[str, Any]] | None = None
-    extra_doses: list[dict[str, Any]] | None = None
-    appointments: list[Appointment] | None = None
-    activities: list[dict[str, Any]] | None = None
-    checkins: list[dict[str, Any]] | None = None
+    doses: list[dict[str, Any]] = field(default_factory=list)
+    prn: list[dict[str, Any]] = field(default_factory=list)
+    extra_doses: list[dict[str, Any]] = field(default_factory=list)
+    appointments: list[Appointment] = field(default_factory=list)
+    activities: list[dict[str, Any]] = field(default_factory=list)
+    checkins: list[dict[str, Any]] = field(default_factory=list)
+    checkins_for_caregivers: list[dict[str, Any]] = field(default_factory=list)
+    # Instants at which a status shown changes by itself (a dose becomes due, overdue or
+    # missed; an as-needed dose leaves the 24-hour window; a check-in opens or closes).
+    changes_at: list[datetime] = field(default_factory=list)
+
+    def next_change(self, at: datetime) -> datetime:
+        return min((t for t in self.changes_at if t > at), default=self.end + MISSED_AFTER)
 
 
-def build_today(db: Session, user: User, requested: date | None) -> list[PatientDay]:
+@dataclass
+class DayView:
+    """What one reader is shown of one patient's day: each section rendered as JSON, or None
+    where the reader may not see it."""
+
+    access: PatientAccess
+    day: date
+    sections: dict[str, str | None]
+
+
+# Which permission each section needs (check-ins: caregivers get their own rendering).
+_NEEDS = {
+    "doses": Action.VIEW_MEDICATIONS,
+    "extra_doses": Action.VIEW_MEDICATIONS,
+    "prn": Action.VIEW_MEDICATIONS,
+    "appointments": Action.VIEW_APPOINTMENTS,
+    "activities": Action.VIEW_CARE_PLAN,
+    "checkins": Action.VIEW_CHECKINS,
+}
+
+
+def today_views(
+    db: Session, user: User, requested: date | None, render: Callable[[PatientDay], Sections]
+) -> list[DayView]:
+    """The day of the user and of each person they care for, as the user may see it.
+    ``render`` turns a computed day into the JSON of each section (the API's schemas)."""
     at = now()
-    days: list[PatientDay] = []
-    for access in patients_cared_for(user):
-        zone = access.patient.time_zone
-        day = requested or at.astimezone(ZoneInfo(zone)).date()
-        start, end = local_day(day, zone)
-        days.append(PatientDay(access, day, start, end))
-    for d in days:  # one read of each person's day, in their log (not the patient's own)
-        record_access(d.access, "view_today")
-    _fill_doses(db, _allowed(days, Action.VIEW_MEDICATIONS), at)
-    _fill_appointments(db, _allowed(days, Action.VIEW_APPOINTMENTS))
-    _fill_activities(db, _allowed(days, Action.VIEW_CARE_PLAN))
-    _fill_checkins(db, days, _allowed(days, Action.VIEW_CHECKINS), at)
+    accesses = patients_cared_for(user)
+    wanted = [Wanted(a.patient, requested or local_today(a.patient, at)) for a in accesses]
+    for access in accesses:  # one read of each person's day, in their log (not the patient's own)
+        record_access(access, "view_today")
+    lookup = today_cache.read(db, wanted, at)
+    found = lookup.found
+    missing = [w for w in wanted if w.patient.id not in found]
+    if missing:
+        computed = build_days(db, missing, at)
+        rendered = [
+            (w, lookup.versions[w.patient.id], d.next_change(at), render(d))
+            for w, d in zip(missing, computed, strict=True)
+        ]
+        today_cache.store(db, rendered, at)
+        found.update((w.patient.id, sections) for w, _, _, sections in rendered)
+    return [
+        DayView(access, w.day, _visible(access, found[w.patient.id]))
+        for access, w in zip(accesses, wanted, strict=True)
+    ]
+
+
+def local_today(patient: Patient, at: datetime) -> date:
+    return at.astimezone(ZoneInfo(patient.time_zone)).date()
+
+
+def _visible(access: PatientAccess, sections: Sections) -> dict[str, str | None]:
+    shown: dict[str, str | None] = {
+        name: sections[name] if access.allows(action) else None for name, action in _NEEDS.items()
+    }
+    if access.is_caregiver and shown["checkins"] is not None:
+        # Answers a caregiver never sees (SOCIAL-NEEDS): nor are their prompts shown.
+        shown["checkins"] = sections["checkins_for_caregivers"]
+    return shown
+
+
+def build_days(db: Session, wanted: list[Wanted], at: datetime) -> list[PatientDay]:
+    """Each wanted day computed whole, as it stands at ``at``, in a fixed number of queries."""
+    days = []
+    for w in wanted:
+        start, end = local_day(w.day, w.patient.time_zone)
+        days.append(PatientDay(w.patient, w.day, start, end))
+    _fill_doses(db, days, at)
+    _fill_appointments(db, days)
+    _fill_activities(db, days)
+    _fill_checkins(db, days, at)
     return days
 
 
-def _allowed(days: list[PatientDay], action: Action) -> list[PatientDay]:
-    return [d for d in days if d.access.allows(action)]
-
-
 def _fill_appointments(db: Session, days: list[PatientDay]) -> None:
-    if not days:
-        return
-    by_patient = {d.access.patient.id: d for d in days}
-    for d in days:
-        d.appointments = []
+    by_patient = {d.patient.id: d for d in days}
     rows = db.scalars(
         select(Appointment)
         .where(
@@ -100,38 +175,25 @@ def _fill_appointments(db: Session, days: list[PatientDay]) -> None:
     for appt in rows:
         d = by_patient[appt.patient_id]
         if appt.start_at < d.end and appt.end_at > d.start:
-            assert d.appointments is not None
             d.appointments.append(appt)
 
 
 def _fill_activities(db: Session, days: list[PatientDay]) -> None:
-    if not days:
-        return
-    by_patient = {d.access.patient.id: d for d in days}
-    for d in days:
-        d.activities = []
+    by_patient = {d.patient.id: d for d in days}
     plans = db.scalars(
         select(CarePlan).where(CarePlan.patient_id.in_(by_patient), CarePlan.status == "active")
     )
     for plan in plans:
         d = by_patient[plan.patient_id]
-        assert d.activities is not None
         d.activities.extend(
             {**a, "plan_id": plan.id} for a in plan.activities if a.get("status") == "open"
         )
 
 
-def _fill_checkins(
-    db: Session, days: list[PatientDay], allowed: list[PatientDay], at: datetime
-) -> None:
-    """The check-in prompts due each day, with their status (backend.services.checkin_schedules).
-    The schedules are asked for whenever anyone is shown, even when no day may show them, so
-    the number of queries does not depend on whom one cares for."""
-    if not days:
-        return
-    by_patient = {d.access.patient.id: d for d in allowed}
-    for d in allowed:
-        d.checkins = []
+def _fill_checkins(db: Session, days: list[PatientDay], at: datetime) -> None:
+    """The check-in prompts due each day, with their status (backend.services.checkin_schedules);
+    and the same without the templates kept from caregivers, for a caregiver to see."""
+    by_patient = {d.patient.id: d for d in days}
     earliest, latest = min(d.start for d in days), max(d.end for d in days)
     schedules = list(
         db.scalars(
@@ -147,16 +209,7 @@ def _fill_checkins(
     )
     if not schedules:
         return
-    if any(d.access.is_caregiver for d in allowed):
-        # Answers a caregiver never sees (SOCIAL-NEEDS): nor are their prompts shown.
-        hidden = checkins.hidden_from_caregivers(db, {s.template_key for s in schedules})
-        schedules = [
-            s
-            for s in schedules
-            if s.template_key not in hidden or not by_patient[s.patient_id].access.is_caregiver
-        ]
-        if not schedules:
-            return
+    hidden = checkins.hidden_from_caregivers(db, {s.template_key for s in schedules})
     longest = max(s.answer_within for s in schedules)
     answers = checkin_prompts.responses_of(
         db,
@@ -167,36 +220,32 @@ def _fill_checkins(
     )
     for schedule in schedules:
         d = by_patient[schedule.patient_id]
-        assert d.checkins is not None
-        margin = (
-            schedule.answer_within + checkin_prompts.EARLY
-        )  # earlier prompts may take today's answers
-        occs = checkin_prompts.prompt_occurrences(
-            schedule, d.access.patient, d.start - margin, d.end
-        )
+        # Earlier prompts may take today's answers.
+        margin = schedule.answer_within + checkin_prompts.EARLY
+        occs = checkin_prompts.prompt_occurrences(schedule, d.patient, d.start - margin, d.end)
         given = answers.get((schedule.patient_id, schedule.template_key), [])
         for p in checkin_prompts.prompts(schedule, occs, given, at):
+            d.changes_at += (p.due_at, p.deadline)
             if d.start <= p.due_at < d.end:
-                d.checkins.append(
-                    {
-                        "schedule_id": schedule.id,
-                        "template": schedule.template_code,
-                        "template_organization_id": schedule.template_organization_id,
-                        "due_at": p.due_at,
-                        "answer_by": p.deadline,
-                        "status": p.status,
-                        "response_id": p.response_id,
-                    }
-                )
-    for d in allowed:
-        assert d.checkins is not None
+                prompt = {
+                    "schedule_id": schedule.id,
+                    "template": schedule.template_code,
+                    "template_organization_id": schedule.template_organization_id,
+                    "due_at": p.due_at,
+                    "answer_by": p.deadline,
+                    "status": p.status,
+                    "response_id": p.response_id,
+                }
+                d.checkins.append(prompt)
+                if schedule.template_key not in hidden:
+                    d.checkins_for_caregivers.append(prompt)
+    for d in days:
         d.checkins.sort(key=lambda c: (c["due_at"], c["schedule_id"]))
+        d.checkins_for_caregivers.sort(key=lambda c: (c["due_at"], c["schedule_id"]))
 
 
 def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
-    if not days:
-        return
-    by_patient = {d.access.patient.id: d for d in days}
+    by_patient = {d.patient.id: d for d in days}
     meds = list(
         db.scalars(
             select(Medication)
@@ -205,16 +254,16 @@ def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
         )
     )
     logs = _logs(db, meds, days, at)
-    for d in days:
-        d.doses, d.prn, d.extra_doses = [], [], []
     for med in meds:
         d = by_patient[med.patient_id]
         fields = _med_fields(med)
         med_logs = logs.get(med.id, [])
         by_slot = {log.slot_key: log for log in med_logs if log.slot_key}
-        for occ in occurrences(med, d.access.patient, d.start, d.end):
+        late_after = LATE_AFTER_CRITICAL if med.time_critical else LATE_AFTER
+        for occ in occurrences(med, d.patient, d.start, d.end):
             log = by_slot.get(occ.slot_key)
-            assert d.doses is not None
+            if log is None:
+                d.changes_at += (occ.at - DUE_BEFORE, occ.at + late_after, occ.at + MISSED_AFTER)
             d.doses.append(
                 {
                     **fields,
@@ -228,7 +277,6 @@ def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
             )
         for log in med_logs:
             if log.slot_key is None and d.start <= log.taken_at < d.end:
-                assert d.extra_doses is not None
                 d.extra_doses.append(
                     {
                         **fields,
@@ -240,10 +288,13 @@ def _fill_doses(db: Session, days: list[PatientDay], at: datetime) -> None:
                 )
         if med.as_needed:
             status = prn_status(med, med_logs, at)
-            assert d.prn is not None
             d.prn.append({**fields, **status.__dict__})
+            # A dose counts from when it is taken until it leaves the 24-hour window.
+            for log in med_logs:
+                d.changes_at += (log.taken_at, log.taken_at + timedelta(hours=24))
+            if status.next_allowed_at is not None:
+                d.changes_at.append(status.next_allowed_at)
     for d in days:
-        assert d.doses is not None
         d.doses.sort(key=lambda x: (x["at"], x["name"]))
 
 
