@@ -13,10 +13,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from backend import db
 from backend.clock import now
+from backend.db import UTCDateTime
 from backend.errors import fail
 from backend.models import (
     CaregiverGrant,
@@ -269,18 +270,26 @@ def authorize(user: User, patient_id: int, action: Action) -> PatientAccess:
     return access
 
 
+# Built once: the today view asks on every request.
+_OWN_RECORD = select(Patient).where(Patient.user_id == bindparam("user_id"))
+_GRANTED = (
+    select(CaregiverGrant, Patient)
+    .join(Patient, Patient.id == CaregiverGrant.patient_id)
+    .where(
+        CaregiverGrant.caregiver_user_id == bindparam("user_id"),
+        CaregiverGrant.active_clause(bindparam("at", type_=UTCDateTime)),
+    )
+    .order_by(Patient.id, CaregiverGrant.is_managing.desc())
+)
+
+
 def patients_cared_for(user: User) -> list[PatientAccess]:
     """The user's own record and everyone they care for by an active grant (two queries)."""
     found: list[PatientAccess] = []
-    own = db.session.scalar(select(Patient).where(Patient.user_id == user.id))
+    own = db.session.scalar(_OWN_RECORD, {"user_id": user.id})
     if own is not None:
         found.append(PatientAccess(own, user, Role.SELF, _EVERYTHING, "self"))
-    rows = db.session.execute(
-        select(CaregiverGrant, Patient)
-        .join(Patient, Patient.id == CaregiverGrant.patient_id)
-        .where(CaregiverGrant.caregiver_user_id == user.id, CaregiverGrant.active_clause(now()))
-        .order_by(Patient.id, CaregiverGrant.is_managing.desc())
-    )
+    rows = db.session.execute(_GRANTED, {"user_id": user.id, "at": now()})
     seen = {a.patient.id for a in found}
     for grant, patient in rows:
         if patient.id not in seen:

@@ -8,10 +8,10 @@ import re
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, g, request
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from backend import db, metrics
 from backend.access import start_access_log, take_access_log
@@ -285,6 +285,9 @@ def _secret_in_url() -> bool:
     return _SECRET_URL.search(request.path) is not None
 
 
+_LOG_INSERT = insert(cast(Table, AccessLogEntry.__table__))
+
+
 def _write_access_log(status: int) -> None:
     pending = take_access_log()
     if not pending:
@@ -303,5 +306,6 @@ def _write_access_log(status: int) -> None:
         }
         for patient_id, user_id, label, action in pending
     ]
-    # One multi-row statement, however many patients the request touched.
-    db.session.execute(insert(AccessLogEntry), rows)
+    # One multi-row statement, however many patients the request touched; a Core insert on
+    # the request's connection (the ORM's bulk path cost more than the statement itself).
+    db.session.connection().execute(_LOG_INSERT, rows)

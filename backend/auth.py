@@ -15,7 +15,7 @@ from typing import Any
 import google.auth.exceptions
 from firebase_admin import auth as fb_auth
 from flask import current_app, g, request
-from sqlalchemy import exists, false, select
+from sqlalchemy import bindparam, exists, false, select
 from sqlalchemy.exc import IntegrityError
 
 from backend import db
@@ -103,14 +103,22 @@ def _auth_time(claims: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+# Built once: every request asks (building the statement cost as much as running it).
+_BY_UID = select(User, false()).where(User.firebase_uid == bindparam("uid"))
+_BY_UID_AND_SIGN_IN = select(
+    User,
+    exists().where(
+        SignedOutSession.user_id == User.id, SignedOutSession.auth_time == bindparam("auth_time")
+    ),
+).where(User.firebase_uid == bindparam("uid"))
+
+
 def _find_user(uid: str, auth_time: int | None) -> User | None:
     """The user of this uid; a 401 if this token's sign-in was signed out."""
-    ended = (
-        exists().where(SignedOutSession.user_id == User.id, SignedOutSession.auth_time == auth_time)
-        if auth_time is not None
-        else false()
-    )
-    row = db.session.execute(select(User, ended).where(User.firebase_uid == uid)).first()
+    if auth_time is None:
+        row = db.session.execute(_BY_UID, {"uid": uid}).first()
+    else:
+        row = db.session.execute(_BY_UID_AND_SIGN_IN, {"uid": uid, "auth_time": auth_time}).first()
     if row is None:
         return None
     if row[1]:

@@ -90,7 +90,7 @@ class CaregiverGrant(Base):
         self.ended_by_user_id = by_user_id
 
     @classmethod
-    def active_clause(cls, at: datetime) -> ColumnElement[bool]:
+    def active_clause(cls, at: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
         return and_(cls.ended_at.is_(None), or_(cls.ends_at.is_(None), cls.ends_at > at))
 
 

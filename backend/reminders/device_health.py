@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from backend.clock import now as clock_now
@@ -95,6 +95,11 @@ def _devices_query() -> Any:
     ).group_by(Device.user_id)
 
 
+# Built once: the today view asks on every request, and building the statement cost more
+# than running it.
+_ONE_USERS_DEVICES = _devices_query().where(Device.user_id == bindparam("user_id"))
+
+
 def _classify(row: Any, now: datetime) -> Reach:
     if row is None:
         return Reach(False, "no_device")
@@ -112,7 +117,7 @@ def _classify(row: Any, now: datetime) -> Reach:
 
 def reach_of(db: Session, user_id: int, now: datetime) -> Reach:
     """Can pushes reach this person? One query (the today view)."""
-    row = db.execute(_devices_query().where(Device.user_id == user_id)).first()
+    row = db.execute(_ONE_USERS_DEVICES, {"user_id": user_id}).first()
     return _classify(row, now)
 
 

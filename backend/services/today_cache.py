@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -54,6 +54,28 @@ class Lookup:
     versions: dict[int, int]
 
 
+# Built once (the hottest read there is): each wanted patient's version, with their rows for
+# the wanted days.
+_READ = (
+    select(
+        Patient.id,
+        Patient.today_version,
+        TodayCacheRow.day,
+        TodayCacheRow.version,
+        TodayCacheRow.valid_until,
+        *(getattr(TodayCacheRow, name) for name in SECTIONS),
+    )
+    .outerjoin(
+        TodayCacheRow,
+        and_(
+            TodayCacheRow.patient_id == Patient.id,
+            TodayCacheRow.day.in_(bindparam("days", expanding=True)),
+        ),
+    )
+    .where(Patient.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def read(db: Session, wanted: Sequence[Wanted], at: datetime) -> Lookup:
     """One SELECT: each wanted patient's version, with their cached rows for the wanted days.
     A row is good when it was computed at the current version and no status in it has
@@ -61,24 +83,7 @@ def read(db: Session, wanted: Sequence[Wanted], at: datetime) -> Lookup:
     if not wanted:
         return Lookup({}, {})
     want = {w.patient.id: w.day for w in wanted}
-    rows = db.execute(
-        select(
-            Patient.id,
-            Patient.today_version,
-            TodayCacheRow.day,
-            TodayCacheRow.version,
-            TodayCacheRow.valid_until,
-            *(getattr(TodayCacheRow, name) for name in SECTIONS),
-        )
-        .outerjoin(
-            TodayCacheRow,
-            and_(
-                TodayCacheRow.patient_id == Patient.id,
-                TodayCacheRow.day.in_(set(want.values())),
-            ),
-        )
-        .where(Patient.id.in_(list(want)))
-    )
+    rows = db.execute(_READ, {"ids": list(want), "days": list(set(want.values()))})
     lookup = Lookup({}, {})
     for patient_id, current, day, version, valid_until, *sections in rows:
         lookup.versions[patient_id] = current
