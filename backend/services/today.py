@@ -43,8 +43,7 @@ from backend.reminders.timeline import (
     MISSED_AFTER,
 )
 from backend.schedule.medicines import local_day, occurrences, prn_status
-from backend.services import checkins
-from backend.services import today_cache
+from backend.services import checkins, today_cache
 from backend.services.today_cache import Sections, Wanted
 
 

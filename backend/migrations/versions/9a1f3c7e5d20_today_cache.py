@@ -1,8 +1,8 @@
 """the today view's cache: a version per patient, bumped by every change to what their day
 shows, and one row per (patient, local day) with the day's sections rendered
 
-Revision ID: c4d5e6f7a8b0
-Revises: b5d6e7f8a9c1
+Revision ID: 9a1f3c7e5d20
+Revises: c6d7e8f9a0b1
 Create Date: 2026-12-06 23:40:00.000000
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 from backend.db import UTCDateTime
 
-revision = "c4d5e6f7a8b0"
-down_revision = "b5d6e7f8a9c1"
+revision = "9a1f3c7e5d20"
+down_revision = "c6d7e8f9a0b1"
 branch_labels = None
 depends_on = None
 
