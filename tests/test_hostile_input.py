@@ -8,10 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import select
 
 from backend import db
+from backend.models import Message
 from tests.conftest import Api, World, assert_error
+from tests.queries import statements
+from tests.test_medications import add_med, log, ny
+from tests.test_messages import start
 
 
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1000-01-01", "3000-06-01"])
@@ -150,23 +154,49 @@ def test_the_apps_own_limits_and_options_answer_without_html(api: Api, world: Wo
     assert "html" not in r.headers.get("Content-Type", "")
 
 
+def _queries_for_404(api: Api, engine: Any, who: str, path: str) -> int:
+    """The statements a request that must be a 404 runs, as in production (nothing already
+    in the request's session, sign-in done before)."""
+    api.get("/me", as_=who)
+    db.session.commit()
+    db.session.expunge_all()
+    with statements(engine) as seen:
+        assert_error(api.get(path, as_=who), 404)
+    return len(seen)
+
+
 def test_a_404_costs_the_same_queries_whether_or_not_the_patient_exists(
     api: Api, world: World, engine: Any
 ) -> None:
     def count(path: str) -> int:
-        api.get("/me", as_="sam")  # sign-in and provisioning out of the way
-        db.session.commit()
-        db.session.expunge_all()  # as in production: nothing already in the request's session
-        seen: list[str] = []
-
-        def listen(*args: Any) -> None:
-            seen.append(args[2])
-
-        event.listen(engine, "before_cursor_execute", listen)
-        try:
-            assert_error(api.get(path, as_="sam"), 404)
-        finally:
-            event.remove(engine, "before_cursor_execute", listen)
-        return len(seen)
+        return _queries_for_404(api, engine, "sam", path)
 
     assert count(f"/patients/{world.maria}") == count("/patients/987654")
+
+
+def test_a_404_costs_the_same_queries_whether_or_not_the_id_exists(
+    api: Api, world: World, engine: Any
+) -> None:
+    """Ids are sequential (README: "Public ids"): what keeps them from telling an outsider
+    anything is one answer and one cost for "not yours" and "not there". Before, a care team
+    that exists cost a query more on the team routes and four more on FHIR CareTeam, a FHIR
+    Patient that does not exist a query more, and an existing dose log or message one more."""
+    med = add_med(api, world.maria)["id"]
+    dose = log(api, world.maria, med, "maria", "phone-log-0001", ny(7, 40)).get_json()["id"]
+    start(api, world.maria)
+    message = db.session.scalars(select(Message.id)).one()
+    team = world.teams["Riverside Primary Care A"].id
+    cases = [
+        ("sam", "/care-teams/{}/panel", team),
+        ("omar", "/care-teams/{}/panel", team),
+        ("sam", "/care-teams/{}/patients", team),
+        ("sam", "/fhir/CareTeam/{}", team),
+        ("sam", "/fhir/Patient/{}", world.maria),
+        ("sam", "/fhir/MedicationRequest/{}", med),
+        ("sam", "/fhir/MedicationAdministration/{}", dose),
+        ("sam", "/fhir/Communication/{}", message),
+        ("david", f"/patients/{world.chen}/medications/{{}}", med),  # María's, on Mr. Chen
+    ]
+    for who, path, rid in cases:
+        there = _queries_for_404(api, engine, who, path.format(rid))
+        assert there == _queries_for_404(api, engine, who, path.format(987654)), (who, path)

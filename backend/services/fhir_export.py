@@ -44,7 +44,6 @@ from backend.models import (
     Message,
     MessageThread,
     Organization,
-    Patient,
     User,
 )
 from backend.services.checkins import author_role, shown_to_caregivers, template_at
@@ -239,10 +238,12 @@ Loader = Callable[[Session, int], tuple[int, Action, Callable[[PatientAccess], R
 
 
 def _patient(session: Session, rid: int) -> Any:
-    row = session.get(Patient, rid)
-    if row is None:
-        return None
-    return rid, Action.VIEW_PATIENT, lambda a: fhir.patient(row, _source_identifiers(session, rid))
+    # Not loaded here: the policy's look-up is the only one, so a missing id costs the same.
+    return (
+        rid,
+        Action.VIEW_PATIENT,
+        lambda a: fhir.patient(a.patient, _source_identifiers(session, rid)),
+    )
 
 
 def _related_person(session: Session, rid: int) -> Any:
@@ -273,21 +274,27 @@ def _administration(session: Session, rid: int) -> Any:
     log = session.get(DoseLog, rid)
     if log is None or log.undone_at is not None:
         return None
-    med = session.get(Medication, log.medication_id)
-    assert med is not None  # a log's medicine is never deleted
-    return (
-        log.patient_id,
-        Action.VIEW_MEDICATIONS,
-        lambda _: fhir.medication_administration(log, med),
-    )
+
+    def build(_: PatientAccess) -> Resource:
+        # Loaded once allowed: before, a log that exists would cost a query more than one
+        # that does not.
+        med = session.get(Medication, log.medication_id)
+        assert med is not None  # a log's medicine is never deleted
+        return fhir.medication_administration(log, med)
+
+    return log.patient_id, Action.VIEW_MEDICATIONS, build
 
 
 def _communication(session: Session, rid: int) -> Any:
-    message = session.get(Message, rid)
-    if message is None:
+    # One query whether or not the message exists (its thread says whose it is).
+    found = session.execute(
+        select(Message, MessageThread)
+        .join(MessageThread, MessageThread.id == Message.thread_id)
+        .where(Message.id == rid)
+    ).first()
+    if found is None:
         return None
-    thread = session.get(MessageThread, message.thread_id)
-    assert thread is not None
+    message, thread = found
     return (
         thread.patient_id,
         Action.MESSAGE_CARE_TEAM,
@@ -362,7 +369,8 @@ def _care_team(session: Session, user: User, rid: int) -> Resource:
     contained Practitioners, so its references resolve in the resource itself."""
     team = session.get(CareTeam, rid)
     viewer = None
-    if team is not None and team_membership(user, rid) is None:
+    # Asked whether or not the team exists, so a 404 costs the same queries either way.
+    if team_membership(user, rid) is None:
         enrolled = set(
             session.scalars(
                 select(Enrollment.patient_id).where(
