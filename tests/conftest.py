@@ -69,7 +69,10 @@ def _postgres_engine(url: str) -> tuple[Engine, str]:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    # A test needs no commit to survive a power cut: not waiting for the WAL flush on each
+    # commit cut the PostgreSQL pass by a large share (the suite commits ~100,000 times).
+    options = f"-csearch_path={schema} -csynchronous_commit=off"
+    engine = make_engine(url, connect_args={"options": options})
     return engine, schema
 
 
@@ -120,6 +123,12 @@ def app(engine: Engine) -> Iterator[Flask]:
     os.environ.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
 
 
+_RESTART_SEQUENCES = """
+SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'S' AND n.nspname = current_schema()
+"""
+
+
 def _wipe(engine: Engine) -> None:
     tables = [t.name for t in Base.metadata.sorted_tables]
     # A connection a previous test left to the pool's garbage collector (a thread or child
@@ -127,11 +136,13 @@ def _wipe(engine: Engine) -> None:
     for attempt in range(3):
         try:
             with engine.begin() as conn:
+                # DELETE, not TRUNCATE: the tables hold a few rows, and TRUNCATE of 40 tables
+                # (new files for each) took 150-800 ms per test against 15 ms for this.
+                for name in reversed(tables):
+                    conn.execute(text(f"DELETE FROM {name}"))
                 if engine.dialect.name == "postgresql":
-                    conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-                else:
-                    for name in reversed(tables):
-                        conn.execute(text(f"DELETE FROM {name}"))
+                    # Ids start at 1 again, as SQLite's do once a table is empty.
+                    conn.execute(text(_RESTART_SEQUENCES))
             return
         except OperationalError:
             if attempt == 2:
