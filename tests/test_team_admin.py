@@ -266,3 +266,36 @@ def test_a_members_change_costs_the_same_queries_for_a_big_team(
     with statements(engine) as seen:
         assert api.delete(path, as_="priya").status_code == 204
     assert len(seen) <= few + 2, seen
+
+
+def test_the_member_lists_cost_the_same_queries_for_more_members(
+    api: Api, world: World, engine: Engine
+) -> None:
+    """The team's member list, the teams a member is on and the teams a patient sees read
+    the members with their names in one query, however many teams and members there are."""
+    team = _team(world)
+    reads = (
+        (f"/care-teams/{team}/members", "priya"),
+        ("/care-teams", "priya"),
+        (f"/patients/{world.maria}/care-team", "maria"),
+    )
+    for path, who in reads:
+        api.get(path, as_=who)  # the first sign-in of the hour records last_seen
+
+    def queries() -> list[int]:
+        counts = []
+        for path, who in reads:
+            with statements(engine) as seen:
+                assert api.get(path, as_=who).status_code == 200
+            counts.append(len(seen))
+        return counts
+
+    few = queries()
+    for i in range(4):
+        add_member(db.session(), team, f"nurse-{i}", f"Nurse {i}", None, "nurse")
+        other = add_team(db.session(), "Riverside Health", f"Team {i}").id
+        add_member(db.session(), other, world.uid("priya"), "Priya", None, "nurse")
+        enroll(db.session(), other, world.maria)
+    db.session.commit()
+    assert queries() == few
+    assert len(api.get(f"/care-teams/{team}/members", as_="priya").get_json()) == 5

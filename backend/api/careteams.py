@@ -22,8 +22,9 @@ from backend.api.common import (
 )
 from backend.auth import current_user
 from backend.errors import fail
-from backend.models import CareTeam, CareTeamMember, Enrollment, Organization, Patient, User
+from backend.models import CareTeam, CareTeamMember, Enrollment, Organization, Patient
 from backend.models.careteam import TeamRole
+from backend.services.careteams import members_by_team, patient_teams
 
 blp = Blueprint("careteams", __name__, description="Care teams")
 
@@ -55,27 +56,26 @@ class PanelPatientSchema(BaseSchema):
     language = ma.fields.String()
 
 
-def _members(team_id: int) -> list[dict[str, Any]]:
-    rows = db.session.execute(
-        select(CareTeamMember, User)
-        .join(User, User.id == CareTeamMember.user_id)
-        .where(CareTeamMember.care_team_id == team_id, CareTeamMember.active_clause())
-        .order_by(CareTeamMember.id)
-    )
-    return [{"user_id": u.id, "name": u.name, "role": m.role, "since": m.added_at} for m, u in rows]
-
-
-def _team_view(
-    team: CareTeam, org: Organization, my_role: str | None, enrolled_at: datetime | None = None
-) -> dict[str, Any]:
-    return {
-        "id": team.id,
-        "name": team.name,
-        "organization": org.name,
-        "my_role": my_role,
-        "enrolled_at": enrolled_at,
-        "members": _members(team.id),
-    }
+def _team_views(
+    rows: list[tuple[CareTeam, Organization, str | None, datetime | None]],
+) -> list[dict[str, Any]]:
+    """Each (team, organization, my role, enrolled since) with its members: one query for
+    the members of all the teams."""
+    members = members_by_team(db.session(), [team.id for team, *_ in rows])
+    return [
+        {
+            "id": team.id,
+            "name": team.name,
+            "organization": org.name,
+            "my_role": my_role,
+            "enrolled_at": enrolled_at,
+            "members": [
+                {"user_id": u.id, "name": u.name, "role": m.role, "since": m.added_at}
+                for m, u in members[team.id]
+            ],
+        }
+        for team, org, my_role, enrolled_at in rows
+    ]
 
 
 @blp.route("/care-teams")
@@ -90,7 +90,7 @@ class MyTeams(MethodView):
             .where(CareTeamMember.user_id == current_user().id, CareTeamMember.active_clause())
             .order_by(CareTeam.id)
         )
-        return [_team_view(t, o, role) for t, o, role in rows]
+        return _team_views([(t, o, role, None) for t, o, role in rows])
 
 
 class _LoggedPanelPage(PaginatedSelect):
@@ -127,11 +127,5 @@ class PatientCareTeam(MethodView):
     def get(self, patient_id: int) -> list[dict[str, Any]]:
         """The care teams looking after this patient, and who is on them"""
         authorize(current_user(), patient_id, Action.VIEW_CARE_TEAM)
-        rows = db.session.execute(
-            select(CareTeam, Organization, Enrollment.enrolled_at)
-            .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
-            .join(Organization, Organization.id == CareTeam.organization_id)
-            .where(Enrollment.patient_id == patient_id, Enrollment.active_clause())
-            .order_by(CareTeam.id)
-        )
-        return [_team_view(t, o, None, since) for t, o, since in rows]
+        teams = patient_teams(db.session(), patient_id)
+        return _team_views([(t, o, None, since) for t, o, since in teams])

@@ -15,7 +15,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint, Page
+from flask_smorest import Blueprint
 from sqlalchemy import Select, select
 
 from backend import db
@@ -105,8 +105,8 @@ def _their_membership(team_id: int, member_id: int) -> CareTeamMember:
     return found
 
 
-def _member_view(m: CareTeamMember) -> dict[str, Any]:
-    user = db.session.get(User, m.user_id)
+def _member_view(m: CareTeamMember, user: User | None = None) -> dict[str, Any]:
+    user = user or db.session.get(User, m.user_id)
     assert user is not None
     return {
         "id": m.id,
@@ -118,20 +118,23 @@ def _member_view(m: CareTeamMember) -> dict[str, Any]:
     }
 
 
+class _MemberPage(PaginatedSelect):
+    """A page of (member, user) rows: the members and their names in one query."""
+
+    @property
+    def items(self) -> list[Any]:
+        return [_member_view(m, u) for m, u in db.session.execute(self.paged())]
+
+
 @blp.route("/care-teams/<int:team_id>/members")
 class Members(MethodView):
     @blp.response(200, TeamMemberSchema(many=True))
-    @blp.paginate(Page)
+    @blp.paginate(_MemberPage)
     @error_responses(blp, 404)
-    def get(self, team_id: int) -> list[dict[str, Any]]:
+    def get(self, team_id: int) -> Select[CareTeamMember, User]:
         """The team's members, their roles and since when"""
         _member(team_id)
-        rows = db.session.scalars(
-            select(CareTeamMember)
-            .where(CareTeamMember.care_team_id == team_id, CareTeamMember.active_clause())
-            .order_by(CareTeamMember.id)
-        )
-        return [_member_view(m) for m in rows]
+        return service.members_select([team_id])
 
     @blp.arguments(NewMemberSchema)
     @blp.response(201, TeamMemberSchema)

@@ -15,7 +15,10 @@ consent, and the admin reaches no one new); a new patient comes through the oper
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from backend.clock import now
@@ -222,3 +225,41 @@ def enroll(db: Session, team_id: int, patient_id: int, by: User | None = None) -
     db.flush()
     _trail(db, team_id, by, "patient_enrolled", patient_id=patient_id)
     return row
+
+
+# -- reading teams: the one place the API and the FHIR export ask ----------------------
+
+
+def members_select(team_ids: Sequence[int]) -> Select[CareTeamMember, User]:
+    """The active members of these teams with their users, in the order they joined: one
+    query for any number of teams and members (a page of it for the members list)."""
+    return (
+        select(CareTeamMember, User)
+        .join(User, User.id == CareTeamMember.user_id)
+        .where(CareTeamMember.care_team_id.in_(team_ids), CareTeamMember.active_clause())
+        .order_by(CareTeamMember.id)
+    )
+
+
+def members_by_team(
+    db: Session, team_ids: Sequence[int]
+) -> dict[int, list[tuple[CareTeamMember, User]]]:
+    """team id -> its active members and their users (:func:`members_select`)."""
+    found: dict[int, list[tuple[CareTeamMember, User]]] = {t: [] for t in team_ids}
+    if team_ids:
+        for member, user in db.execute(members_select(team_ids)):
+            found[member.care_team_id].append((member, user))
+    return found
+
+
+def patient_teams(db: Session, patient_id: int) -> list[tuple[CareTeam, Organization, datetime]]:
+    """The teams looking after the patient (active enrolments): team, organization, and
+    since when."""
+    rows = db.execute(
+        select(CareTeam, Organization, Enrollment.enrolled_at)
+        .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
+        .join(Organization, Organization.id == CareTeam.organization_id)
+        .where(Enrollment.patient_id == patient_id, Enrollment.active_clause())
+        .order_by(CareTeam.id)
+    )
+    return [(team, org, since) for team, org, since in rows]
