@@ -15,7 +15,15 @@ from sqlalchemy import func, select
 
 from backend import db
 from backend.cli.fhir import fhir_group
-from backend.models import AccessLogEntry, Appointment, CarePlan, FhirLink, Medication, Patient
+from backend.models import (
+    AccessLogEntry,
+    Appointment,
+    CaregiverGrant,
+    CarePlan,
+    FhirLink,
+    Medication,
+    Patient,
+)
 from tests.conftest import Api, World, assert_error
 from tests.shared_data import FHIR, require
 from tests.test_fhir_export import by_type, everything
@@ -194,8 +202,7 @@ def test_the_import_route_follows_the_policy_and_is_in_the_access_log(
     api: Api, world: World
 ) -> None:
     source = bundle("Tom_Goodwin")
-    # Ana may see María's medicines but not manage them; Sam may not see María at all.
-    assert_error(api.post(f"/patients/{world.maria}/fhir-import", as_="ana", json=source), 403)
+    # Sam may not see María at all.
     hidden = assert_error(
         api.post(f"/patients/{world.maria}/fhir-import", as_="sam", json=source), 404
     )
@@ -209,6 +216,7 @@ def test_the_import_route_follows_the_policy_and_is_in_the_access_log(
         select(AccessLogEntry).where(AccessLogEntry.action == "import_fhir")
     ).all()
     assert [(e.actor_role, e.status) for e in entries] == [("nurse", 200)]
+    assert count(AccessLogEntry) == 1  # one row per import, not one more for its permission
     not_a_bundle = {"resourceType": "Bundle", "type": "searchset", "entry": []}
     assert_error(
         api.post(f"/patients/{world.maria}/fhir-import", as_="priya", json=not_a_bundle), 422
@@ -256,3 +264,73 @@ def test_a_bundle_for_one_record_cannot_claim_another_persons_identifier(
     for _ in range(2):
         r = api.post(f"/patients/{world.maria}/fhir-import", as_="maria", json=long_mrn)
         assert r.status_code == 200, r.get_json()
+
+
+VISIT_AND_MEDICINE = {
+    "resourceType": "Bundle",
+    "type": "collection",
+    "entry": [
+        {
+            "fullUrl": "urn:uuid:5d1e0c2a-7b3f-4c8e-9a61-2e4f6b8d0a13",
+            "resource": {
+                "resourceType": "Appointment",
+                "id": "cardiology",
+                "status": "booked",
+                "description": "Cardiology follow-up",
+                "start": "2026-12-03T15:00:00Z",
+                "end": "2026-12-03T15:30:00Z",
+                "participant": [
+                    {
+                        "actor": {"reference": "Location/1", "display": "Riverside Clinic"},
+                        "status": "accepted",
+                    }
+                ],
+            },
+        },
+        {
+            "fullUrl": "urn:uuid:5d1e0c2a-7b3f-4c8e-9a61-2e4f6b8d0a14",
+            "resource": {
+                "resourceType": "MedicationRequest",
+                "id": "metformin",
+                "status": "active",
+                "intent": "order",
+                "medicationCodeableConcept": {"text": "Metformin 500 mg"},
+                "dosageInstruction": [{"timing": {"code": {"text": "BID"}}}],
+            },
+        },
+    ],
+}
+
+
+def _log(action: str) -> list[tuple[str, int]]:
+    db.session.expire_all()
+    rows = db.session.scalars(select(AccessLogEntry).where(AccessLogEntry.action == action))
+    return [(e.actor_role, e.status) for e in rows]
+
+
+def test_a_caregiver_who_manages_appointments_imports_them_and_not_the_medicines(
+    api: Api, world: World
+) -> None:
+    """Ana manages María's appointments, not her medicines: the visit comes in, the medicine
+    is refused by name of the permission, and the import is one row in María's access log."""
+    path = f"/patients/{world.maria}/fhir-import"
+    r = api.post(path, as_="ana", json=VISIT_AND_MEDICINE)
+    assert r.status_code == 200, r.get_json()
+    outcomes = {o["resource"]: (o["status"], o["reason"]) for o in r.get_json()["outcomes"]}
+    assert outcomes == {
+        "Appointment/cardiology": ("created", None),
+        "MedicationRequest/metformin": ("refused", "you may not manage medications"),
+    }
+    assert count(Appointment) == 1 and count(Medication) == 0
+    assert count(AccessLogEntry) == 1 and _log("import_fhir") == [("daughter", 200)]
+
+    # Without manage_appointments she may import nothing: a 403 that says so, logged once.
+    grant = db.session.scalar(
+        select(CaregiverGrant).where(CaregiverGrant.caregiver_user_id == world.users["ana"].id)
+    )
+    assert grant is not None
+    grant.permissions = [p for p in grant.permissions if p != "manage_appointments"]
+    db.session.commit()
+    body = assert_error(api.post(path, as_="ana", json=VISIT_AND_MEDICINE), 403)
+    assert "nothing you may import" in body["message"]
+    assert count(AccessLogEntry) == 2 and _log("import_fhir")[1:] == [("daughter", 403)]

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from backend.access import Action, PatientAccess
+from backend.access import Action, PatientAccess, record_access, resolve
 from backend.clock import now
 from backend.errors import ServiceError, fail
 from backend.fhir import bundles
@@ -80,9 +80,10 @@ def read(document: Any) -> Parsed:
         fail(422, str(exc))
 
 
-def import_into(session: Session, document: Any, access: PatientAccess) -> Report:
-    """The route: everything in the bundle is about ``access.patient``; resources of a second
+def import_into(session: Session, document: Any, user: User, patient_id: int) -> Report:
+    """The route: everything in the bundle is about the patient; resources of a second
     patient in the same bundle are refused. What the importer may not manage is refused."""
+    access = _importer(user, patient_id)
     parsed = read(document)
     primary = next(iter(parsed.patients), None)
     report = Report(access.patient.id, "matched", ignored=parsed.ignored)
@@ -96,6 +97,23 @@ def import_into(session: Session, document: Any, access: PatientAccess) -> Repor
             mine.append(item)
     _import_items(session, access.patient, access.user, mine, report, access.allows)
     return report
+
+
+def _importer(user: User, patient_id: int) -> PatientAccess:
+    """Whoever may manage at least one kind a bundle brings in (:data:`_NEEDS`) may import;
+    each resource of a kind they may not manage is refused in the report. One access-log
+    entry per import, refused ones included."""
+    access = resolve(user, patient_id)
+    if access is None:
+        fail(404, "No such patient.")
+    record_access(access, IMPORT_ACTION)
+    if not any(access.allows(action) for action in _NEEDS.values()):
+        fail(
+            403,
+            "You may see this patient but not manage their medicines, appointments or care "
+            "plan: there is nothing you may import.",
+        )
+    return access
 
 
 def import_as_operator(
