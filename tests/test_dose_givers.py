@@ -18,18 +18,14 @@ from sqlalchemy.orm import Session
 
 from backend import db
 from backend.db import write_transaction
-from backend.errors import ServiceError
-from backend.models import CaregiverGrant, Patient, Reminder, User
-from backend.models.dose_givers import DoseGivers
+from backend.models import CaregiverGrant, Reminder
 from backend.reminders.device_health import check_device_health
-from backend.services.dose_givers import set_dose_givers
 from notifications import register_device
 from notifications.channels.console import ConsoleChannel
 from notifications.channels.fcm import FcmChannel
 from notifications.dispatch import dispatch_once
 from tests.conftest import Api, Clock, World, assert_error
 from tests.fcmserver import FcmServer
-from tests.races import race
 from tests.scenes import DAILY_NOON, NOON, phones
 from tests.wiring import WIRED
 from tests.wiring import dispatch_until as run_until
@@ -391,33 +387,3 @@ def test_device_health_tells_the_patient_when_her_chosen_giver_cannot_be_reached
     # Back to María alone: Ana's phone no longer matters, the episode closes.
     set_givers(api, world.maria, "maria", receives=None)
     assert _check(engine, clock)["resolved"] == 1
-
-
-def test_two_first_settings_at_once_keep_one_and_the_second_is_a_409(
-    ctx: Flask, engine: Engine, people: World
-) -> None:
-    """María, on her phone and on the web, sets who gives her doses for the first time twice
-    at the same moment. One setting is kept; the other request is told to look
-    again (409), never a second patient-wide row that the planner would pick at random."""
-    ana = people.users["ana"].id
-
-    def choose(s: Session, receives: str, givers: list[int]) -> None:
-        patient = s.get(Patient, people.maria)
-        maria = s.get(User, people.users["maria"].id)
-        assert patient is not None and maria is not None
-        set_dose_givers(s, patient, maria, None, receives, givers)
-
-    first = Session(bind=engine)
-    choose(first, "both", [ana])  # done, not committed
-
-    def on_the_web() -> None:
-        with Session(bind=engine) as s:
-            choose(s, "caregivers", [ana])
-            s.commit()
-
-    refused = race(engine, first, on_the_web, reaches="INSERT INTO dose_givers")
-    assert isinstance(refused, ServiceError) and refused.status == 409, refused
-    assert "look again" in refused.message
-    db.session.expire_all()
-    rows = db.session.scalars(select(DoseGivers).where(DoseGivers.patient_id == people.maria))
-    assert [(r.medication_id, r.receives) for r in rows] == [(None, "both")]

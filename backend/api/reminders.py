@@ -195,7 +195,7 @@ class Escalation(MethodView):
 
     @blp.arguments(ChainUpdateSchema)
     @blp.response(200, ChainSchema)
-    @error_responses(blp, 403, 404)
+    @error_responses(blp, 403, 404, 409)
     def put(self, data: dict[str, Any], patient_id: int) -> dict[str, Any]:
         """Set the chain (the patient or managing caregiver), or one medicine's override"""
         access = authorize(current_user(), patient_id, Action.MANAGE_ACCESS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.clock import now
@@ -19,7 +19,17 @@ class EscalationChain(Base):
     """A patient's chain (``medication_id`` None) or one medicine's override."""
 
     __tablename__ = "escalation_chains"
-    __table_args__ = (UniqueConstraint("patient_id", "medication_id"),)
+    __table_args__ = (
+        UniqueConstraint("patient_id", "medication_id"),
+        # The constraint above never sees the patient-wide chain: NULLs are distinct.
+        Index(
+            "uq_escalation_chains_patient_id_all_medicines",
+            "patient_id",
+            unique=True,
+            sqlite_where=text("medication_id IS NULL"),
+            postgresql_where=text("medication_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)

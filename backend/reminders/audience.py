@@ -64,6 +64,11 @@ class Circle:
         check-ins, reorder the medicines and, unless others were chosen, give the doses."""
         return [self.patient_user] if self.patient_user is not None else sorted(self.managing)
 
+    def default_receives(self) -> str:
+        """Who gives the doses when no one chose (:meth:`acting`), as a setting would say
+        it: "patient", or "caregivers" for a managed patient."""
+        return "patient" if self.patient_user is not None else "caregivers"
+
     def givers(self, medication_id: int | None = None) -> list[int]:
         """Who gives this medicine's doses, so gets its on-time reminder and follow-up (a
         "patient" step): the medicine's setting, else the patient's, else :meth:`acting`.

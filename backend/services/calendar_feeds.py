@@ -127,9 +127,9 @@ def render(session: Session, feed: CalendarFeed) -> bytes:
     events = _appointment_events(session, owner, feed, shown, at, tr)
     if feed.include_doses:
         events += _dose_events(session, feed, shown, at, tr)
-    window = ((at - timedelta(days=DAYS_BACK)).date(), (at + timedelta(days=DAYS_AHEAD)).date())
+    start, end = _window(at)
     uid = f"feed-{feed.id}@{UID_DOMAIN}"
-    return build(uid, feed_name(tr), events, window)
+    return build(uid, feed_name(tr), events, (start.date(), end.date()))
 
 
 def _scope(session: Session, owner: User, feed: CalendarFeed, at: datetime) -> dict[int, _Shown]:
@@ -149,8 +149,11 @@ def _scope(session: Session, owner: User, feed: CalendarFeed, at: datetime) -> d
     return shown
 
 
-def _window(at: datetime) -> tuple[datetime, datetime]:
-    return at - timedelta(days=DAYS_BACK), at + timedelta(days=DAYS_AHEAD)
+def _window(
+    at: datetime, back: int = DAYS_BACK, ahead: int = DAYS_AHEAD
+) -> tuple[datetime, datetime]:
+    """What the feed holds around ``at``: appointments by default, or (in days) the doses."""
+    return at - timedelta(days=back), at + timedelta(days=ahead)
 
 
 def _provider_patients(session: Session, owner: User, at: datetime) -> list[int]:
@@ -245,8 +248,7 @@ def _dose_events(
     by_patient = {pid: s for pid, s in shown.items() if s.doses}
     if not by_patient:
         return []
-    start = at - timedelta(days=DOSE_DAYS_BACK)
-    end = at + timedelta(days=DOSE_DAYS_AHEAD)
+    start, end = _window(at, DOSE_DAYS_BACK, DOSE_DAYS_AHEAD)
     meds = session.scalars(
         select(Medication)
         .where(Medication.patient_id.in_(by_patient), Medication.status == "active")

@@ -12,15 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.clock import now
 from backend.errors import fail
-from backend.models import CaregiverGrant, Medication, Patient, Permission, User
+from backend.models import CaregiverGrant, Patient, Permission, User
 from backend.models.dose_givers import DoseGivers
 from backend.reminders.audience import Circle, circles
 from backend.reminders.planner import replan_for_patient
+from backend.services.patient_settings import save_setting, stored_setting
 
 MAX_GIVERS = 20
 
@@ -73,21 +73,10 @@ def set_dose_givers(
 ) -> None:
     """Set the patient's setting (``medication_id`` None) or that medicine's override;
     ``receives`` None goes back to the default (the override: to the patient's setting)."""
-    if medication_id is not None:
-        med = session.get(Medication, medication_id)
-        if med is None or med.patient_id != patient.id:
-            fail(404, "No such medication.")
+    row = stored_setting(session, DoseGivers, patient, medication_id)
     chosen = list(dict.fromkeys(caregiver_user_ids))
     if len(chosen) > MAX_GIVERS:
         _refuse(f"At most {MAX_GIVERS} caregivers.")
-    row = session.scalar(
-        select(DoseGivers).where(
-            DoseGivers.patient_id == patient.id,
-            DoseGivers.medication_id.is_(None)
-            if medication_id is None
-            else DoseGivers.medication_id == medication_id,
-        )
-    )
     if receives is None:
         if chosen:
             _refuse("Going back to the default takes no caregivers.")
@@ -96,28 +85,12 @@ def set_dose_givers(
     else:
         circle = circles(session, [patient], now())[patient.id]
         _check_choice(session, patient, circle, receives, chosen)
-        if row is None:
-            row = DoseGivers(patient_id=patient.id, medication_id=medication_id)
+        row = row or DoseGivers(patient_id=patient.id, medication_id=medication_id)
         row.receives = receives
         row.caregiver_user_ids = chosen
-        row.updated_by_user_id = by.id
-        row.updated_at = now()
-        if row.id is None:
-            _add_new(session, row)
+        save_setting(session, row, by)
     session.flush()
     replan_for_patient(session, patient.id)
-
-
-def _add_new(session: Session, row: DoseGivers) -> None:
-    """The first setting of the patient (or of the medicine). Another request that added it
-    at the same moment and committed first wins (the unique indexes): this one was chosen
-    without seeing it, so it is a 409, not an overwrite (the request rolls back on an error;
-    a savepoint would commit on its own on SQLite, whose driver opens no transaction yet)."""
-    session.add(row)
-    try:
-        session.flush()
-    except IntegrityError:
-        fail(409, "Who gives the doses was just changed by someone else: look again, then retry.")
 
 
 def names_a_giver(session: Session, patient_id: int, user_id: int) -> bool:
@@ -151,9 +124,8 @@ def dose_givers_view(session: Session, patient: Patient) -> dict[str, Any]:
             for u in circle.givers(medication_id)
         ]
 
-    default = "patient" if patient.user_id is not None else "caregivers"
     return {
-        "receives": own.receives if own else default,
+        "receives": own.receives if own else circle.default_receives(),
         "caregiver_user_ids": list(own.caregiver_user_ids or []) if own else [],
         "is_default": own is None,
         "reaches": reaches(None),
@@ -175,7 +147,7 @@ def given_by(session: Session, patient: Patient, medication_ids: list[int]) -> d
     setting (an override, or the patient's, or the default) and who it reaches now."""
     circle = circles(session, [patient], now())[patient.id]
     patient_setting = circle.dose_givers.get(None)
-    default = ("patient" if patient.user_id is not None else "caregivers", ())
+    default = (circle.default_receives(), ())
     found: dict[int, Any] = {}
     for med_id in medication_ids:
         override = circle.dose_givers.get(med_id)

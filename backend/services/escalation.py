@@ -6,16 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.clock import now
 from backend.errors import fail
-from backend.models import Medication, Patient, User
+from backend.models import Patient, User
 from backend.models.escalation import EscalationChain
 from backend.reminders.audience import circles
 from backend.reminders.escalation import Step
 from backend.reminders.planner import replan_for_patient
+from backend.services.patient_settings import save_setting, stored_setting
 
 
 def set_chain(
@@ -28,23 +28,12 @@ def set_chain(
     """Set the patient's chain (``medication_id`` None) or that medicine's override;
     ``steps`` None goes back to the default. A caregiver named in a step must receive the
     patient's missed-dose alerts."""
-    if medication_id is not None:
-        med = session.get(Medication, medication_id)
-        if med is None or med.patient_id != patient.id:
-            fail(404, "No such medication.")
+    chain = stored_setting(session, EscalationChain, patient, medication_id)
     holders = circles(session, [patient], now())[patient.id].alert_holders
     named = [s["user_id"] for s in steps or [] if s["notify"] == "caregiver"]
     if any(u not in holders for u in named):
         message = "Not a caregiver of this patient who receives missed-dose alerts."
         fail(422, message, errors={"json": {"steps": [message]}})
-    chain = session.scalar(
-        select(EscalationChain).where(
-            EscalationChain.patient_id == patient.id,
-            EscalationChain.medication_id.is_(None)
-            if medication_id is None
-            else EscalationChain.medication_id == medication_id,
-        )
-    )
     if steps is None:
         if chain is not None:
             session.delete(chain)
@@ -53,13 +42,8 @@ def set_chain(
             Step(timedelta(minutes=s["after_minutes"]), s["notify"], s.get("user_id"))
             for s in steps
         ]
-        if chain is None:
-            chain = EscalationChain(
-                patient_id=patient.id, medication_id=medication_id, updated_by_user_id=by.id
-            )
-            session.add(chain)
+        chain = chain or EscalationChain(patient_id=patient.id, medication_id=medication_id)
         chain.steps = [s.as_json() for s in clean]
-        chain.updated_by_user_id = by.id
-        chain.updated_at = now()
+        save_setting(session, chain, by)
     session.flush()
     replan_for_patient(session, patient.id)

@@ -34,7 +34,6 @@ from backend.models import (
     CaregiverGrant,
     CarePlan,
     CareTeam,
-    CareTeamMember,
     CheckinResponse,
     DoseLog,
     Encounter,
@@ -46,6 +45,7 @@ from backend.models import (
     Organization,
     User,
 )
+from backend.services.careteams import members_by_team, patient_teams
 from backend.services.checkins import author_role, shown_to_caregivers, template_at
 
 EXPORT_ACTION = "export_fhir"
@@ -137,31 +137,13 @@ def _caregivers(session: Session, access: PatientAccess) -> list[Resource]:
 
 
 def _care_teams(session: Session, patient_id: int) -> list[Resource]:
-    teams = list(
-        session.execute(
-            select(CareTeam, Organization.name)
-            .join(Organization, Organization.id == CareTeam.organization_id)
-            .join(Enrollment, Enrollment.care_team_id == CareTeam.id)
-            .where(Enrollment.patient_id == patient_id, Enrollment.active_clause())
-            .order_by(CareTeam.id)
-        )
-    )
-    members = list(
-        session.execute(
-            select(CareTeamMember, User)
-            .join(User, User.id == CareTeamMember.user_id)
-            .where(
-                CareTeamMember.care_team_id.in_([t.id for t, _ in teams]),
-                CareTeamMember.active_clause(),
-            )
-            .order_by(CareTeamMember.id)
-        )
-    )
-    found = []
-    for team, organization in teams:
-        mine = [(m.user_id, m.role) for m, _ in members if m.care_team_id == team.id]
-        found.append(fhir.care_team(team, organization, mine))
-    people = {user.id: user for _, user in members}
+    teams = patient_teams(session, patient_id)
+    members = members_by_team(session, [team.id for team, _, _ in teams])
+    found = [
+        fhir.care_team(team, org.name, [(m.user_id, m.role) for m, _ in members[team.id]])
+        for team, org, _ in teams
+    ]
+    people = {user.id: user for rows in members.values() for _, user in rows}
     found += [fhir.practitioner(people[uid]) for uid in sorted(people)]
     return found
 
@@ -394,15 +376,8 @@ def _care_team(session: Session, user: User, rid: int) -> Resource:
         record_access(viewer, EXPORT_ACTION)
     organization = session.get(Organization, team.organization_id)
     assert organization is not None
-    members = list(
-        session.execute(
-            select(CareTeamMember.role, User)
-            .join(User, User.id == CareTeamMember.user_id)
-            .where(CareTeamMember.care_team_id == rid, CareTeamMember.active_clause())
-            .order_by(CareTeamMember.id)
-        )
-    )
-    found = fhir.care_team(team, organization.name, [(u.id, role) for role, u in members])
+    members = members_by_team(session, [rid])[rid]
+    found = fhir.care_team(team, organization.name, [(u.id, m.role) for m, u in members])
     for participant in found.get("participant", []):
         member = participant["member"]["reference"]
         participant["member"] = {"reference": "#" + member.replace("/", "-")}
