@@ -56,6 +56,7 @@ from backend.reminders.device_health import check_device_health
 from backend.reminders.morning_summary import count_for
 from backend.reminders.planner import run_planner
 from backend.reminders.relevance import CHECKS
+from backend.services import today_cache
 from backend.services.sweep import run_sweep
 from notifications.channels import Channel
 from notifications.dispatch import (
@@ -209,6 +210,8 @@ def build_scheduler(
     def sweep() -> None:
         counts = run_sweep(engine)
         log.info("worklist sweep: unresolved %s", counts, extra={"event": "sweep"})
+        with write_transaction(engine) as conn, Session(bind=conn) as db:
+            today_cache.prune(db, now().date())  # the today view's days long gone
 
     def outbox() -> None:
         measure_outbox(engine)

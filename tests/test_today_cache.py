@@ -256,3 +256,15 @@ def test_a_cached_view_reads_no_medicine_log_or_appointment(
     # the user, own record, grants, the cached days, the devices; then the access log insert
     assert len(reads) == 5, reads
     assert not any("medications" in s for s in reads)
+
+
+def test_days_long_gone_are_dropped_and_today_is_kept(api: Api, world: World) -> None:
+    add_med(api, world.maria)
+    for who in READERS:
+        today(api, who)
+    api.get("/me/today?date=2026-11-20", as_="maria")  # an old day looked at
+    assert cached_rows() == 2
+    assert today_cache.prune(db.session, ny(10).date()) == 1
+    db.session.commit()
+    kept = db.session.scalars(select(TodayCacheRow.day)).all()
+    assert [d.isoformat() for d in kept] == ["2026-11-25"]
