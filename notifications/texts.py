@@ -325,18 +325,19 @@ _CHECKIN = {
 _URGENT = N_("A patient on your care team needs attention now. Open the worklist.")
 
 
-SummaryCount = Callable[[Reminder], int | None]
-"""The number of things on a morning summary's day, counted when it is sent."""
+Count = Callable[[Reminder], int | None]
+"""The number a push names, counted when it is sent: the things on a morning summary's day,
+the medicines a refill push is about (None: not known)."""
 
 Disclose = Callable[[Reminder, User, str], bool]
 """May this push name that detail ("medication", "appointment") to its recipient?"""
 
 
 def renderer(
-    summary_count: SummaryCount | None = None, disclose: Disclose | None = None
+    count: Count | None = None, disclose: Disclose | None = None
 ) -> Callable[[Reminder, User], Rendered]:
     """The dispatcher's renderer, with the domain's answers wired in (the worker's)."""
-    return partial(render, summary_count=summary_count, disclose=disclose)
+    return partial(render, count=count, disclose=disclose)
 
 
 Rendered = tuple[str, str, dict[str, str]]
@@ -345,7 +346,7 @@ Rendered = tuple[str, str, dict[str, str]]
 def render(
     reminder: Reminder,
     user: User,
-    summary_count: SummaryCount | None = None,
+    count: Count | None = None,
     disclose: Disclose | None = None,
 ) -> Rendered:
     """(title, body, extra data) in the recipient's language; see the module docstring."""
@@ -362,6 +363,7 @@ def render(
     }
     with_med = facts.medication is not None
     kind = reminder.kind
+    extra: dict[str, str] = {}
     if kind == "dose":
         title, body = _(T_MEDICINE), _(_DOSE[own, with_med]) % values
     elif kind == "dose_followup":
@@ -374,7 +376,14 @@ def render(
     elif kind == "prn_over_limit":
         title, body = _(T_CARE_ALERT), _(_OVER_LIMIT[own, with_med]) % values
     elif kind == "refill":
-        title, body = _(T_REFILL), _(_REFILL[own, with_med]) % values
+        # Several medicines low the same day are one push that counts them, never names them.
+        many = count(reminder) if count is not None else None
+        title = _(T_REFILL)
+        if many is not None and many > 1:
+            body = _refill_many(tr, own, many) % {**values, "num": many}
+            extra["count"] = str(many)
+        else:
+            body = _(_REFILL[own, with_med]) % values
     elif kind == "appointment":
         title, body = _(T_APPOINTMENT), _appointment_body(facts, own, values)
     elif kind == "device_health":
@@ -386,16 +395,16 @@ def render(
             body = f"{body} {_(_PROBLEM[problem])}"
     elif kind == "summary":
         # Counted now, for the whole batch (backend.reminders.morning_summary.count_for).
-        count = summary_count(reminder) if summary_count is not None else None
+        things = count(reminder) if count is not None else None
         title = _(T_TODAY)
-        if count is None:
+        if things is None:
             body = _(_SUMMARY_NONE)
         else:
             body = tr.ngettext(
                 "You have %(num)d thing planned today.",
                 "You have %(num)d things planned today.",
-                count,
-            ) % {"num": count}
+                things,
+            ) % {"num": things}
     elif kind == "message":
         audience = subject.get("audience")
         title = _(T_MESSAGE)
@@ -406,7 +415,21 @@ def render(
         title, body = _(T_CHECKIN), _(_CHECKIN[own]) % values
     else:
         title, body = _(T_DEFAULT), _(_DEFAULT)
-    return title, body, {"lang": facts.lang}
+    return title, body, {"lang": facts.lang, **extra}
+
+
+def _refill_many(tr: NullTranslations, own: bool, many: int) -> str:
+    if own:
+        return tr.ngettext(
+            "%(num)d of your medicines is running low. Time to order a refill.",
+            "%(num)d of your medicines are running low. Time to order a refill.",
+            many,
+        )
+    return tr.ngettext(
+        "%(num)d of %(name)s's medicines is running low.",
+        "%(num)d of %(name)s's medicines are running low.",
+        many,
+    )
 
 
 def _appointment_body(facts: _Facts, own: bool, values: dict[str, Any]) -> str:

@@ -52,8 +52,8 @@ from backend import metrics
 from backend.clock import now
 from backend.db import write_transaction
 from backend.reminders.audience import may_disclose
+from backend.reminders.counts import count_for
 from backend.reminders.device_health import check_device_health
-from backend.reminders.morning_summary import count_for
 from backend.reminders.planner import run_planner
 from backend.reminders.relevance import CHECKS
 from backend.services import today_cache
@@ -76,8 +76,8 @@ JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
 
 def wired(config: DispatchConfig | None = None) -> DispatchConfig:
     """The dispatcher's settings with the reminder domain wired in: its relevance checks and
-    the localized renderer with the morning summary's count. The one place both meet."""
-    render = renderer(summary_count=count_for, disclose=may_disclose)
+    the localized renderer with the counts pushes name. The one place both meet."""
+    render = renderer(count=count_for, disclose=may_disclose)
     return replace(config or DispatchConfig(), checks=CHECKS, render=render)
 
 

@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+from backend.reminders.planner import run_planner
 from notifications.channels.fcm import FcmChannel
 from tests.conftest import START, Api, Clock, World
 from tests.fcmserver import FcmServer
@@ -153,9 +154,64 @@ def test_a_tracked_supply_without_a_threshold_refills_at_seven_days_and_at_none_
     )
     assert r.get_json()["supply"] == {"days_left": 7.0, "needs_refill": False}
 
-    # And María's phone is told, once a day per medicine.
+    # And María's phone is told once: three medicines, one push that counts them.
     dispatch_until(engine, channel, clock, clock.at, WIRED)
-    refills = [m for m in fcm.to("maria-phone") if m["data"]["kind"] == "refill"]
-    assert sorted(int(m["data"]["medication_id"]) for m in refills) == sorted(
-        [week["id"], empty["id"], prn["id"]]
+    (refill,) = [m for m in fcm.to("maria-phone") if m["data"]["kind"] == "refill"]
+    assert refill["data"]["count"] == "3"
+    assert refill["notification"]["body"] == (
+        "3 de sus medicamentos se están acabando. Es hora de pedir más."
     )
+
+
+def refills_to(fcm: FcmServer, phone: str) -> list[str]:
+    return [m["notification"]["body"] for m in fcm.to(phone) if m["data"]["kind"] == "refill"]
+
+
+def test_two_medicines_low_the_same_day_are_one_push_that_counts_them(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    """Not two identical "one of your medicines is running low" pushes: one that says two,
+    naming neither on the lock screen; the next day's is one push again."""
+    add(api, people, name="Atorvastatin", timing=DAILY, quantity_on_hand=5)
+    add(api, people, name="Metformin", timing=DAILY, quantity_on_hand=0)
+    dispatch_until(engine, channel, clock, clock.at, WIRED)
+    assert refills_to(fcm, "maria-phone") == [
+        "2 de sus medicamentos se están acabando. Es hora de pedir más."
+    ]
+    # A medicine that runs low later the same day waits for tomorrow's push.
+    add(api, people, name="Lisinopril", timing=DAILY, quantity_on_hand=1)
+    dispatch_until(engine, channel, clock, clock.at + timedelta(hours=2), WIRED)
+    assert len(refills_to(fcm, "maria-phone")) == 1
+    # The next day, in English for someone who reads English: one push, three medicines.
+    r = api.patch("/me", as_="maria", json={"language": "en"})
+    assert r.status_code == 200, r.get_json()
+    clock.advance(days=1)
+    run_planner(engine, clock.at)
+    dispatch_until(engine, channel, clock, clock.at, WIRED)
+    assert refills_to(fcm, "maria-phone")[1:] == [
+        "3 of your medicines are running low. Time to order a refill."
+    ]
+
+
+def test_one_medicine_low_is_its_own_push_named_for_someone_who_opted_in(
+    ctx: Flask,
+    engine: Engine,
+    channel: FcmChannel,
+    fcm: FcmServer,
+    people: World,
+    api: Api,
+    clock: Clock,
+) -> None:
+    r = api.patch("/me", as_="maria", json={"show_details_on_lock_screen": True})
+    assert r.status_code == 200, r.get_json()
+    add(api, people, name="Metformin", timing=DAILY, quantity_on_hand=0)
+    dispatch_until(engine, channel, clock, clock.at, WIRED)
+    assert refills_to(fcm, "maria-phone") == [
+        "Su Metformin se está acabando. Es hora de pedir más."
+    ]

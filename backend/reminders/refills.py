@@ -4,6 +4,12 @@ threshold (its own, else ``DEFAULT_REFILL_THRESHOLD_DAYS``: 7 days) or empty.
 Keyed ``refill:{medication}:{local date}:{user}``; to the patient's own login, or the managing
 caregivers of a managed patient, and to the caregivers who give that medicine's doses when
 they may see the medicines. Dropped when sent if the medicine is no longer active.
+
+One refill push a day per person and patient: when several medicines run low the same day,
+the first of their rows to be sent carries them all ("2 of your medicines are running low",
+:func:`count_for`; never naming them unless the person opted in, as every push) and the
+others are dropped as ``refill_told_together`` (:func:`together_check`), as is a row whose
+day's push was already sent. A snoozed push is the person's own ask: it always goes.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from backend.models.caregiving import Permission
 from backend.models.medication import Medication
@@ -25,6 +31,10 @@ from backend.schedule.medicines import supply
 from notifications.outbox import row
 
 REFILL_LATE = timedelta(hours=20)
+KIND = "refill"
+TOGETHER = "refill_told_together"
+# A day's rows are due within that local day, moved by quiet hours at most into the next.
+_DAY_SPAN = timedelta(days=2)
 
 
 def _needs_refill(
@@ -100,3 +110,80 @@ def refill_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str
         for r in reminders
         if status.get(int(r.subject.get("medication_id", 0))) != "active"
     }
+
+
+Day = tuple[int, int | None, str]  # (recipient, patient, the patient's local date)
+
+
+def _day(reminder: Reminder) -> Day:
+    return (reminder.user_id, reminder.patient_id, str((reminder.subject or {}).get("date")))
+
+
+def _rows_of_days(
+    db: Session, reminders: Sequence[Reminder], *, told: bool
+) -> list[tuple[Day, int | None]]:
+    """(day, medicine) of the refill rows of the same recipients, patients and days as
+    ``reminders``: those sent, and (``told``) those being sent or dropped to go with
+    another. One query for the batch."""
+    if not reminders:
+        return []
+    due = [r.due_at for r in reminders]
+    told_with = (Reminder.state.in_(("sent", "claimed"))) | (Reminder.cancelled_reason == TOGETHER)
+    rows = db.execute(
+        select(Reminder.user_id, Reminder.patient_id, Reminder.subject).where(
+            Reminder.kind == KIND,
+            Reminder.user_id.in_({r.user_id for r in reminders}),
+            Reminder.patient_id.in_({r.patient_id for r in reminders if r.patient_id}),
+            Reminder.due_at.between(min(due) - _DAY_SPAN, max(due) + _DAY_SPAN),
+            told_with if told else Reminder.state == "sent",
+        )
+    )
+    wanted = {_day(r) for r in reminders}
+    found = []
+    for user_id, patient_id, subject in rows:
+        day = (user_id, patient_id, str((subject or {}).get("date")))
+        if day in wanted:
+            found.append((day, (subject or {}).get("medication_id")))
+    return found
+
+
+def together_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, str]:
+    """Of a claimed batch's refill rows, one per recipient, patient and day goes (the first);
+    the rest, and those whose day's push went already, are dropped to go with it."""
+    sent = {day for day, _ in _rows_of_days(db, reminders, told=False)}
+    carried: set[Day] = set()
+    reasons: dict[int, str] = {}
+    for r in sorted(reminders, key=lambda r: r.id):
+        day = _day(r)
+        if (r.subject or {}).get("snoozed"):
+            carried.add(day)
+        elif day in sent or day in carried:
+            reasons[r.id] = TOGETHER
+        else:
+            carried.add(day)
+    return reasons
+
+
+_CACHE = "backend.reminders.refills"
+
+
+def count_for(reminder: Reminder) -> int | None:
+    """How many medicines a refill push is about: its own, and those dropped to go with it
+    or already told that day; counted once for every refill row in its session, after
+    :func:`together_check` (the dispatcher renders after its checks)."""
+    db = object_session(reminder)
+    if db is None:
+        return None
+    cache: dict[int, int] = db.info.setdefault(_CACHE, {})
+    if reminder.id not in cache:
+        batch = [
+            r
+            for r in (reminder, *db.identity_map.values())
+            if isinstance(r, Reminder) and r.kind == KIND and r.id not in cache
+        ]
+        medicines: dict[Day, set[Any]] = {}
+        for day, medication_id in _rows_of_days(db, batch, told=True):
+            medicines.setdefault(day, set()).add(medication_id)
+        for r in batch:
+            cache[r.id] = len(medicines.get(_day(r), set()) | {r.subject.get("medication_id")})
+    return cache[reminder.id]

@@ -14,6 +14,9 @@ a whole batch in a few queries with ``{reminder id: reason}`` for those that no 
 - a device-health alert about a patient whose phone is reachable again;
 - an urgent push about a work item already resolved;
 - a PRN over-limit push whose dose log was undone -> ``dose_undone``;
+- a refill push whose medicine is no longer active; one of a day's refill pushes once
+  another goes for the same person and patient -> ``refill_told_together``
+  (:mod:`backend.reminders.refills`);
 - a recipient other than the patient who no longer may hear about the patient (grant
   revoked or lapsed, the permission taken away, off the care team, no longer one who gives
   that medicine's doses) -> ``access_revoked``.
@@ -35,7 +38,7 @@ from backend.reminders.checkin_prompts import prompt_check
 from backend.reminders.device_health import still_unreachable
 from backend.reminders.doses import dose_check
 from backend.reminders.prn import over_limit_check
-from backend.reminders.refills import refill_check
+from backend.reminders.refills import refill_check, together_check
 from backend.reminders.timeline import DOSE_KINDS
 from backend.reminders.urgent import urgent_check
 from notifications.dispatch import RelevanceCheck
@@ -62,7 +65,7 @@ def recipient_check(db: Session, reminders: Sequence[Reminder]) -> Mapping[int, 
 CHECKS: Mapping[str, Sequence[RelevanceCheck]] = {
     "*": (recipient_check,),
     **{kind: (dose_check,) for kind in DOSE_KINDS},
-    "refill": (refill_check,),
+    "refill": (refill_check, together_check),
     "appointment": (appointment_check,),
     "checkin_prompt": (prompt_check,),
     "urgent_flag": (urgent_check,),
