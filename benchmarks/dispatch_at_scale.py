@@ -3,8 +3,8 @@
 
     python benchmarks/dispatch_at_scale.py [--n 100000] [--procs 4] [--naive-n N]
 
-1. the local FCM-v1 server of the test suite in its own process (benchmarks/
-   dispatch_throughput.py's ``_serve``); a throwaway PostgreSQL schema (benchmarks/_seed.py);
+1. the local FCM-v1 server of the test suite in its own process (benchmarks/_server.py's
+   ``LocalFcm``); a throwaway PostgreSQL schema (benchmarks/_seed.py);
    N users with one device each and N due reminders;
 2. ours: ``--procs`` processes of tests/dispatch_proc.py (claim with SKIP LOCKED, re-check,
    render, send_each in batches of 500, record) started at once; time until all are done;
@@ -39,10 +39,10 @@ from firebase_admin import messaging
 from backend.clock import set_clock
 from backend.migrate import upgrade
 from benchmarks._seed import PG_URL, throwaway_schema
+from benchmarks._server import LocalFcm
 from benchmarks.dispatch_throughput import (
     AT,
     RAW_IDS,
-    _serve,
     enqueue_due,
     raw_messages,
     seed_people,
@@ -168,22 +168,15 @@ def main() -> int:
 
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # one warning per missed job
     set_clock(lambda: AT)
-    spawn = multiprocessing.get_context("spawn")
-    ours_end, server_end = spawn.Pipe()
-    server = spawn.Process(target=_serve, args=(server_end,))
-    server.start()
-    fcm_url = ours_end.recv()
-    with throwaway_schema(PG_URL, prefix="cc_scale") as (engine, schema):
+    with LocalFcm() as fcm, throwaway_schema(PG_URL, prefix="cc_scale") as (engine, schema):
         upgrade(engine)
         devices = seed_people(engine, args.n)
         enqueue_due(engine, [u for _, u, _ in devices], 0)
         url = engine.url.render_as_string(hide_password=False)
-        ours_s, totals = run_ours(url, schema, fcm_url, args.procs)
-        raw_s = run_raw(fcm_url, devices, args.procs)
-        naive = run_naive(fcm_url, devices[:naive_n])
-    ours_end.send("stop")
-    tags: dict[tuple[str, str], int] = ours_end.recv()
-    server.join()
+        ours_s, totals = run_ours(url, schema, fcm.url, args.procs)
+        raw_s = run_raw(fcm.url, devices, args.procs)
+        naive = run_naive(fcm.url, devices[:naive_n])
+        tags = fcm.stop()
 
     ours = {k: v for k, v in tags.items() if int(k[0].split("-")[1]) < RAW_IDS}
     dupes = sum(v - 1 for v in ours.values())

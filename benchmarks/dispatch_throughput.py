@@ -24,7 +24,6 @@ what our database work costs on top of the HTTP calls.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -32,7 +31,6 @@ import time
 import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
@@ -46,10 +44,11 @@ from backend.clock import set_clock
 from backend.db import make_engine
 from backend.migrate import upgrade
 from backend.models import Device, Reminder, User
+from benchmarks._server import LocalFcm
 from notifications.channels import Push
 from notifications.channels.fcm import FcmChannel, build_message
 from notifications.dispatch import DispatchConfig, default_render, drain
-from tests.fcmserver import FcmServer, local_fcm_app
+from tests.fcmserver import local_fcm_app
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 AT = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -150,15 +149,6 @@ def time_ours(engine: Engine, channel: FcmChannel, users: list[int], round_no: i
     return elapsed
 
 
-def _serve(conn: Connection) -> None:
-    """The FCM stand-in in its own process, so it does not share the client's GIL."""
-    server = FcmServer().start()
-    conn.send(server.fcm_url_template)
-    conn.recv()  # "stop"
-    conn.send(dict(server.tags()))
-    server.stop()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
@@ -167,43 +157,39 @@ def main() -> None:
     args = parser.parse_args()
 
     set_clock(lambda: AT)
-    ours_end, server_end = multiprocessing.get_context("spawn").Pipe()
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(server_end,))
-    server.start()
-    channel = FcmChannel(local_fcm_app(ours_end.recv(), timeout_s=10))
-    with tempfile.TemporaryDirectory() as tmp:
-        engine, schema = make_db(args.db, tmp)
-        try:
-            devices = seed_people(engine, args.n)
-            users = [u for _, u, _ in devices]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                messages = raw_messages(devices)
-            time_raw(channel, messages[:500])  # warm-up: connections, imports
-            raw_times, our_times = [], []
-            for r in range(args.rounds):
-                if r % 2 == 0:
-                    raw_times.append(time_raw(channel, messages))
-                    our_times.append(time_ours(engine, channel, users, r))
-                else:
-                    our_times.append(time_ours(engine, channel, users, r))
-                    raw_times.append(time_raw(channel, messages))
-            ours_end.send("stop")
-            tags = ours_end.recv()
-            ours = [v for (tag, _), v in tags.items() if int(tag.split("-")[1]) < RAW_IDS]
-            dupes = sum(v - 1 for v in ours)
-            with engine.connect() as conn:
-                sent = conn.execute(
-                    select(func.count()).select_from(Reminder).where(Reminder.state == "sent")
-                ).scalar_one()
-        finally:
-            engine.dispose()
-            if schema:
-                admin = create_engine(PG_URL)
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
-    server.join()
+    with LocalFcm() as fcm:
+        channel = FcmChannel(local_fcm_app(fcm.url, timeout_s=10))
+        with tempfile.TemporaryDirectory() as tmp:
+            engine, schema = make_db(args.db, tmp)
+            try:
+                devices = seed_people(engine, args.n)
+                users = [u for _, u, _ in devices]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    messages = raw_messages(devices)
+                time_raw(channel, messages[:500])  # warm-up: connections, imports
+                raw_times, our_times = [], []
+                for r in range(args.rounds):
+                    if r % 2 == 0:
+                        raw_times.append(time_raw(channel, messages))
+                        our_times.append(time_ours(engine, channel, users, r))
+                    else:
+                        our_times.append(time_ours(engine, channel, users, r))
+                        raw_times.append(time_raw(channel, messages))
+                tags = fcm.stop()
+                ours = [v for (tag, _), v in tags.items() if int(tag.split("-")[1]) < RAW_IDS]
+                dupes = sum(v - 1 for v in ours)
+                with engine.connect() as conn:
+                    sent = conn.execute(
+                        select(func.count()).select_from(Reminder).where(Reminder.state == "sent")
+                    ).scalar_one()
+            finally:
+                engine.dispose()
+                if schema:
+                    admin = create_engine(PG_URL)
+                    with admin.begin() as conn:
+                        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                    admin.dispose()
 
     raw_rate = args.n / min(raw_times)
     our_rate = args.n / min(our_times)

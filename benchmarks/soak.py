@@ -1,7 +1,9 @@
-"""Soak: the API under gunicorn, one reminder worker and the local FCM server on PostgreSQL,
-under steady mixed load for a few minutes; errors, reminder lateness and memory.
+"""Soak: the API under gunicorn, reminder workers and the local FCM server on PostgreSQL,
+under steady mixed load for a few minutes; errors, reminder lateness, exactly-once delivery
+and memory.
 
-    python benchmarks/soak.py [--minutes 3] [--rate 40] [--reminders-per-second 5]
+    python benchmarks/soak.py [--minutes 3] [--rate 40] [--reminder-workers 2]
+                              [--reminders-per-second 5]
 
 1. a throwaway PostgreSQL schema seeded like benchmarks/today_view.py (default 1,000
    patients with their medicines, 200 caregivers of 5 patients each, the demo people) plus
@@ -9,23 +11,31 @@ under steady mixed load for a few minutes; errors, reminder lateness and memory.
    the other, over the whole run (kind ``summary``: every reminder is sent, none is
    re-checked away);
 2. the local FCM-v1 server of the test suite (its own process); ``carecompanion serve``
-   (gunicorn, ``--workers``); one reminder worker process (``notifications.worker.run_worker``
-   with the FCM channel pointed at the local server, its metrics on a local port), which
-   also plans (every 5 min) and sweeps (every 15 min) on its own schedule;
+   (gunicorn, ``--workers``); ``--reminder-workers`` reminder worker processes
+   (``notifications.worker.run_worker`` with the FCM channel pointed at the local server,
+   each with its metrics on a port of its own), which claim from the same outbox and each
+   plan (at start, then every 5 min) and sweep (after 60 s, then every 15 min) on the
+   production schedule;
 3. wrk at a steady ``--rate`` requests/s in total (wrk's ``delay()``), a mix of three:
    caregivers' ``GET /me/today``, patients logging a dose (``POST /patients/{id}/doses``,
    each with a new ``client_id``) and a nurse's ``GET /worklist``; a warm-up first, then
    the resident memory (RSS) of every process is taken, the load runs ``--minutes``, and
-   the RSS is taken again;
+   the RSS is taken again; the workers' heartbeats are read every second for 5 s; then the
+   workers are stopped (each finishes the batch in hand) and the FCM server reports every
+   message it accepted, by notification tag (``reminder-{outbox id}``) and token;
 4. prints requests/s, p50/p95/p99, errors (non-2xx and socket errors), the reminders'
-   lateness (due -> accepted by FCM) p50/p95 and how many were sent, the worker's own
-   counters from its ``/metrics``, the RSS at the start and end of every process, and
-   PASS/FAIL against the limits below (exit status 0 on PASS).
+   lateness (due -> accepted by FCM) p50/p95 and how many were sent; per worker its pushes,
+   claims, lost leases, planner and sweep runs, heartbeat age and RSS; the exactly-once
+   count; the RSS at the start and end of every other process; and PASS/FAIL against the
+   limits below (exit status 0 on PASS).
 
-Limits: no errors; every reminder due before the end sent; lateness p95 at most
+Limits: no errors; every reminder due before the end sent; the FCM server accepted every
+one of them, and every reminder the outbox records as sent, exactly once (0 duplicates,
+0 lost, none accepted that the outbox does not record); lateness p95 at most
 ``--lateness-limit`` seconds (default 10: a dispatch every 2 s); no process's RSS grown by
-more than 10 % from the start to the end of the load. Needs PostgreSQL on 127.0.0.1 and
-wrk (installed by benchmarks/_tools.py when missing). Nothing talks beyond 127.0.0.1.
+more than 10 % from the start to the end of the load; every worker's heartbeat at most 10 s
+old. Needs PostgreSQL on 127.0.0.1 and wrk (installed by benchmarks/_tools.py when
+missing). Nothing talks beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -34,16 +44,14 @@ import argparse
 import contextlib
 import json
 import math
-import multiprocessing
 import os
 import random
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,40 +62,34 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, text
 
 from backend.devtokens import emulator_token
-from backend.migrate import upgrade
 from backend.models import Device, Medication, Patient, Reminder, User
-from benchmarks._seed import PG_URL, schema_url, throwaway_schema
-from benchmarks.dispatch_throughput import _serve
-from benchmarks.today_view import (
-    _free_port,
-    _get,
+from benchmarks._seed import PG_URL, insert_many, schema_url
+from benchmarks._server import (
+    LocalFcm,
+    Tags,
+    children,
+    free_port,
     gunicorn,
-    parse_wrk,
+    http,
     prepare_run,
-    seed,
+    rss_mb,
+    run_main,
+    service,
+    workspace,
 )
+from benchmarks._tools import Result, run_wrk, write_script
+from benchmarks.today_view import seed
 
-REPO = Path(__file__).resolve().parent.parent
 GROWTH_LIMIT = 0.10  # RSS may grow at most 10 % from the start to the end of the load
+HEARTBEAT_LIMIT_S = 10.0  # an alert on the heartbeat would fire past this (dispatch every 2 s)
 SOAK_KEY = "soak:"
 
-LUA = r"""
--- generated by benchmarks/soak.py: a steady mix at a fixed total rate
+# wrk's request(): a steady mix at a fixed total rate (see _tools.write_script)
+REQUEST = r"""
 local today = { %(today)s }        -- caregivers' tokens
 local doses = { %(doses)s }        -- {token, path, medication id} of patients
 local nurse = %(nurse)s
 local delay_ms = %(delay_ms)d
-local counter = 0
-local threads = 0
-
-function setup(thread)
-  thread:set("thread_no", threads)
-  threads = threads + 1
-end
-
-function init(args)
-  counter = (tonumber(thread_no) or 0) * 1000003
-end
 
 function delay()
   return delay_ms
@@ -110,17 +112,6 @@ function request()
   local token = today[(counter %% #today) + 1]
   return wrk.format("GET", "/me/today", { ["Authorization"] = "Bearer " .. token })
 end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p95_us": %%d, ' ..
-    '"p99_us": %%d, "mean_us": %%f, "max_us": %%d, "connect": %%d, "read": %%d, ' ..
-    '"write": %%d, "status": %%d, "timeout": %%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), latency.mean, latency.max, e.connect, e.read, e.write,
-    e.status, e.timeout))
-end
 """
 
 WORKER = """
@@ -130,43 +121,13 @@ from backend.logs import configure_logging
 from notifications.channels.fcm import FcmChannel
 from notifications.worker import run_worker
 from tests.fcmserver import local_fcm_app
-url, fcm_url, bind = sys.argv[1:4]
+url, fcm_url, bind, name = sys.argv[1:5]
 configure_logging("INFO", "text")
-engine = init_engine(make_engine(url, connect_args={"application_name": "cc-soak-worker"}))
+engine = init_engine(make_engine(url, connect_args={"application_name": name}))
 run_worker(engine, FcmChannel(local_fcm_app(fcm_url, timeout_s=10)), metrics_bind=bind)
 """
 
-
-# -- memory ---------------------------------------------------------------------------------
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(stat[1]) == pid:
-                    found.append(int(entry.name))
-    return sorted(found)
-
-
-def memory(processes: dict[str, int]) -> dict[str, float]:
-    out = {}
-    for name, pid in processes.items():
-        if (mb := rss_mb(pid)) is not None:
-            out[name] = mb
-    return out
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 # -- seeding ---------------------------------------------------------------------------------
@@ -180,22 +141,20 @@ def add_phones_and_reminders(
         people = conn.execute(
             select(Patient.id, Patient.user_id).where(Patient.user_id.is_not(None))
         ).all()
-        conn.execute(
-            Device.__table__.insert(),
-            [
-                {
-                    "user_id": user_id,
-                    "installation_id": f"soak-{user_id}",
-                    "fcm_token": f"soak-token-{user_id}",
-                    "platform": "android",
-                    "notifications_enabled": True,
-                    "active": True,
-                    "created_at": start,
-                    "last_seen_at": start,
-                }
-                for _pid, user_id in people
-            ],
-        )
+        phones = [
+            {
+                "user_id": user_id,
+                "installation_id": f"soak-{user_id}",
+                "fcm_token": f"soak-token-{user_id}",
+                "platform": "android",
+                "notifications_enabled": True,
+                "active": True,
+                "created_at": start,
+                "last_seen_at": start,
+            }
+            for _pid, user_id in people
+        ]
+        insert_many(conn, Device, phones)
         total = int(seconds * per_second)
         rows = []
         for i in range(total):
@@ -216,8 +175,7 @@ def add_phones_and_reminders(
                     "created_at": start,
                 }
             )
-        for chunk in range(0, len(rows), 5000):
-            conn.execute(Reminder.__table__.insert(), rows[chunk : chunk + 5000])
+        insert_many(conn, Reminder, rows)
     return total
 
 
@@ -236,26 +194,71 @@ def dose_targets(engine: Any, count: int) -> list[tuple[str, int, int]]:
     return [(uid, pid, mid) for uid, pid, mid in rows]
 
 
-# -- the run ---------------------------------------------------------------------------------
+# -- the reminder workers --------------------------------------------------------------------
 
 
-def post_dose(base: str, token: str, patient_id: int, medication_id: int) -> tuple[int, bytes]:
-    body = {
-        "medication_id": medication_id,
-        "client_id": f"soak-check-{patient_id}",
-        "status": "taken",
-        "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    request = urllib.request.Request(
-        f"{base}/patients/{patient_id}/doses",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
+@dataclass
+class Worker:
+    name: str
+    metrics_url: str
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+@contextlib.contextmanager
+def reminder_worker(number: int, url: str, fcm_url: str, folder: Path) -> Iterator[Worker]:
+    """Worker ``number`` as its own process, its metrics on a free port; yielded once they
+    answer. SIGTERM on the way out: it finishes the batch in hand."""
+    port = free_port()
+    name = f"cc-soak-worker-{number}"
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    command = [sys.executable, "-c", WORKER, url, fcm_url, f"127.0.0.1:{port}", name]
+
+    def ready() -> bool:
+        return http(metrics_url, timeout=2).status == 200
+
+    log = folder / f"{name}.log"
+    with service(name, command, log, env=dict(os.environ), ready=ready, stop_timeout=60) as proc:
+        yield Worker(f"reminder worker {number}", metrics_url, proc)
+
+
+def scrape(url: str) -> Samples:
+    """Every sample of a ``/metrics`` page; empty when nothing answers (a dead worker)."""
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        reply = http(url, timeout=10)
+    except OSError:
+        return {}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(reply.body.decode())
+        for s in family.samples
+    }
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    want = set(labels.items())
+    return sum(v for (n, have), v in samples.items() if n == name and want <= set(have))
+
+
+def heartbeat_ages(workers: list[Worker], seconds: int = 5) -> dict[str, float | None]:
+    """The oldest each worker's heartbeat was, read every second for ``seconds`` (what an
+    alert on it would see); None for a worker that stopped answering."""
+    worst: dict[str, float | None] = {w.name: 0.0 for w in workers}
+    for _ in range(seconds):
+        time.sleep(1)
+        for w in workers:
+            beat = total(scrape(w.metrics_url), "carecompanion_worker_heartbeat_timestamp_seconds")
+            age = time.time() - beat if beat else None
+            before = worst[w.name]
+            worst[w.name] = None if age is None or before is None else max(before, age)
+    return worst
+
+
+# -- what happened to the reminders ----------------------------------------------------------
 
 
 def lateness(engine: Any, until: datetime) -> dict[str, Any]:
@@ -271,75 +274,73 @@ def lateness(engine: Any, until: datetime) -> dict[str, Any]:
     def pct(p: float) -> float | None:
         return delays[max(0, math.ceil(p / 100 * len(delays)) - 1)] if delays else None
 
-    states: dict[str, int] = {}
-    for state, _d, _s in rows:
-        states[state] = states.get(state, 0) + 1
-    return {"due": len(rows), "states": states, "p50": pct(50), "p95": pct(95), "max": pct(100)}
-
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        exposition = response.read().decode()
+    states = Counter(state for state, _d, _s in rows)
     return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(exposition)
-        for s in family.samples
+        "due": len(rows),
+        "states": dict(states),
+        "p50": pct(50),
+        "p95": pct(95),
+        "max": pct(100),
     }
 
 
-def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
-    return sum(v for (n, _labels), v in samples.items() if n == name)
+def exactly_once(engine: Any, tags: Tags, until: datetime) -> dict[str, int]:
+    """What the FCM server accepted, per outbox id (the tag ``reminder-{id}``), against the
+    outbox. Owed: every soak reminder due before ``until`` (they are never re-checked away)
+    and every reminder the outbox records as sent (the planner's too). Lost: owed, never
+    accepted. Duplicates: messages beyond the first per (tag, token). Unrecorded: accepted
+    for a reminder the outbox does not record as sent (it would be sent again)."""
+    accepted: Counter[int] = Counter()
+    for (tag, _token), n in tags.items():
+        accepted[int(tag.removeprefix("reminder-"))] += n
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Reminder.id, Reminder.dedupe_key, Reminder.state, Reminder.due_at)
+        ).all()
+    sent = {rid for rid, _key, state, _due in rows if state == "sent"}
+    due = {rid for rid, key, _s, at in rows if key.startswith(SOAK_KEY) and at < until}
+    owed = due | sent
+    return {
+        "owed": len(owed),
+        "soak due": len(due),
+        "others sent": len(sent - due),
+        "messages": sum(tags.values()),
+        "duplicates": sum(n - 1 for n in tags.values() if n > 1),
+        "lost": sum(1 for rid in owed if not accepted[rid]),
+        "unrecorded": sum(1 for rid in accepted if rid not in sent),
+    }
 
 
-def run_wrk(wrk: str, base: str, script: Path, seconds: int, connections: int) -> Any:
-    command = [
-        wrk,
-        "--threads=2",
-        f"--connections={connections}",
-        f"--duration={seconds}s",
-        "--timeout=10s",
-        "--latency",
-        f"--script={script}",
-        base,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
-    if done.returncode != 0:
-        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return parse_wrk(f"mix for {seconds} s", done.stdout)
+def memory(processes: dict[str, int]) -> dict[str, float]:
+    return {name: mb for name, pid in processes.items() if (mb := rss_mb(pid)) is not None}
 
 
-@contextlib.contextmanager
-def worker_process(url: str, fcm_url: str, port: int, log_path: Path) -> Any:
-    env = {k: v for k, v in os.environ.items() if k != "FIREBASE_AUTH_EMULATOR_HOST"}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", WORKER, url, fcm_url, f"127.0.0.1:{port}"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit(f"the worker exited with {proc.returncode}")
-                with contextlib.suppress(OSError):
-                    scrape(f"http://127.0.0.1:{port}/metrics")
-                    break
-                if time.monotonic() > deadline:
-                    raise SystemExit("the worker's metrics did not answer in 60 s")
-                time.sleep(0.2)
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # finishes the batch in hand
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the group we created
-                    proc.wait(timeout=10)
+# -- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Soak:
+    """What one run measured, for :func:`report`."""
+
+    seconds: int
+    load: Result
+    late: dict[str, Any]
+    once: dict[str, int]
+    before: dict[str, float]
+    after: dict[str, float]
+    workers: list[Worker]
+    worker_metrics: dict[str, Samples]
+    ages: dict[str, float | None]
+    exit_codes: dict[str, int | None]
+    api: Samples
+    version: str
+    uptime: tuple[str, str]
+
+
+def uptime() -> str:
+    """The load average as ``uptime`` prints it: the soak's figures mean little without it."""
+    e1, e5, e15 = os.getloadavg()
+    return f"load average {e1:.2f}, {e5:.2f}, {e15:.2f} (1, 5, 15 min)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,180 +350,222 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=40, help="requests/s in total")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--reminder-workers", type=int, default=2, help="worker processes")
     parser.add_argument("--patients", type=int, default=1_000)
     parser.add_argument("--caregivers", type=int, default=200)
     parser.add_argument("--reminders-per-second", type=float, default=5.0)
     parser.add_argument("--lateness-limit", type=float, default=10.0, help="p95, seconds")
     parser.add_argument("--pg-url", default=PG_URL, help="PostgreSQL URL (must be local)")
     args = parser.parse_args(argv)
+    if args.reminder_workers < 1:
+        parser.error("--reminder-workers must be at least 1")
     wrk, settings = prepare_run()  # wrk installed by benchmarks/_tools.py when missing
     seconds = int(args.minutes * 60)
-    spawn = multiprocessing.get_context("spawn")
-    ours, theirs = spawn.Pipe()
-    fcm = spawn.Process(target=_serve, args=(theirs,), daemon=True)
-    fcm.start()
-    fcm_url = ours.recv()
-    try:
+    load_at_start = uptime()
+    with (
+        LocalFcm() as fcm,
+        workspace(args.pg_url, "soak") as (engine, schema, folder),
+    ):
+        print(f"schema {schema}: seeding {args.patients:,} patients ...", flush=True)
+        seed(engine, args.patients, args.caregivers, 5, 1, random.Random(20261206))
+        span = args.warmup + seconds + 60
+        hours = timedelta(hours=2)
+        caregivers = [f"bench-caregiver-{i:05d}" for i in range(args.caregivers)]
+        today = [emulator_token(settings, u, f"{u}@example.org", u, hours) for u in caregivers]
+        doses = [
+            (emulator_token(settings, uid, f"{uid}@example.org", uid, hours), pid, mid)
+            for uid, pid, mid in dose_targets(engine, 200)
+        ]
+        nurse = emulator_token(settings, "demo-priya", "priya@example.org", "Priya", hours)
+        script = write_script(
+            folder,
+            "soak",
+            REQUEST
+            % {
+                "today": ", ".join(json.dumps(t) for t in today),
+                "doses": ", ".join(
+                    f'{{{json.dumps(t)}, "/patients/{p}/doses", {m}}}' for t, p, m in doses
+                ),
+                "nurse": json.dumps(nurse),
+                "delay_ms": max(1, round(1000 * args.connections / args.rate)),
+                "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+        url = schema_url(args.pg_url, schema)
         with (
-            throwaway_schema(args.pg_url, prefix="cc_soak") as (engine, schema),
-            tempfile.TemporaryDirectory(prefix="cc-soak-") as tmp,
+            gunicorn(url, args.workers, folder / "gunicorn.log") as server,
+            contextlib.ExitStack() as running,
         ):
-            folder = Path(tmp)
-            upgrade(engine)
-            print(f"schema {schema}: seeding {args.patients:,} patients ...", flush=True)
-            seed(engine, args.patients, args.caregivers, 5, 1, random.Random(20261206))
-            span = args.warmup + seconds + 60
-            hours = timedelta(hours=2)
-            caregivers = [f"bench-caregiver-{i:05d}" for i in range(args.caregivers)]
-            today = [emulator_token(settings, u, f"{u}@example.org", u, hours) for u in caregivers]
-            doses = [
-                (emulator_token(settings, uid, f"{uid}@example.org", uid, hours), pid, mid)
-                for uid, pid, mid in dose_targets(engine, 200)
+            workers = [
+                running.enter_context(reminder_worker(n + 1, url, fcm.url, folder))
+                for n in range(args.reminder_workers)
             ]
-            nurse = emulator_token(settings, "demo-priya", "priya@example.org", "Priya", hours)
-            script = folder / "soak.lua"
-            script.write_text(
-                LUA
-                % {
-                    "today": ", ".join(json.dumps(t) for t in today),
-                    "doses": ", ".join(
-                        f'{{{json.dumps(t)}, "/patients/{p}/doses", {m}}}' for t, p, m in doses
-                    ),
-                    "nurse": json.dumps(nurse),
-                    "delay_ms": max(1, round(1000 * args.connections / args.rate)),
+            status = http(f"{server.base}/worklist", nurse).status
+            if status != 200:
+                raise SystemExit(f"GET /worklist as the nurse answered {status}")
+            for token, patient_id, medication_id in doses[:20]:
+                body = {
+                    "medication_id": medication_id,
+                    "client_id": f"soak-check-{patient_id}",
+                    "status": "taken",
                     "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                },
-                encoding="utf-8",
+                }
+                reply = http(f"{server.base}/patients/{patient_id}/doses", token, body=body)
+                if reply.status != 201:
+                    raise SystemExit(f"logging a dose answered {reply.status}: {reply.body!r}")
+            reminders = add_phones_and_reminders(
+                engine, datetime.now(UTC), span, args.reminders_per_second
             )
-            url = schema_url(args.pg_url, schema)
-            worker_port = _free_port()
-            with (
-                gunicorn(url, args.workers, folder / "gunicorn.log") as server,
-                worker_process(url, fcm_url, worker_port, folder / "worker.log") as worker,
-            ):
-                status, _body = _get(f"{server.base}/worklist", nurse)
-                if status != 200:
-                    raise SystemExit(f"GET /worklist as the nurse answered {status}")
-                for token, patient_id, medication_id in doses[:20]:
-                    status, body = post_dose(server.base, token, patient_id, medication_id)
-                    if status != 201:
-                        raise SystemExit(f"logging a dose answered {status}: {body!r}")
-                reminders = add_phones_and_reminders(
-                    engine, datetime.now(UTC), span, args.reminders_per_second
-                )
-                print(
-                    f"{reminders:,} reminders due over {span} s; warming up {args.warmup} s, "
-                    f"then {args.rate} requests/s for {seconds} s ...",
-                    flush=True,
-                )
-                run_wrk(wrk, server.base, script, args.warmup, args.connections)
-                processes = {"gunicorn master": server.pid}
-                for i, pid in enumerate(children(server.pid)):
-                    processes[f"gunicorn worker {i + 1}"] = pid
-                processes["reminder worker"] = worker.pid
-                if fcm.pid is not None:
-                    processes["local FCM server"] = fcm.pid
-                before = memory(processes)
-                load = run_wrk(wrk, server.base, script, seconds, args.connections)
-                after = memory(processes)
-                end = datetime.now(UTC)
-                # The last due reminders get one more dispatch run; meanwhile the worker's
-                # heartbeat is read every second (what an alert on it would see).
-                ages = []
-                for _ in range(5):
-                    time.sleep(1)
-                    worker_metrics = scrape(f"http://127.0.0.1:{worker_port}/metrics")
-                    beat = total(worker_metrics, "carecompanion_worker_heartbeat_timestamp_seconds")
-                    ages.append(time.time() - beat)
-                late = lateness(engine, end - timedelta(seconds=5))
-                api_metrics = scrape(f"{server.base}/metrics")
-            with engine.connect() as conn:
-                version = conn.scalar(text("SHOW server_version"))
-    finally:
-        ours.send("stop")
-        with contextlib.suppress(EOFError):
-            ours.recv()
-        fcm.join(timeout=10)
-    return report(
-        args, seconds, load, late, before, after, worker_metrics, api_metrics, version, ages
+            print(
+                f"{reminders:,} reminders due over {span} s, {len(workers)} reminder workers; "
+                f"warming up {args.warmup} s, then {args.rate} requests/s for {seconds} s ...",
+                flush=True,
+            )
+            run_wrk(wrk, server.base, script, "warm-up", args.warmup, args.connections)
+            processes = {"gunicorn master": server.pid}
+            for i, pid in enumerate(children(server.pid)):
+                processes[f"gunicorn worker {i + 1}"] = pid
+            processes |= {w.name: w.pid for w in workers}
+            if fcm.pid is not None:
+                processes["local FCM server"] = fcm.pid
+            before = memory(processes)
+            name = f"mix for {seconds} s"
+            load = run_wrk(wrk, server.base, script, name, seconds, args.connections)
+            after = memory(processes)
+            end = datetime.now(UTC)
+            # The last due reminders get a couple more dispatch runs meanwhile.
+            ages = heartbeat_ages(workers)
+            worker_metrics = {w.name: scrape(w.metrics_url) for w in workers}
+            api_metrics = scrape(f"{server.base}/metrics")
+            running.close()  # SIGTERM: each worker finishes its batch, then exits
+            exit_codes = {w.name: w.proc.returncode for w in workers}
+        cutoff = end - timedelta(seconds=5)
+        late = lateness(engine, cutoff)
+        once = exactly_once(engine, fcm.stop(), cutoff)
+        with engine.connect() as conn:
+            version = conn.scalar(text("SHOW server_version")) or "?"
+    soak = Soak(
+        seconds,
+        load,
+        late,
+        once,
+        before,
+        after,
+        workers,
+        worker_metrics,
+        ages,
+        exit_codes,
+        api_metrics,
+        version,
+        (load_at_start, uptime()),
     )
+    return report(args, soak)
 
 
-def report(
-    args: argparse.Namespace,
-    seconds: int,
-    load: Any,
-    late: dict[str, Any],
-    before: dict[str, float],
-    after: dict[str, float],
-    worker: dict[Any, float],
-    api: dict[Any, float],
-    version: str,
-    ages: list[float],
-) -> int:
-    cpu = os.cpu_count()
-    e1, e5, _ = os.getloadavg()
+def report(args: argparse.Namespace, soak: Soak) -> int:
+    load, late, once, api = soak.load, soak.late, soak.once, soak.api
     print(
-        f"\nSoak: {seconds} s at {args.rate} requests/s target ({args.connections} connections), "
-        f"gunicorn {args.workers} workers, one reminder worker, local FCM; PostgreSQL "
-        f"{version}; {cpu} CPUs, load average {e1:.1f} / {e5:.1f} (1 / 5 min)"
+        f"\nSoak: {soak.seconds} s at {args.rate} requests/s target ({args.connections} "
+        f"connections), gunicorn {args.workers} workers, {len(soak.workers)} reminder workers, "
+        f"local FCM; PostgreSQL {soak.version}; {os.cpu_count()} CPUs"
     )
+    print(f"uptime before the run: {soak.uptime[0]}; after: {soak.uptime[1]}")
     errors = sum(load.errors.values())
     print(
         f"API: {load.requests:,} requests, {load.rps:.1f}/s, p50 {load.p50:.1f} ms, "
         f"p95 {load.p95:.1f} ms, p99 {load.p99:.1f} ms, errors {errors} {load.errors or ''}"
     )
-    fivexx = sum(
-        v
-        for (n, labels), v in api.items()
-        if n == "carecompanion_http_requests_total" and dict(labels)["status"].startswith("5")
-    )
+    requests = "carecompanion_http_requests_total"
+    statuses = [(dict(labels), v) for (n, labels), v in api.items() if n == requests]
+    fivexx = sum(v for labels, v in statuses if labels["status"].startswith("5"))
     refused = {
-        f"{dict(labels)['method']} {dict(labels)['route']} {dict(labels)['status']}": int(v)
-        for (n, labels), v in api.items()
-        if n == "carecompanion_http_requests_total" and not dict(labels)["status"].startswith("2")
+        f"{labels['method']} {labels['route']} {labels['status']}": int(v)
+        for labels, v in statuses
+        if not labels["status"].startswith("2")
     }
     print(
-        f"API /metrics: {total(api, 'carecompanion_http_requests_total'):,.0f} requests "
-        f"counted over all processes (warm-up included), {fivexx:.0f} with a 5xx; "
-        f"not 2xx: {refused or 'none'}"
+        f"API /metrics: {total(api, requests):,.0f} requests counted over all processes "
+        f"(warm-up included), {fivexx:.0f} with a 5xx; not 2xx: {refused or 'none'}"
     )
-    fmt = "{:.2f} s".format
-    p50 = fmt(late["p50"]) if late["p50"] is not None else "-"
-    p95 = fmt(late["p95"]) if late["p95"] is not None else "-"
-    worst = fmt(late["max"]) if late["max"] is not None else "-"
+
+    def secs(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f} s"
+
     print(
         f"Reminders: {late['due']:,} due during the run, states {late['states']}; lateness "
-        f"(due -> accepted) p50 {p50}, p95 {p95}, max {worst}"
+        f"(due -> accepted) p50 {secs(late['p50'])}, p95 {secs(late['p95'])}, "
+        f"max {secs(late['max'])}"
     )
     print(
-        "Worker /metrics: claimed {:.0f}, pushes {:.0f}, leases lost {:.0f}, job failures "
-        "{:.0f}, heartbeat age in the 5 s after the load {}".format(
-            total(worker, "carecompanion_reminders_claimed_total"),
-            total(worker, "carecompanion_pushes_total"),
-            total(worker, "carecompanion_leases_lost_total"),
-            total(worker, "carecompanion_job_failures_total"),
-            " ".join(f"{a:.1f}" for a in ages),
-        )
+        f"Exactly once at the FCM server: {once['owed']:,} reminders owed ({once['soak due']:,} "
+        f"of the soak's due, {once['others sent']:,} more the outbox records as sent), "
+        f"{once['messages']:,} messages accepted: {once['duplicates']} duplicates, "
+        f"{once['lost']} lost, {once['unrecorded']} accepted but not recorded as sent"
     )
-    print("RSS (MB)              start      end   growth")
+    header = (
+        f"{'reminder worker':<19} {'pushes':>7} {'refused':>7} {'claims':>7} {'leases':>6} "
+        f"{'plans':>5} {'sweeps':>6} {'failed':>6} {'beat':>6}   {'RSS MB start -> end':>24} "
+        f"{'exit':>4}"
+    )
+    print(
+        "Per reminder worker, from its /metrics after the load (a batch in hand at the stop is "
+        "not in them): pushes accepted and refused by FCM, reminders claimed, leases lost, "
+        "planner and sweep runs, failed job runs, the heartbeat's oldest age in the 5 s after "
+        "the load; its RSS and exit status"
+    )
+    print(header)
+    for w in soak.workers:
+        m = soak.worker_metrics[w.name]
+        age = soak.ages[w.name]
+        start, end = soak.before.get(w.name), soak.after.get(w.name)
+        rss = "gone" if start is None or end is None else f"{start:7.1f} -> {end:7.1f}"
+        change = f" {end / start - 1:+6.1%}" if start and end else ""
+        print(
+            f"{w.name:<19} {total(m, 'carecompanion_pushes_total', result='accepted'):>7.0f} "
+            f"{total(m, 'carecompanion_pushes_total', result='refused'):>7.0f} "
+            f"{total(m, 'carecompanion_reminders_claimed_total'):>7.0f} "
+            f"{total(m, 'carecompanion_leases_lost_total'):>6.0f} "
+            f"{total(m, 'carecompanion_job_duration_seconds_count', job='plan'):>5.0f} "
+            f"{total(m, 'carecompanion_job_duration_seconds_count', job='sweep'):>6.0f} "
+            f"{total(m, 'carecompanion_job_failures_total'):>6.0f} "
+            f"{'-' if age is None else f'{age:.1f} s':>6}   {rss + change:>24} "
+            f"{soak.exit_codes[w.name]!s:>4}"
+        )
+    print("RSS (MB) of the others   start      end   growth")
     grown = []
-    for name, start in before.items():
-        end = after.get(name)
+    for name, start in soak.before.items():
+        end = soak.after.get(name)
         if end is None:
-            print(f"  {name:<18} {start:8.1f}     gone")
             grown.append(name)
+            if not name.startswith("reminder worker"):
+                print(f"  {name:<21} {start:8.1f}     gone")
             continue
         growth = end / start - 1
-        print(f"  {name:<18} {start:8.1f} {end:8.1f} {growth:+8.1%}")
         if growth > GROWTH_LIMIT:
             grown.append(name)
+        if not name.startswith("reminder worker"):
+            print(f"  {name:<21} {start:8.1f} {end:8.1f} {growth:+8.1%}")
+    dispatching = [
+        w.name
+        for w in soak.workers
+        if total(soak.worker_metrics[w.name], "carecompanion_reminders_claimed_total") > 0
+        and (age := soak.ages[w.name]) is not None
+        and age <= HEARTBEAT_LIMIT_S
+    ]
+    clean = all(code == 0 for code in soak.exit_codes.values()) and not any(
+        total(m, "carecompanion_job_failures_total") for m in soak.worker_metrics.values()
+    )
     unsent = late["due"] - late["states"].get("sent", 0)
     checks = {
         "no errors": errors == 0 and fivexx == 0,
         "every due reminder sent": unsent == 0 and late["due"] > 0,
+        "exactly once at the FCM server (0 duplicates, 0 lost, 0 unrecorded)": once["owed"] > 0
+        and once["duplicates"] == once["lost"] == once["unrecorded"] == 0,
         f"lateness p95 <= {args.lateness_limit:g} s": late["p95"] is not None
         and late["p95"] <= args.lateness_limit,
+        f"every worker dispatched, heartbeat <= {HEARTBEAT_LIMIT_S:g} s old": len(dispatching)
+        == len(soak.workers),
+        "no worker job failed, every worker stopped cleanly (exit 0)": clean,
         f"RSS growth <= {GROWTH_LIMIT:.0%} per process": not grown,
     }
     for name, ok in checks.items():
@@ -533,8 +576,4 @@ def report(
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:
-        print("interrupted: processes stopped, schema dropped", file=sys.stderr)
-        raise SystemExit(130) from None
+    run_main(main, "processes stopped, schema dropped")

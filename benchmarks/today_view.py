@@ -34,25 +34,16 @@ status is 0 when both are met (and no request failed), 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import random
-import re
-import resource
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -68,7 +59,6 @@ from backend import db
 from backend.config import EMULATOR_HOST_VAR, Settings
 from backend.devtokens import emulator_token
 from backend.fixtures import load_fixtures
-from backend.migrate import upgrade
 from backend.models import (
     AccessLogEntry,
     Appointment,
@@ -87,12 +77,10 @@ from benchmarks._seed import (
     insert_many,
     insert_returning_ids,
     schema_url,
-    throwaway_schema,
 )
-from benchmarks._tools import require_wrk
+from benchmarks._server import CpuProbe, gunicorn, http, prepare_run, run_main, workspace
+from benchmarks._tools import Result, print_results, run_wrk, write_script
 
-EMULATOR = "127.0.0.1:9099"  # never contacted: emulator-mode verification is local
-REPO = Path(__file__).resolve().parent.parent
 ZONES = (
     "America/New_York",
     "America/Chicago",
@@ -492,185 +480,18 @@ def _prn_logs(
     ]
 
 
-# --------------------------------------------------------------------------- the server
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _get(url: str, token: str | None = None, timeout: float = 10) -> tuple[int, bytes]:
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-@dataclass
-class Server:
-    base: str
-    pid: int  # the gunicorn master
-
-
-@contextlib.contextmanager
-def gunicorn(database_url: str, workers: int, log_path: Path) -> Iterator[Server]:
-    """``carecompanion serve`` as a subprocess; yields it once /healthz answers."""
-    port = _free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"TEST_DATABASE_URL", "FIREBASE_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS"}
-    }
-    env.update(
-        CARECOMPANION_ENV="development",
-        FIREBASE_AUTH_EMULATOR_HOST=EMULATOR,
-        DATABASE_URL=database_url,
-        FIREBASE_PROJECT_ID="demo-carecompanion",
-    )
-    command = [
-        sys.executable,
-        "-c",
-        "from backend.cli import main; main()",
-        "serve",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-    ]
-    base = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        # Its own session: a Ctrl-C reaches only us, and we stop it in order (below).
-        proc = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit(f"gunicorn exited with {proc.returncode}:\n{_tail(log_path)}")
-                with contextlib.suppress(OSError):
-                    if _get(f"{base}/healthz", timeout=2)[0] == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise SystemExit(
-                        f"gunicorn did not answer /healthz in 60 s:\n{_tail(log_path)}"
-                    )
-                time.sleep(0.2)
-            yield Server(base, proc.pid)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the group we created, nothing else
-                    proc.wait(timeout=10)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-# --------------------------------------------------------------------------- CPU accounting
-
-APP_NAME = "cc-today-bench"
 # Issue 14's goal: a cached today view at least this share of /healthz's requests/s.
 GOAL_RATIO = 0.6
 # What this benchmark measured before the cache (each day computed on every view).
 BEFORE = (
     "0.08x healthz (130 vs 1,650 req/s), p95 140 ms, 14.7 ms server CPU per request "
     "(healthz 1.1 ms), on a quiet machine"
-)  # the gunicorn workers' PostgreSQL sessions carry this name
+)
 
-
-def _proc_stat(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        return f.read().rsplit(")", 1)[1].split()  # fields from "state" on
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = _proc_stat(pid)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-class CpuProbe:
-    """CPU time used by the gunicorn master and workers and by their PostgreSQL backends
-    (read from /proc, Linux only), and by wrk (our finished children). Per request, these do
-    not depend on what else the machine is doing, unlike requests/s."""
-
-    def __init__(self, master: int, engine: Engine) -> None:
-        self.master = master
-        self.engine = engine
-        self.enabled = Path("/proc/self/stat").exists()
-
-    def _pids(self) -> dict[str, list[int]]:
-        workers = [self.master]
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    if int(_proc_stat(int(entry.name))[1]) == self.master:
-                        workers.append(int(entry.name))
-        with self.engine.connect() as conn:
-            backends = list(
-                conn.scalars(
-                    text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
-                    {"name": APP_NAME},
-                )
-            )
-        return {"gunicorn": workers, "postgres": backends}
-
-    def sample(self) -> dict[str, dict[int, float]]:
-        if not self.enabled:
-            return {}
-        out: dict[str, dict[int, float]] = {}
-        for kind, pids in self._pids().items():
-            out[kind] = {}
-            for pid in pids:
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    out[kind][pid] = _cpu_seconds(pid)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out["wrk"] = {0: children.ru_utime + children.ru_stime}
-        return out
-
-    @staticmethod
-    def per_request(
-        before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], requests: int
-    ) -> dict[str, float]:
-        """Milliseconds of CPU per request by kind (a process new since ``before`` counts
-        from zero)."""
-        return {
-            kind: 1000
-            * sum(t - before.get(kind, {}).get(pid, 0.0) for pid, t in used.items())
-            / max(requests, 1)
-            for kind, used in after.items()
-        }
-
-
-# --------------------------------------------------------------------------- wrk
-
-LUA = r"""
--- generated by benchmarks/today_view.py
+# wrk's request(): one path, rotating the tokens (none: signed out); see _tools.write_script.
+REQUEST = r"""
 local path = %(path)s
 local tokens = { %(tokens)s }
-local counter = 0
-local threads = 0
-
-function setup(thread)
-  thread:set("thread_no", threads)
-  threads = threads + 1
-end
-
-function init(args)
-  -- each thread walks the tokens from its own place
-  counter = (tonumber(thread_no) or 0) * 7919
-end
 
 function request()
   counter = counter + 1
@@ -680,90 +501,12 @@ function request()
   local token = tokens[(counter %% #tokens) + 1]
   return wrk.format("GET", path, { ["Authorization"] = "Bearer " .. token })
 end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p95_us": %%d, ' ..
-    '"p99_us": %%d, "mean_us": %%f, "max_us": %%d, "connect": %%d, "read": %%d, ' ..
-    '"write": %%d, "status": %%d, "timeout": %%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), latency.mean, latency.max, e.connect, e.read, e.write,
-    e.status, e.timeout))
-end
 """
 
 
-@dataclass
-class Result:
-    name: str
-    requests: int
-    rps: float
-    p50: float  # ms
-    p95: float
-    p99: float
-    errors: dict[str, int]
-    raw: str
-    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request, by process kind
-
-
 def write_lua(folder: Path, name: str, path: str, tokens: list[str]) -> Path:
-    script = folder / f"{name}.lua"
     body = ", ".join(json.dumps(t) for t in tokens)
-    script.write_text(LUA % {"path": json.dumps(path), "tokens": body}, encoding="utf-8")
-    return script
-
-
-def run_wrk(
-    wrk: str, base: str, script: Path, name: str, seconds: int, connections: int, threads: int
-) -> Result:
-    command = [
-        wrk,
-        f"--threads={threads}",
-        f"--connections={connections}",
-        f"--duration={seconds}s",
-        "--timeout=10s",
-        "--latency",
-        f"--script={script}",
-        base,
-    ]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return parse_wrk(name, done.stdout)
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def parse_wrk(name: str, output: str) -> Result:
-    """Requests/s from wrk's report; p50/p95/p99 from the ``done()`` hook (wrk's own latency
-    distribution lists 50/75/90/99 but not 95), cross-checked against the report's p50."""
-    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
-    stats = re.search(r"^WRKJSON (\{.*\})$", output, re.MULTILINE)
-    if not rps or not stats:
-        raise SystemExit(f"could not read wrk's output:\n{output}")
-    data = json.loads(stats.group(1))
-    distribution = {
-        int(pct): float(value) * _UNITS[unit]
-        for pct, value, unit in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M)
-    }
-    p50 = data["p50_us"] / 1000
-    if 50 in distribution and abs(distribution[50] - p50) > max(0.05 * p50, 0.02):
-        raise SystemExit(f"wrk's p50 {distribution[50]} ms and done()'s {p50} ms disagree")
-    errors = {k: data[k] for k in ("connect", "read", "write", "status", "timeout") if data[k]}
-    return Result(
-        name=name,
-        requests=data["requests"],
-        rps=float(rps.group(1)),
-        p50=p50,
-        p95=data["p95_us"] / 1000,
-        p99=data["p99_us"] / 1000,
-        errors=errors,
-        raw=output,
-    )
+    return write_script(folder, name, REQUEST % {"path": json.dumps(path), "tokens": body})
 
 
 # --------------------------------------------------------------------------- checks
@@ -777,7 +520,7 @@ def first_opens(base: str, tokens: list[str], connections: int) -> Result:
 
     def one(token: str) -> tuple[float, int]:
         t0 = time.perf_counter()
-        status, _ = _get(f"{base}/me/today", token, timeout=60)
+        status = http(f"{base}/me/today", token).status
         return time.perf_counter() - t0, status
 
     t0 = time.perf_counter()
@@ -798,7 +541,7 @@ def first_opens(base: str, tokens: list[str], connections: int) -> Result:
 
 def sanity_check(base: str, token: str, per_caregiver: int) -> dict[str, int]:
     """One caregiver's day before the load: every patient, doses and appointments present."""
-    status, body = _get(f"{base}/me/today", token)
+    status, _headers, body = http(f"{base}/me/today", token)
     if status != 200:
         raise SystemExit(f"GET /me/today answered {status}: {body[:500]!r}")
     patients = json.loads(body)["patients"]
@@ -881,22 +624,7 @@ def report(
         f"{sample['doses']} doses, {sample['prn']} PRN, {sample['appointments']} appointments, "
         f"{sample['activities']} activities, {sample['bytes']:,} bytes)"
     )
-    cpu_kinds = ("gunicorn", "postgres", "wrk")
-    header = (
-        f"{'endpoint':<31} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
-        f"   CPU ms/request: {' '.join(f'{k:>8}' for k in cpu_kinds)}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        cpu_cells = " ".join(
-            f"{r.cpu_ms[k]:>8.2f}" if k in r.cpu_ms else f"{'-':>8}" for k in cpu_kinds
-        )
-        errors = f"   errors: {r.errors}" if r.errors else ""
-        print(
-            f"{r.name:<31} {r.requests:>8,} {r.rps:>7.0f} {r.p50:>7.2f} {r.p95:>7.2f} "
-            f"{r.p99:>7.2f}                   {cpu_cells}{errors}"
-        )
+    print_results(results)
     base, today, first = results
     ratio = today.rps / base.rps
     ok_ratio, ok_p95 = ratio >= GOAL_RATIO, today.p95 < 50
@@ -924,22 +652,6 @@ def report(
     return ok_ratio and ok_p95 and not base.errors and not today.errors
 
 
-def _interrupted(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def prepare_run() -> tuple[str, Settings]:
-    """What every wrk benchmark starts with: a polite kill (SIGTERM) cleans up like Ctrl-C
-    (gunicorn stopped, schema dropped); wrk's path; the settings tokens are made with."""
-    signal.signal(signal.SIGTERM, _interrupted)
-    wrk = require_wrk()
-    settings = Settings(
-        env="development", firebase_auth_emulator_host=EMULATOR, log_level="WARNING"
-    )
-    os.environ.pop(EMULATOR_HOST_VAR, None)
-    return wrk, settings
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
@@ -962,12 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.caregivers * args.per_caregiver > args.patients:
         parser.error("--caregivers x --per-caregiver must not exceed --patients")
     wrk, settings = prepare_run()
-    with (
-        throwaway_schema(args.pg_url, prefix="cc_today") as (engine, schema),
-        tempfile.TemporaryDirectory(prefix="cc-today-") as tmp,
-    ):
-        folder = Path(tmp)
-        upgrade(engine)
+    with workspace(args.pg_url, "today") as (engine, schema, folder):
         print(f"schema {schema}: seeding {args.patients:,} patients ...", flush=True)
         seeded = seed(
             engine,
@@ -995,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         healthz = write_lua(folder, "healthz", "/healthz", [])
         today = write_lua(folder, "today", "/me/today", tokens)
         server_log = folder / "gunicorn.log"
-        url = f"{schema_url(args.pg_url, schema)}&application_name={APP_NAME}"
+        url = schema_url(args.pg_url, schema)
         load_before = os.getloadavg()
         with gunicorn(url, args.workers, server_log) as server:
             base = server.base
@@ -1029,8 +736,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:
-        print("interrupted: gunicorn stopped, schema dropped", file=sys.stderr)
-        raise SystemExit(130) from None
+    run_main(main, "gunicorn stopped, schema dropped")

@@ -45,10 +45,7 @@ import os
 import platform
 import random
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,7 +61,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from backend.checkins.instruments import PHQ9_ITEM9, SAFETY, builtins, score
 from backend.config import EMULATOR_HOST_VAR
 from backend.devtokens import emulator_token
-from backend.migrate import upgrade
 from backend.models import (
     AccessLogEntry,
     AdherenceSnapshot,
@@ -77,19 +73,10 @@ from backend.models import (
 from backend.services.careteams import add_member, add_team
 from backend.services.sweep import run_sweep
 from backend.services.worklist import raise_work_item
-from benchmarks._seed import PG_URL, insert_many, schema_url, throwaway_schema
-from benchmarks.today_view import (
-    APP_NAME,
-    CpuProbe,
-    Result,
-    Seeded,
-    explain,
-    gunicorn,
-    prepare_run,
-    run_wrk,
-    seed,
-    write_lua,
-)
+from benchmarks._seed import PG_URL, insert_many, schema_url
+from benchmarks._server import CpuProbe, gunicorn, http, prepare_run, run_main, workspace
+from benchmarks._tools import Result, print_results, run_wrk
+from benchmarks.today_view import Seeded, explain, seed, write_lua
 
 ORGANIZATION = "Bench Health"
 GOAL_P95_MS = 200.0
@@ -423,17 +410,8 @@ def build_world(engine: Engine, args: argparse.Namespace) -> World:
 # --------------------------------------------------------------------------- requests
 
 
-def fetch(url: str, token: str, timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
-
-
 def check_page(base: str, path: str, token: str, want_items: int) -> dict[str, Any]:
-    status, headers, body = fetch(base + path, token)
+    status, headers, body = http(base + path, token)
     if status != 200:
         raise SystemExit(f"GET {path} answered {status}: {body[:500]!r}")
     items = json.loads(body)
@@ -461,7 +439,7 @@ def sequential(
     """``count`` requests one after another (path and token rotating), after one of each;
     ``before_each(i)`` runs before request ``i``, untimed (its database CPU is counted)."""
     for path, token in zip(paths, tokens, strict=True):
-        fetch(base + path, token)  # warm-up
+        http(base + path, token)  # warm-up
     before = probe.sample()
     latencies: list[float] = []
     errors = 0
@@ -469,7 +447,7 @@ def sequential(
         if before_each is not None:
             before_each(i % len(paths))
         t = time.perf_counter()
-        status, _, _ = fetch(base + paths[i % len(paths)], tokens[i % len(tokens)])
+        status, _, _ = http(base + paths[i % len(paths)], tokens[i % len(tokens)])
         latencies.append(1000 * (time.perf_counter() - t))
         errors += status != 200
     return Result(
@@ -495,7 +473,7 @@ def snapshot_ages(
     ages: list[float] = []
     swept = 0
     for path, token in zip(paths, tokens, strict=True):
-        _, _, body = fetch(base + path, token)
+        _, _, body = http(base + path, token)
         for row in json.loads(body):
             computed = datetime.fromisoformat(row["computed_at"])
             ages.append((at - computed).total_seconds())
@@ -555,22 +533,11 @@ def report(
         f"panel adherence from snapshots: the first pages' numbers were {young:.0f}-{old:.0f} s "
         f"old, {swept} of their {10 * len(world.panels)} rows from the sweep"
     )
-    cpu_kinds = ("gunicorn", "postgres", "wrk")
-    header = (
-        f"{'endpoint':<50} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'p99 ms':>8}  CPU ms/req: {' '.join(f'{k:>8}' for k in cpu_kinds)}  load 1/5 min"
+    print_results(
+        [r for r, _ in results],
+        [f"{l1:.2f} {l5:.2f}" for _, (l1, l5, _) in results],
+        note="load 1/5 min",
     )
-    print(header)
-    print("-" * len(header))
-    for r, (l1, l5, _) in results:
-        cells = " ".join(
-            f"{r.cpu_ms[k]:>8.2f}" if k in r.cpu_ms else f"{'-':>8}" for k in cpu_kinds
-        )
-        errors = f"   errors: {r.errors}" if r.errors else ""
-        print(
-            f"{r.name:<50} {r.requests:>8,} {r.rps:>7.1f} {r.p50:>8.1f} {r.p95:>8.1f} "
-            f"{r.p99:>8.1f}              {cells}  {l1:.2f} {l5:.2f}{errors}"
-        )
     base = results[0][0]
     lists = [r for r, _ in results[1:3]]
     ok = True
@@ -619,12 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.teams < 1 or args.patients < 20 * args.teams:
         parser.error("need at least 20 patients per team")
     wrk, settings = prepare_run()
-    with (
-        throwaway_schema(args.pg_url, prefix="cc_worklist") as (engine, schema),
-        tempfile.TemporaryDirectory(prefix="cc-worklist-") as tmp,
-    ):
-        folder = Path(tmp)
-        upgrade(engine)
+    with workspace(args.pg_url, "worklist") as (engine, schema, folder):
         print(
             f"schema {schema}: seeding {args.patients:,} patients, {args.history_days} days ...",
             flush=True,
@@ -662,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
                 folder, "page2", page2_path, tokens
             ),
         }
-        url = f"{schema_url(args.pg_url, schema)}&application_name={APP_NAME}"
+        url = schema_url(args.pg_url, schema)
         load_before = os.getloadavg()
         results: list[tuple[Result, LoadAvg]] = []
         with gunicorn(url, args.workers, folder / "gunicorn.log") as server:
@@ -714,8 +676,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:
-        print("interrupted: gunicorn stopped, schema dropped", file=sys.stderr)
-        raise SystemExit(130) from None
+    run_main(main, "gunicorn stopped, schema dropped")
