@@ -136,3 +136,24 @@ def test_a_medicine_ending_soon_or_not_active_never_shares() -> None:
     assert _dates_free_key(med, patient, start, end) is None
     med.end_date, med.status = None, "paused"
     assert _dates_free_key(med, patient, start, end) is None
+
+
+def test_the_key_ignores_what_a_schedule_does_not_read() -> None:
+    """Clock times ignore the routine, and a home zone equal to the patient's is the local
+    policy: such medicines share one expansion (and have the same slots); a routine the
+    schedule does read keeps them apart."""
+    at = INSTANTS[1]
+    early = _patient("America/New_York")
+    late = _patient("America/New_York")
+    late.breakfast_time, late.dinner_time = clock_time(9, 45), clock_time(20, 30)
+    start, end = window(early, 30, at)
+    first_day = start.astimezone(ZoneInfo("America/New_York")).date()
+    keys = {}
+    for name in ("QD timeOfDay", "BID with meals"):
+        for patient in (early, late):
+            for policy in ("local", "home"):
+                med = _med(SHARED[name], first_day - timedelta(days=60), policy, "America/New_York")
+                key = _dates_free_key(med, patient, start, end)
+                slots = _slots(med, patient, start, end)
+                assert keys.setdefault(key, slots) == slots, (name, policy)
+    assert len(keys) == 3  # one for the clock time, one per breakfast and dinner times

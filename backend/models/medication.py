@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.clock import now
@@ -60,6 +71,16 @@ class DoseLog(Base):
         Index("ix_dose_logs_medication_taken", "medication_id", "taken_at"),
         # With the one above, a window on taken_at OR scheduled_at is two index range scans.
         Index("ix_dose_logs_medication_scheduled", "medication_id", "scheduled_at"),
+        # Live slot logs, covering what the panel's adherence counts read (index-only scans
+        # on PostgreSQL; backend/services/adherence_counts).
+        Index(
+            "ix_dose_logs_live_slots",
+            "medication_id",
+            "scheduled_at",
+            postgresql_include=["slot_key", "status", "late"],
+            postgresql_where=text("undone_at IS NULL"),
+            sqlite_where=text("undone_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

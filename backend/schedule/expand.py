@@ -109,6 +109,7 @@ __all__ = [
     "PC_DEFAULT_OFFSET",
     "Occurrence",
     "Routine",
+    "day_pattern",
     "default_times",
     "doses_per_day",
     "expand",
@@ -250,6 +251,14 @@ class _DaySlot:
     minutes: int  # from the dosing day's midnight (may be < 0 or >= 1440)
     seconds: int
     suffix: str  # slot key after the date
+
+
+def day_pattern(timing: Timing, routine: Routine) -> tuple[tuple[int, int, str], ...]:
+    """A calendar or grid schedule's slots within one dosing day on this routine (minutes
+    from the dosing day's midnight, seconds, slot-key suffix): with its dosing days, the zone
+    and the window, all its occurrences depend on (callers compare these to share one
+    expansion between medicines)."""
+    return tuple((s.minutes, s.seconds, s.suffix) for s in _day_slots(timing, routine))
 
 
 def _day_slots(timing: Timing, routine: Routine) -> list[_DaySlot]:

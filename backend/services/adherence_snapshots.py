@@ -18,9 +18,9 @@ served until the row is ``FRESH_FOR`` old (or the next sweep replaces it), never
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,9 +29,6 @@ from sqlalchemy.orm import Session
 
 from backend.models import AdherenceSnapshot
 from backend.models.adherence import TALLY_COLUMNS
-
-if TYPE_CHECKING:  # doses.py imports this module, and adherence.py imports today.py, doses.py
-    from backend.services.adherence import PatientAdherence
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +48,16 @@ def _insert(db: Session) -> Any:
     return (postgresql if dialect == "postgresql" else sqlite).insert(AdherenceSnapshot)
 
 
-def store(db: Session, results: Iterable[PatientAdherence], days: int, at: datetime) -> None:
-    """Insert or refresh the (patient, days) snapshots of these results, computed at ``at``,
+def store(db: Session, tallies: Mapping[int, Mapping[str, Any]], days: int, at: datetime) -> None:
+    """Insert or refresh the (patient, days) snapshots of these tallies (patient id ->
+    ``Tally.as_dict()``), computed at ``at``,
     in the caller's transaction. A row computed for a later instant is kept (two writers:
     the newer tally wins whatever the order they commit in). Rows go in patient order, so
     two writers lock shared rows in the same order (no deadlock on PostgreSQL)."""
-    rows = sorted(
-        (
-            {"patient_id": r.patient.id, "days": days, "computed_at": at, **r.overall.as_dict()}
-            for r in results
-        ),
-        key=lambda row: int(row["patient_id"]),
-    )
+    rows = [
+        {"patient_id": pid, "days": days, "computed_at": at, **tallies[pid]}
+        for pid in sorted(tallies)
+    ]
     if not rows:
         return
     stmt = _insert(db)
@@ -79,16 +74,16 @@ def store(db: Session, results: Iterable[PatientAdherence], days: int, at: datet
 
 
 def store_quietly(
-    db: Session, results: Sequence[PatientAdherence], days: int, at: datetime
+    db: Session, tallies: Mapping[int, Mapping[str, Any]], days: int, at: datetime
 ) -> None:
     """:func:`store` for a reader (the panel): the numbers are already computed and shown
     whatever happens here, so a busy database (SQLite's write lock held past its timeout by
     a sweep batch, a PostgreSQL lock timeout) costs the snapshots, not the request."""
     try:
         with db.begin_nested():
-            store(db, results, days, at)
+            store(db, tallies, days, at)
     except OperationalError as exc:
-        log.warning("adherence snapshots not stored (%d patients): %s", len(results), exc.orig)
+        log.warning("adherence snapshots not stored (%d patients): %s", len(tallies), exc.orig)
 
 
 def invalidate(db: Session, patient_ids: Sequence[int]) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from backend.models import Patient
 from backend.reminders.timeline import MISSED_AFTER
 from backend.services import adherence_snapshots
-from backend.services.adherence import PatientAdherence, adherence
+from backend.services.adherence import PatientAdherence, adherence, overall
 from backend.services.worklist import (
     patients_with_unresolved,
     raise_work_item,
@@ -50,7 +50,7 @@ def _medicines(result: PatientAdherence, attribute: str) -> list[dict[str, objec
 def missed_doses(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
     patients = list(db.scalars(select(Patient).where(Patient.id.in_(patient_ids))))
     results = adherence(db, patients, MISSED_DOSES_DAYS, at)
-    adherence_snapshots.store(db, results, MISSED_DOSES_DAYS, at)
+    adherence_snapshots.store(db, overall(results), MISSED_DOSES_DAYS, at)
     flagged = patients_with_unresolved(db, patient_ids, "missed_doses")
     for result in results:
         tally, pid = result.overall, result.patient.id
@@ -83,7 +83,7 @@ def missed_doses(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
 def low_adherence(db: Session, at: datetime, patient_ids: Sequence[int]) -> None:
     patients = list(db.scalars(select(Patient).where(Patient.id.in_(patient_ids))))
     results = adherence(db, patients, PDC_DAYS, at)
-    adherence_snapshots.store(db, results, PDC_DAYS, at)
+    adherence_snapshots.store(db, overall(results), PDC_DAYS, at)
     flagged = patients_with_unresolved(db, patient_ids, "low_adherence")
     for result in results:
         tally, pid = result.overall, result.patient.id

@@ -5,8 +5,8 @@ adherence, the next booked appointment and the last discharge.
 A fixed number of queries whatever the panel's size (one per column group, each grouped by
 patient), so the console's panel page of 2,000 patients is one request. Adherence comes from
 the snapshots the worklist sweep keeps when they are fresh and is computed (and stored) for
-the rest, exactly as ``GET /care-teams/{id}/adherence`` does
-(:func:`panel_tallies`).
+the rest (counted in the database, ``backend/services/adherence_counts``), exactly as
+``GET /care-teams/{id}/adherence`` does (:func:`panel_tallies`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from backend.models import (
 from backend.models.adherence import TALLY_COLUMNS
 from backend.models.worklist import UNRESOLVED
 from backend.services import adherence_snapshots
-from backend.services.adherence import adherence
+from backend.services.adherence_counts import overall_tallies
 
 PANEL_PERIODS = (7, 30)
 # What the panel shows of each tally (the full tally: GET /care-teams/{id}/adherence).
@@ -96,7 +96,7 @@ def panel_tallies(
         select(AdherenceSnapshot.patient_id, AdherenceSnapshot.computed_at, *snapshot).where(
             AdherenceSnapshot.patient_id.in_(_enrolled(team_id)), AdherenceSnapshot.days == days
         )
-    ):
+    ).all():
         if adherence_snapshots.is_fresh(computed_at, at):
             tallies[pid] = {
                 "computed_at": computed_at,
@@ -104,11 +104,10 @@ def panel_tallies(
             }
     stale = [pid for pid in patient_ids if pid not in tallies]
     if stale:
-        patients = list(db.scalars(select(Patient).where(Patient.id.in_(stale))))
-        results = adherence(db, patients, days, at)
-        adherence_snapshots.store_quietly(db, results, days, at)
-        for r in results:
-            tallies[r.patient.id] = {"computed_at": at, **r.overall.as_dict()}
+        computed = overall_tallies(db, stale, days, at)
+        adherence_snapshots.store_quietly(db, computed, days, at)
+        for pid, counts in computed.items():
+            tallies[pid] = {"computed_at": at, **counts}
     return tallies
 
 

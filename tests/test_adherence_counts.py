@@ -1,0 +1,212 @@
+"""The panel's adherence counted in the database (``backend/services/adherence_counts``) gives
+exactly the numbers of the full computation (``backend/services/adherence``), on a varied
+dataset: patients in zones from UTC-11 to UTC+14 with their own routines (bedtime after
+midnight), every kind of schedule (plain, phased by their start, hourly, drifting, bounded,
+counted), medicines started inside the window or ending in it, home-zone policies far from
+the patient, paused, stopped and as-needed ones, and logs taken on time or late, skipped,
+undone, logged against a key the schedule no longer has, extra doses, doses logged inside
+the 4-hour window and ahead of time -- at instants around the DST changes, for 7, 30 and 90
+days.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from sqlalchemy import insert
+
+from backend import db
+from backend.models import DoseLog, Medication, Patient
+from backend.schedule.medicines import occurrences
+from backend.services.adherence import adherence
+from backend.services.adherence_counts import overall_tallies
+from tests.conftest import Clock, World
+from tests.test_adherence_shared_slots import ON_THEIR_OWN, SHARED
+
+# (patient zone, home zone of their home-policy medicines)
+PEOPLE = (
+    ("America/New_York", "Europe/Madrid"),
+    ("Europe/Madrid", "America/New_York"),
+    ("Asia/Kolkata", "Asia/Kolkata"),
+    ("Australia/Sydney", "Pacific/Pago_Pago"),
+    ("Pacific/Honolulu", "Pacific/Kiritimati"),
+    ("Pacific/Kiritimati", "Pacific/Pago_Pago"),
+)
+ROUTINES = (
+    (clock_time(7, 0), clock_time(8, 0), clock_time(12, 30), clock_time(18, 30), clock_time(22, 0)),
+    (clock_time(5, 45), clock_time(6, 30), clock_time(11, 50), clock_time(20, 15), clock_time(0, 30)),
+)  # fmt: skip
+INSTANTS = (
+    datetime(2026, 11, 25, 15, 0, tzinfo=UTC),
+    datetime(2026, 3, 9, 12, 0, tzinfo=UTC),  # just after the US spring-forward
+    datetime(2026, 4, 6, 3, 0, tzinfo=UTC),  # just after Sydney falls back
+    datetime(2026, 10, 26, 23, 30, tzinfo=UTC),  # just after Europe falls back
+)
+SCHEDULES = [*SHARED.values(), *ON_THEIR_OWN.values()]
+
+
+def _medicines(
+    rng: random.Random, patient: Patient, home: str, at: datetime, by: int
+) -> list[Medication]:
+    today = at.astimezone(ZoneInfo(patient.time_zone)).date()
+    meds = []
+    for k, timing in enumerate(SCHEDULES):
+        start = today - timedelta(days=rng.choice([400, 120, 95, 40, 31, 20, 3, 0, -2]))
+        end = rng.choice([None, None, None, today - timedelta(days=10), today + timedelta(days=3)])
+        policy = rng.choice(["local", "local", "home"])
+        meds.append(
+            Medication(
+                patient_id=patient.id,
+                name=f"M{k}",
+                timing=timing,
+                status=rng.choice(["active"] * 8 + ["paused", "stopped"]),
+                as_needed=False,
+                start_date=start,
+                end_date=end if end is None or end >= start else None,
+                tz_policy=policy,
+                home_time_zone=home if policy == "home" else patient.time_zone,
+                # added on its start date at 09:00 UTC: from then on (``starts_at``)
+                created_at=datetime.combine(start, clock_time(9, 0), UTC),
+                created_by_user_id=by,
+            )
+        )
+    for timing in (None, {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}):
+        meds.append(
+            Medication(
+                patient_id=patient.id,
+                name="As needed" if timing else "No schedule",
+                timing=timing,
+                as_needed=timing is not None,
+                status="active",
+                start_date=today - timedelta(days=200),
+                tz_policy="local",
+                home_time_zone=patient.time_zone,
+                created_by_user_id=by,
+            )
+        )
+    return meds
+
+
+def _logs(
+    rng: random.Random, med: Medication, patient: Patient, at: datetime, by: int
+) -> list[dict[str, Any]]:
+    rows = []
+    for o in occurrences(med, patient, at - timedelta(days=95), at + timedelta(days=1)):
+        roll = rng.random()
+        if o.at > at and roll > 0.1:
+            continue  # the future: only a few skipped ahead
+        status = "skipped" if o.at > at or roll < 0.1 else "taken"
+        if 0.85 < roll < 0.97:
+            continue  # missed (or still open, inside the 4-hour window)
+        key = o.slot_key
+        if roll >= 0.97:
+            key = f"{o.local_date.isoformat()}T03:33"  # a slot the schedule no longer has
+        scheduled = o.at + timedelta(days=rng.choice([0] * 20 + [1, -1, -3]))  # travel since
+        rows.append(
+            {
+                "patient_id": patient.id,
+                "medication_id": med.id,
+                "client_id": f"{med.id}-{o.slot_key}-{len(rows)}",
+                "status": status,
+                "late": status == "taken" and rng.random() < 0.2,
+                "slot_key": key,
+                "scheduled_at": scheduled,
+                "taken_at": min(o.at, at),
+                "logged_by_user_id": by,
+                "logged_at": min(o.at, at),
+                "undone_at": at if rng.random() < 0.04 else None,
+                "corrections": [],
+            }
+        )
+    for day in range(0, 90, 9):  # extra doses: no slot
+        when = at - timedelta(days=day, hours=1)
+        rows.append(
+            {
+                "patient_id": patient.id,
+                "medication_id": med.id,
+                "client_id": f"{med.id}-extra-{day}",
+                "status": "taken",
+                "late": False,
+                "slot_key": None,
+                "scheduled_at": None,
+                "taken_at": when,
+                "logged_by_user_id": by,
+                "logged_at": when,
+                "undone_at": None,
+                "corrections": [],
+            }
+        )
+    return rows
+
+
+def _dataset(at: datetime, by: int) -> list[Patient]:
+    rng = random.Random(at.toordinal())
+    session = db.session()
+    patients = []
+    for k, (zone, home) in enumerate(PEOPLE):
+        for r, routine in enumerate(ROUTINES):
+            wake, breakfast, lunch, dinner, bed = routine
+            patient = Patient(
+                display_name=f"P{k}{r}",
+                time_zone=zone,
+                wake_time=wake,
+                breakfast_time=breakfast,
+                lunch_time=lunch,
+                dinner_time=dinner,
+                bed_time=bed,
+                created_by_user_id=by,
+            )
+            session.add(patient)
+            session.flush()
+            meds = _medicines(rng, patient, home, at, by)
+            session.add_all(meds)
+            session.flush()
+            logs = [
+                log
+                for m in meds
+                if m.timing and not m.as_needed
+                for log in _logs(rng, m, patient, at, by)
+            ]
+            session.execute(insert(DoseLog), logs)
+            patients.append(patient)
+    nothing = Patient(display_name="No medicines", time_zone="UTC", created_by_user_id=by)
+    session.add(nothing)
+    session.commit()
+    return [*patients, nothing]
+
+
+@pytest.mark.parametrize("at", INSTANTS, ids=[a.date().isoformat() for a in INSTANTS])
+def test_the_counts_equal_the_full_computation(
+    ctx: Flask, world: World, clock: Clock, at: datetime
+) -> None:
+    clock.at = at
+    patients = _dataset(at, world.users["priya"].id)
+    ids = [p.id for p in patients]
+    checked = 0
+    for days in (7, 30, 90):
+        full = {
+            r.patient.id: r.overall.as_dict() for r in adherence(db.session(), patients, days, at)
+        }
+        counted = overall_tallies(db.session(), ids, days, at)
+        assert counted == full, days
+        checked += sum(t["scheduled"] + t["pending"] for t in full.values())
+        # and for part of them (the panel counts only the patients without a fresh snapshot)
+        assert overall_tallies(db.session(), ids[::3], days, at) == {i: full[i] for i in ids[::3]}
+    assert checked > 5000
+    # the dataset has what it should: every kind of answer
+    kinds = {
+        (t["taken"] > 0, t["skipped"] > 0, t["missed"] > 0, t["pending"] > 0) for t in full.values()
+    }
+    assert (True, True, True, True) in kinds
+
+
+def test_no_patients_or_unknown_ones_count_nothing(ctx: Flask) -> None:
+    at = INSTANTS[0]
+    assert overall_tallies(db.session(), [], 30, at) == {}
+    assert overall_tallies(db.session(), [999_999], 30, at) == {}
