@@ -38,10 +38,14 @@ PEOPLE = (
     ("Pacific/Honolulu", "Pacific/Kiritimati"),
     ("Pacific/Kiritimati", "Pacific/Pago_Pago"),
 )
-ROUTINES = (
-    (clock_time(7, 0), clock_time(8, 0), clock_time(12, 30), clock_time(18, 30), clock_time(22, 0)),
-    (clock_time(5, 45), clock_time(6, 30), clock_time(11, 50), clock_time(20, 15), clock_time(0, 30)),
-)  # fmt: skip
+# wake, breakfast, lunch, dinner, bed (the second: bedtime after midnight)
+ROUTINES = tuple(
+    tuple(clock_time(*hm) for hm in routine)
+    for routine in (
+        ((7, 0), (8, 0), (12, 30), (18, 30), (22, 0)),
+        ((5, 45), (6, 30), (11, 50), (20, 15), (0, 30)),
+    )
+)
 INSTANTS = (
     datetime(2026, 11, 25, 15, 0, tzinfo=UTC),
     datetime(2026, 3, 9, 12, 0, tzinfo=UTC),  # just after the US spring-forward
