@@ -8,7 +8,7 @@ row from the table (measured: 140 ms instead of 740 ms). SQLite keeps the plain 
 index (it has no INCLUDE).
 
 Revision ID: c1d2e3f4a5b6
-Revises: 9a1f3c7e5d20
+Revises: d8e9f0a1b2c4
 Create Date: 2026-12-08 23:30:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c1d2e3f4a5b6"
-down_revision = "9a1f3c7e5d20"
+down_revision = "d8e9f0a1b2c4"
 branch_labels = None
 depends_on = None
 
