@@ -64,3 +64,6 @@ class Entry:
     # what someone who may see the patient but not do this gets: 403, or 404 where even
     # "it exists" is not theirs to learn (another person's grant id)
     refused: int = 403
+    # whether that refusal is in the patient's access log (the audit column): not where the
+    # route asks about something else first and never reaches the patient (a team one is not on)
+    refusal_logged: bool = True

@@ -11,7 +11,11 @@ ENDED = "/care-teams/<int:team_id>/enrollments/<int:patient_id>"
 # enrolment; everyone else learns nothing, not even that the patient is on the team.
 ENTRIES = {
     (ENDED, "DELETE"): Entry(
-        "end_enrollment", (204,), also=lambda who, p: who == "priya", refused=404
+        "end_enrollment",
+        (204,),
+        also=lambda who, p: who == "priya",
+        refused=404,
+        refusal_logged=False,  # the team is asked first: no use of the patient's record
     ),
 }
 

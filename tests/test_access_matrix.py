@@ -1,4 +1,6 @@
-"""Route x persona matrix: every route under a patient, every persona, 0 leaks.
+"""Route x persona matrix: every route under a patient, every persona, 0 leaks; and its
+audit column: who is in the patient's access log for each cell (the push column, what a
+caregiver stops being told as permissions go, is ``tests/test_push_policy.py``).
 
 The expectations below restate the permission model independently of backend/access.py,
 so a change in the policy that nobody meant shows up here. A new route that takes a
@@ -21,10 +23,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from backend import db
 from backend.clock import now
-from backend.models import CaregiverGrant, Invitation, User
+from backend.models import AccessLogEntry, CaregiverGrant, Invitation, User
 from backend.models.caregiving import hash_code
 from tests.conftest import Api, World, assert_error
 from tests.matrix import ALLOWED, CLINICAL, EVERYTHING, Entry
@@ -216,3 +219,24 @@ def test_matrix(api: Api, world: World, rule: str, method: str, persona: str, pa
             assert name not in text
     elif response.status_code >= 400:
         assert_error(response, response.status_code)
+    _audit_column(response, entry, persona, patient, setup)
+
+
+def _audit_column(response: Any, entry: Entry, persona: str, patient: str, setup: Setup) -> None:
+    """The access log: a use of the record by anyone but its patient, allowed or refused
+    with 403, is in the patient's log once per action, under one label; the patient's own
+    use, and a 404 to someone with no relation, are not."""
+    db.session.expire_all()
+    rows = db.session.scalars(
+        select(AccessLogEntry).where(AccessLogEntry.request_id == response.headers["X-Request-ID"])
+    ).all()
+    unlogged_refusal = response.status_code == entry.refused and not entry.refusal_logged
+    if persona == patient or ALLOWED[persona].get(patient) is None or unlogged_refusal:
+        assert rows == [], f"{persona}'s use of {patient} logged: {[r.action for r in rows]}"
+        return
+    assert rows, f"{persona}'s {response.status_code} on {patient}'s record is not in the log"
+    assert {r.patient_id for r in rows} == {setup.patient(patient)}
+    assert len({r.actor_role for r in rows}) == 1, [r.actor_role for r in rows]
+    actions = [r.action for r in rows]
+    assert len(actions) == len(set(actions)), f"logged twice: {actions}"
+    assert {r.status for r in rows} == {response.status_code}
