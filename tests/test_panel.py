@@ -10,10 +10,11 @@ from flask import Flask
 from sqlalchemy import select
 
 from backend import db
+from backend.clock import now
 from backend.demo_story import tell
 from backend.devtokens import personas
 from backend.fixtures import load_fixtures
-from backend.models import AccessLogEntry, CareTeam
+from backend.models import AccessLogEntry, CareTeam, Enrollment, Patient
 from tests.conftest import Api, assert_error
 
 
@@ -72,3 +73,29 @@ def test_anyone_not_on_the_team_gets_nothing(morning: dict[str, Any]) -> None:
     for who in ("omar", "sam", "ana", "maria"):
         assert_error(_get(morning, f"/care-teams/{morning['team']}/panel", who), 404)
     assert_error(_get(morning, "/care-teams/987654/panel", "priya"), 404)
+
+
+def test_a_large_panel_logs_every_patient_once_with_the_requests_facts(
+    morning: dict[str, Any],
+) -> None:
+    """Past 50 patients the rows go as one COPY stream on PostgreSQL: the same rows."""
+    creator = db.session.scalars(select(Patient)).first()
+    assert creator is not None
+    for i in range(60):
+        patient = Patient(
+            display_name=f"Panel patient {i}", created_by_user_id=creator.created_by_user_id
+        )
+        db.session.add(patient)
+        db.session.flush()
+        db.session.add(Enrollment(care_team_id=morning["team"], patient_id=patient.id))
+    db.session.commit()
+    path = f"/care-teams/{morning['team']}/panel"
+    response = _get(morning, path, "priya")
+    assert response.status_code == 200 and len(response.get_json()) == 62
+    logged = db.session.scalars(select(AccessLogEntry).where(AccessLogEntry.path == path)).all()
+    assert len(logged) == len({e.patient_id for e in logged}) == 62
+    assert {(e.action, e.actor_role, e.method, e.status) for e in logged} == {
+        ("view_panel", "nurse", "GET", 200)
+    }
+    assert {e.request_id for e in logged} == {response.headers["X-Request-ID"]}
+    assert all(abs((e.at - now()).total_seconds()) < 60 for e in logged)
