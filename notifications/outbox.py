@@ -17,11 +17,13 @@ into that one when its cause went away (a dose log undone).
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import psycopg
 from sqlalchemy import (
     and_,
     func,
@@ -30,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -268,10 +271,11 @@ def row(
     }
 
 
-# PostgreSQL: one statement per chunk whose rows come as one JSON array, unpacked server-side.
-# Compiled once and cached (a multi-row VALUES is compiled again for every chunk, which
-# cost more than the database's work), and a chunk can be large.
-_PG_WRITE = text(
+# PostgreSQL, for keys that may exist (rows cancelled by a re-plan, to revive; or a chunk
+# whose COPY met an existing key): one statement per chunk whose rows come as one JSON
+# array, unpacked server-side. Compiled once and cached (a multi-row VALUES is compiled again
+# for every chunk, which cost more than the database's work).
+_PG_UPSERT = text(
     """
     INSERT INTO reminders (dedupe_key, kind, user_id, patient_id, subject, due_at, not_after,
                            next_attempt_at, state, attempts, created_at)
@@ -286,58 +290,118 @@ _PG_WRITE = text(
     RETURNING kind
     """.strip()
 )
+# New keys, the usual case: COPY, streamed, without ON CONFLICT's check of every row and
+# with nothing returned. A chunk with a key that exists fails as a whole (its savepoint is
+# rolled back) and goes through the upsert instead.
+_PG_COPY = (
+    "COPY reminders (dedupe_key, kind, user_id, patient_id, subject, due_at, not_after,"
+    " next_attempt_at, state, attempts, created_at) FROM STDIN"
+)
 PG_CHUNK = 10_000
 
 
-def upsert_planned(
-    db: Session,
-    rows: list[dict[str, Any]],
-    now: datetime,
-    skip: frozenset[str] | set[str] = frozenset(),
-) -> Counter[str]:
-    """Insert the rows; a key seen before stays, unless its row was cancelled by a re-plan.
-    Keys in ``skip`` are known to stay (the planner looked) and are not sent."""
+def _stamps() -> Any:
+    """An ISO-8601 formatter that formats each instant once (rows share few instants)."""
+    iso: dict[datetime, str] = {}
+
+    def stamp(at: datetime) -> str:
+        found = iso.get(at)
+        if found is None:
+            found = iso[at] = at.isoformat()
+        return found
+
+    return stamp
+
+
+def _copy_text(rows: list[dict[str, Any]], now: datetime) -> str:
+    """The rows in COPY's text format: tab-separated, ``\\N`` for NULL, a backslash
+    before a backslash, tab or line break inside a value. Planned keys and subjects have
+    none of those, so the lines are joined plainly and checked once (one tab per column
+    boundary, one line break per row, no backslash); only a chunk that fails the check is
+    escaped value by value."""
+    iso: dict[datetime, str] = {}
+    for r in rows:  # rows share few instants: each formatted once
+        for at in (r["due_at"], r["not_after"]):
+            if at not in iso:
+                iso[at] = at.isoformat()
+    tail = f"pending\t0\t{now.isoformat()}\n"
+    null, dumps = "\\N", json.dumps
+
+    def line(r: dict[str, Any], esc: Callable[[str], str]) -> str:
+        patient = null if r["patient_id"] is None else r["patient_id"]
+        due = iso[r["due_at"]]
+        return (
+            f"{esc(r['dedupe_key'])}\t{esc(r['kind'])}\t{r['user_id']}\t{patient}\t"
+            f"{esc(dumps(r['subject']))}\t{due}\t{iso[r['not_after']]}\t{due}\t{tail}"
+        )
+
+    plain = "".join([line(r, str) for r in rows])
+    nulls = sum(1 for r in rows if r["patient_id"] is None)
+    if (
+        plain.count("\n") == len(rows)
+        and plain.count("\t") == 10 * len(rows)
+        and plain.count("\\") == nulls
+        and "\r" not in plain
+    ):
+        return plain
+    return "".join([line(r, _copy_escape) for r in rows])
+
+
+def _copy_escape(value: str) -> str:
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _pg_copy(
+    raw: psycopg.Connection[Any], chunks: list[tuple[list[dict[str, Any]], str]]
+) -> list[list[dict[str, Any]]]:
+    """COPY each chunk under a savepoint of its own (on the driver's connection: this may
+    run in a thread while the caller's session is left alone); returns the chunks that met
+    an existing key, undone, for the upsert."""
+    refused = []
+    with raw.cursor() as cursor:
+        for chunk, data in chunks:
+            cursor.execute("SAVEPOINT planned_copy")
+            try:
+                with cursor.copy(_PG_COPY) as copy:
+                    copy.write(data)
+            except psycopg.errors.UniqueViolation:
+                cursor.execute("ROLLBACK TO SAVEPOINT planned_copy")
+                refused.append(chunk)
+            cursor.execute("RELEASE SAVEPOINT planned_copy")
+    return refused
+
+
+def _pg_upsert(db: Session, chunk: list[dict[str, Any]], now: datetime) -> Counter[str]:
+    stamp = _stamps()
+    # One JSON document per chunk: psycopg's text arrays escape each element with a regex,
+    # json.dumps is C.
+    payload = json.dumps(
+        [
+            {
+                "k": r["dedupe_key"],
+                "kd": r["kind"],
+                "u": r["user_id"],
+                "p": r["patient_id"],
+                "s": r["subject"],
+                "d": stamp(r["due_at"]),
+                "na": stamp(r["not_after"]),
+            }
+            for r in chunk
+        ]
+    )
+    params = {"now": now, "replanned": REPLANNED, "rows": payload}
+    return Counter(db.execute(_PG_UPSERT, params).scalars().all())
+
+
+def _sqlite_upsert(db: Session, rows: list[dict[str, Any]], now: datetime) -> Counter[str]:
+    # One multi-row VALUES statement per chunk (an executemany of an upsert with RETURNING
+    # would run row by row); 500 rows x 11 columns stays under its limit.
     created: Counter[str] = Counter()
-    if not rows:
-        return created
-    unique = [r for k, r in {r["dedupe_key"]: r for r in rows}.items() if k not in skip]
-    if not unique:
-        return created
-    if db.get_bind().dialect.name == "postgresql":
-        iso: dict[datetime, str] = {}  # rows share few instants: format each once
-
-        def stamp(at: datetime) -> str:
-            found = iso.get(at)
-            if found is None:
-                found = iso[at] = at.isoformat()
-            return found
-
-        for i in range(0, len(unique), PG_CHUNK):
-            chunk = unique[i : i + PG_CHUNK]
-            # One JSON document per chunk: psycopg's text arrays escape each element with
-            # a regex, json.dumps is C.
-            payload = json.dumps(
-                [
-                    {
-                        "k": r["dedupe_key"],
-                        "kd": r["kind"],
-                        "u": r["user_id"],
-                        "p": r["patient_id"],
-                        "s": r["subject"],
-                        "d": stamp(r["due_at"]),
-                        "na": stamp(r["not_after"]),
-                    }
-                    for r in chunk
-                ]
-            )
-            params = {"now": now, "replanned": REPLANNED, "rows": payload}
-            created.update(db.execute(_PG_WRITE, params).scalars())
-        return created
-    # SQLite: one multi-row VALUES statement per chunk (an executemany of an upsert with
-    # RETURNING would run row by row); 500 rows x 11 columns stays under its limit.
-    for i in range(0, len(unique), 500):
+    for i in range(0, len(rows), 500):
         chunk = [
-            {**r, "state": "pending", "attempts": 0, "created_at": now} for r in unique[i : i + 500]
+            {**r, "state": "pending", "attempts": 0, "created_at": now} for r in rows[i : i + 500]
         ]
         insert = sqlite.insert(Reminder).values(chunk)
         stmt = insert.on_conflict_do_update(
@@ -355,3 +419,71 @@ def upsert_planned(
         ).returning(Reminder.kind)
         created.update(db.execute(stmt).scalars())
     return created
+
+
+def upsert_planned(
+    db: Session,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    skip: frozenset[str] | set[str] = frozenset(),
+    revive: frozenset[str] | set[str] = frozenset(),
+) -> Counter[str]:
+    """Insert the rows; a key seen before stays, unless its row was cancelled by a re-plan
+    (then it is revived with the new times). Keys in ``skip`` are known to stay (the planner
+    looked) and are not sent; keys in ``revive`` are known to exist cancelled by a re-plan."""
+    return write_planned(db, rows, now, skip, revive)()
+
+
+def write_planned(
+    db: Session,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    skip: frozenset[str] | set[str] = frozenset(),
+    revive: frozenset[str] | set[str] = frozenset(),
+) -> Callable[[], Counter[str]]:
+    """:func:`upsert_planned` that starts the write and returns a function that finishes it
+    and returns what was created by kind. On PostgreSQL the new keys are streamed with COPY
+    by a thread on the session's connection, so that the caller can work out its next batch
+    meanwhile (the database inserts while Python plans): the caller must not use the
+    session until it has called the function, and must call it (also on errors)."""
+    unique = [r for k, r in {r["dedupe_key"]: r for r in rows}.items() if k not in skip]
+    if not unique:
+        return lambda: Counter()
+    if db.get_bind().dialect.name != "postgresql":
+        created = _sqlite_upsert(db, unique, now)
+        return lambda: created
+    known = [r for r in unique if r["dedupe_key"] in revive]
+    new = [r for r in unique if r["dedupe_key"] not in revive] if known else unique
+    chunks = [new[i : i + PG_CHUNK] for i in range(0, len(new), PG_CHUNK)]
+    texts = [(c, _copy_text(c, now)) for c in chunks]
+    db.flush()  # the driver's connection sees only what the session has sent
+    raw = cast(psycopg.Connection[Any], db.connection().connection.driver_connection)
+    outcome: dict[str, Any] = {}
+
+    def copy() -> None:
+        try:
+            outcome["refused"] = _pg_copy(raw, texts)
+        except BaseException as exc:  # handed to the caller's thread by finish()
+            outcome["error"] = exc
+
+    writer = threading.Thread(target=copy, name="planner-copy", daemon=True)
+    writer.start()
+
+    def finish() -> Counter[str]:
+        writer.join()
+        error = outcome.get("error")
+        if isinstance(error, psycopg.Error):  # as SQLAlchemy would have raised it
+            raise DBAPIError.instance(_PG_COPY, None, error, psycopg.Error) from error
+        if error is not None:
+            raise error
+        refused: list[list[dict[str, Any]]] = outcome["refused"]
+        created: Counter[str] = Counter()
+        for chunk in chunks:
+            if not any(chunk is r for r in refused):
+                created.update(r["kind"] for r in chunk)
+        for chunk in [*refused, *([known] if known else [])]:
+            for i in range(0, len(chunk), PG_CHUNK):
+                created.update(_pg_upsert(db, chunk[i : i + PG_CHUNK], now))
+        return created
+
+    return finish

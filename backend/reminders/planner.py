@@ -2,10 +2,11 @@
 
 :func:`plan` covers a rolling horizon (default 48 h) for every patient, a batch of patients
 at a time with a fixed number of queries per batch (patients, medicines, chains, circle,
-dose logs, appointments, one multi-row INSERT), so it is linear in patients with no query
-per row. Each kind builds its own rows (``doses``, ``refills``, ``appointments``,
-``checkin_prompts``; the morning ``summary`` on a full run); quiet hours move the
-non-urgent ones (``quiet_hours``); ``notifications.outbox.upsert_planned`` writes them.
+dose logs and the keys planned already, appointments, then the write), so it is linear in
+patients with no query per row. Each kind builds its own rows (``doses``, ``refills``,
+``appointments``, ``checkin_prompts``; the morning ``summary`` on a full run); quiet hours
+move the non-urgent ones (``quiet_hours``); ``notifications.outbox.write_planned`` writes
+them (COPY on PostgreSQL, in a thread: the next batch is read and planned meanwhile).
 
 Planning twice creates nothing twice (every row has a dedupe key). The ``replan_*``
 functions run in the caller's transaction, with the change: they cancel the pending rows
@@ -16,12 +17,14 @@ other reason (dose logged, "I'm on it", access revoked) stay cancelled.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, cast, null, select, union_all
+from sqlalchemy import Integer, case, cast, null, select, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -32,7 +35,7 @@ from backend.models.medication import DoseLog, Medication
 from backend.models.outbox import Reminder
 from backend.models.patient import Patient
 from backend.reminders.appointments import appointment_rows
-from backend.reminders.audience import circles
+from backend.reminders.audience import Circle, circles
 from backend.reminders.checkin_prompts import prompt_rows
 from backend.reminders.device_health import replan_alerts
 from backend.reminders.doses import ExpansionCache, dose_rows
@@ -41,7 +44,7 @@ from backend.reminders.morning_summary import plan_summaries
 from backend.reminders.quiet_hours import QUIET_KINDS, apply_quiet_hours
 from backend.reminders.refills import refill_rows
 from backend.reminders.timeline import DOSE_KINDS, HORIZON, LOOKBACK
-from notifications.outbox import REPLANNED, cancel, upsert_planned
+from notifications.outbox import REPLANNED, cancel, upsert_planned, write_planned
 
 BATCH = 500
 
@@ -57,7 +60,11 @@ def plan(
     lookback: timedelta = timedelta(0),
 ) -> dict[str, int]:
     """Plan [now, now + horizon) for everyone, or for the given patients / medicines /
-    appointments only. Returns the rows created (or revived) by kind, and ``patients``."""
+    appointments only. Returns the rows created (or revived) by kind, and ``patients``.
+
+    A batch's rows are written while the next batch is read and planned
+    (``notifications.outbox.write_planned``): the database inserts one batch while Python
+    plans the next."""
     at = now or clock_now()
     start, end = at - lookback, at + horizon
     totals: Counter[str] = Counter()
@@ -66,21 +73,27 @@ def plan(
     scope = _patient_scope(db, patient_ids, meds_only, appts_only)
     cache: ExpansionCache = {}
     refills: dict[tuple[Any, ...], bool] = {}
-    last = 0
-    while True:
-        stmt = select(Patient).where(Patient.id > last).order_by(Patient.id).limit(BATCH)
-        if scope is not None:
-            stmt = stmt.where(Patient.id.in_(scope))
-        patients = list(db.scalars(stmt))
-        if not patients:
-            break
-        last = patients[-1].id
-        skip: set[str] = set()
-        rows = _plan_batch(
-            db, patients, at, start, end, meds_only, appts_only, cache, skip, refills
-        )
-        totals.update(upsert_planned(db, rows, at, skip))
-        totals["patients"] += len(patients)
+    writing: Callable[[], Counter[str]] | None = None
+    try:
+        batch = _read_batch(db, 0, scope, at, start, end, meds_only, appts_only, refills)
+        while batch is not None:
+            rows = batch.rows + batch.dose_rows(start, end, at, cache)
+            if writing is not None:
+                totals.update(writing())
+                writing = None
+            following = _read_batch(
+                db, batch.last, scope, at, start, end, meds_only, appts_only, refills
+            )
+            writing = write_planned(db, rows, at, batch.existing, batch.revive)
+            totals["patients"] += len(batch.patients)
+            batch = following
+    except BaseException:
+        if writing is not None:  # the connection is free again before the caller rolls back
+            with contextlib.suppress(Exception):
+                writing()
+        raise
+    if writing is not None:
+        totals.update(writing())
     if scope is None:  # a full run: the opt-in morning summaries too
         totals.update(plan_summaries(db, at, at + horizon))
     return dict(totals)
@@ -102,43 +115,85 @@ def _patient_scope(
     return None if meds is None and appts is None else sorted(scope)
 
 
-def _plan_batch(
+@dataclass
+class _Batch:
+    """What a batch of patients needs from the database, read at once; its rows other than
+    the doses' (quiet hours applied: they never move doses); the keys :func:`_done` found."""
+
+    patients: dict[int, Patient]
+    circle: dict[int, Circle]
+    meds: list[Medication]
+    chains: Any
+    logged: set[tuple[int, str]]
+    existing: set[str]
+    revive: set[str]
+    rows: list[dict[str, Any]]
+
+    @property
+    def last(self) -> int:
+        return max(self.patients)
+
+    def dose_rows(
+        self, start: datetime, end: datetime, at: datetime, cache: ExpansionCache
+    ) -> list[dict[str, Any]]:
+        """The dose rows of the batch: no database, so they are worked out while the
+        previous batch is being written."""
+        rows: list[dict[str, Any]] = []
+        for med in self.meds:
+            if med.timing:
+                patient = self.patients[med.patient_id]
+                chain = chain_of(self.chains, med, patient.is_managed)
+                rows += dose_rows(
+                    med,
+                    patient,
+                    self.circle[patient.id],
+                    chain,
+                    start,
+                    end,
+                    at,
+                    self.logged,
+                    cache,
+                    self.existing,
+                )
+        return rows
+
+
+def _read_batch(
     db: Session,
-    patients: list[Patient],
+    after: int,
+    scope: list[int] | None,
     at: datetime,
     start: datetime,
     end: datetime,
     meds_only: list[int] | None,
     appts_only: list[int] | None,
-    cache: ExpansionCache | None = None,
-    skip: set[str] | None = None,
-    refills: dict[tuple[Any, ...], bool] | None = None,
-) -> list[dict[str, Any]]:
-    """The rows of the batch; ``skip`` (if given) receives the keys :func:`_done` found."""
+    refills: dict[tuple[Any, ...], bool],
+) -> _Batch | None:
+    """The next batch of patients (ids after ``after``), or None when there are no more."""
+    stmt = select(Patient).where(Patient.id > after).order_by(Patient.id).limit(BATCH)
+    if scope is not None:
+        stmt = stmt.where(Patient.id.in_(scope))
+    patients = list(db.scalars(stmt))
+    if not patients:
+        return None
     by_id = {p.id: p for p in patients}
     circle = circles(db, patients, at)
-    rows: list[dict[str, Any]] = []
+    batch = _Batch(by_id, circle, [], {}, set(), set(), set(), [])
     everything = meds_only is None and appts_only is None
+    rows: list[dict[str, Any]] = []
     if everything or meds_only:
         med_stmt = select(Medication).where(
             Medication.patient_id.in_(by_id), Medication.status == "active"
         )
         if meds_only is not None:
             med_stmt = med_stmt.where(Medication.id.in_(meds_only))
-        meds = [m for m in db.scalars(med_stmt) if m.timing or m.quantity_on_hand is not None]
-        chains = chains_for(db, by_id)
-        logged, existing = _done(db, [m.id for m in meds], list(by_id), start)
-        if skip is not None:
-            skip |= existing
-        else:
-            existing = set()
-        for med in meds:
+        batch.meds = [m for m in db.scalars(med_stmt) if m.timing or m.quantity_on_hand is not None]
+        batch.chains = chains_for(db, by_id)
+        batch.logged, batch.existing, batch.revive = _done(
+            db, [m.id for m in batch.meds], list(by_id), start
+        )
+        for med in batch.meds:
             patient = by_id[med.patient_id]
-            if med.timing:
-                chain = chain_of(chains, med, patient.is_managed)
-                rows += dose_rows(
-                    med, patient, circle[patient.id], chain, start, end, at, logged, cache, existing
-                )
             rows += refill_rows(med, patient, circle[patient.id], at, refills)
     if everything or appts_only:
         appt_stmt = select(Appointment).where(
@@ -153,24 +208,29 @@ def _plan_batch(
             rows += appointment_rows(appt, circle[appt.patient_id], at, end)
     if everything:
         rows += prompt_rows(db, by_id, circle, start, end, at)
-    return apply_quiet_hours(db, rows, {p.id: p.time_zone for p in patients})
+    batch.rows = apply_quiet_hours(db, rows, {p.id: p.time_zone for p in patients})
+    return batch
 
 
 def _done(
     db: Session, medication_ids: list[int], patient_ids: list[int], since: datetime
-) -> tuple[set[tuple[int, str]], set[str]]:
+) -> tuple[set[tuple[int, str]], set[str], set[str]]:
     """What is done already, in one query per 1,000 medicines / patients:
 
     - the slots already logged (live): nothing is planned for them;
     - the keys of the patients' rows due from a day before ``since`` that writing again would
       leave as they are (all but those cancelled by a re-plan): they are neither built nor
       sent, so a second run costs little. Only a shortcut: a key missed here is sent, and
-      the upsert keeps its row.
+      the upsert keeps its row;
+    - the keys of those cancelled by a re-plan: planned again, they are revived (the
+      upsert), not inserted.
     """
     logged: set[tuple[int, str]] = set()
     existing: set[str] = set()
+    revive: set[str] = set()
     if not medication_ids:
-        return logged, existing
+        return logged, existing, revive
+    replanned = (Reminder.state == "cancelled") & (Reminder.cancelled_reason == REPLANNED)
     for i in range(0, max(len(medication_ids), len(patient_ids)), 1000):
         meds, patients = medication_ids[i : i + 1000], patient_ids[i : i + 1000]
         parts = []
@@ -185,26 +245,29 @@ def _done(
             )
         if patients:
             parts.append(
-                select(cast(null(), Integer), Reminder.dedupe_key).where(
+                select(
+                    case((replanned, -1), else_=cast(null(), Integer)), Reminder.dedupe_key
+                ).where(
                     # The range as well: PostgreSQL estimates it (and takes the index) even
                     # with stale statistics, which it does not for a long IN list.
                     Reminder.patient_id.between(min(patients), max(patients)),
-                    Reminder.patient_id.in_(patient_ids),
+                    Reminder.patient_id.in_(patients),
                     Reminder.due_at >= since - LOOKBACK,
-                    (Reminder.state != "cancelled")
-                    | Reminder.cancelled_reason.is_(None)
-                    | (Reminder.cancelled_reason != REPLANNED),
                 )
             )
         stmt = parts[0] if len(parts) == 1 else union_all(*parts)
-        for med_id, key in db.execute(stmt):
+        # Core, one fetch: the ORM's result handling and a fetch per row cost more than the
+        # query (a second run reads every key of the horizon: ~44 per patient).
+        for med_id, key in db.connection().execute(stmt).all():
             if key is None:
                 continue
             if med_id is None:
                 existing.add(key)
+            elif med_id == -1:
+                revive.add(key)
             else:
                 logged.add((med_id, key))
-    return logged, existing
+    return logged, existing, revive
 
 
 # -- re-planning after a change, in the change's transaction -----------------------------
