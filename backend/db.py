@@ -5,14 +5,27 @@ Used by the API (a session per request, removed at teardown) and by the worker (
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, MetaData, Table, create_engine, event, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
@@ -27,6 +40,16 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def among(db: Session | Connection, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column IN ids``, on PostgreSQL as one array parameter: psycopg takes a list of a
+    thousand bound parameters one by one (and SQLAlchemy renders each), which can cost more
+    than the query."""
+    bind = db.get_bind() if isinstance(db, Session) else db
+    if bind.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(list(ids))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, null, select, union_all
+from sqlalchemy import case, func, select, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from backend.clock import now as clock_now
+from backend.db import among
 from backend.models.appointment import Appointment
 from backend.models.checkin_schedule import CheckinSchedule
 from backend.models.medication import DoseLog, Medication
@@ -212,6 +213,10 @@ def _read_batch(
     return batch
 
 
+# Between the keys one row of :func:`_done` brings: never in a key (ids, dates, times, codes).
+_KEYS_SEP = "\n"
+
+
 def _done(
     db: Session, medication_ids: list[int], patient_ids: list[int], since: datetime
 ) -> tuple[set[tuple[int, str]], set[str], set[str]]:
@@ -224,49 +229,55 @@ def _done(
       the upsert keeps its row;
     - the keys of those cancelled by a re-plan: planned again, they are revived (the
       upsert), not inserted.
+
+    The keys come joined into one string per medicine / kind of key (a second run reads
+    every key of the horizon, ~44 a patient: one row each cost more than the query).
     """
     logged: set[tuple[int, str]] = set()
     existing: set[str] = set()
     revive: set[str] = set()
     if not medication_ids:
         return logged, existing, revive
-    replanned = (Reminder.state == "cancelled") & (Reminder.cancelled_reason == REPLANNED)
+    # -1: cancelled by a re-plan, 0: stays; the logged slots are tagged with their medicine
+    tag = case(
+        ((Reminder.state == "cancelled") & (Reminder.cancelled_reason == REPLANNED), -1),
+        else_=0,
+    )
     for i in range(0, max(len(medication_ids), len(patient_ids)), 1000):
         meds, patients = medication_ids[i : i + 1000], patient_ids[i : i + 1000]
         parts = []
         if meds:
             parts.append(
-                select(DoseLog.medication_id, DoseLog.slot_key).where(
-                    DoseLog.medication_id.in_(meds),
+                select(DoseLog.medication_id, func.aggregate_strings(DoseLog.slot_key, _KEYS_SEP))
+                .where(
+                    among(db, DoseLog.medication_id, meds),
                     DoseLog.undone_at.is_(None),
                     DoseLog.slot_key.is_not(None),
                     DoseLog.scheduled_at >= since - timedelta(hours=2),
                 )
+                .group_by(DoseLog.medication_id)
             )
         if patients:
             parts.append(
-                select(
-                    case((replanned, -1), else_=cast(null(), Integer)), Reminder.dedupe_key
-                ).where(
+                select(tag, func.aggregate_strings(Reminder.dedupe_key, _KEYS_SEP))
+                .where(
                     # The range as well: PostgreSQL estimates it (and takes the index) even
-                    # with stale statistics, which it does not for a long IN list.
+                    # with stale statistics, which it does not for a long list.
                     Reminder.patient_id.between(min(patients), max(patients)),
-                    Reminder.patient_id.in_(patients),
+                    among(db, Reminder.patient_id, patients),
                     Reminder.due_at >= since - LOOKBACK,
                 )
+                .group_by(tag)
             )
         stmt = parts[0] if len(parts) == 1 else union_all(*parts)
-        # Core, one fetch: the ORM's result handling and a fetch per row cost more than the
-        # query (a second run reads every key of the horizon: ~44 per patient).
-        for med_id, key in db.connection().execute(stmt).all():
-            if key is None:
-                continue
-            if med_id is None:
-                existing.add(key)
-            elif med_id == -1:
-                revive.add(key)
+        for which, joined in db.execute(stmt).all():
+            keys = joined.split(_KEYS_SEP)
+            if which == 0:
+                existing.update(keys)
+            elif which == -1:
+                revive.update(keys)
             else:
-                logged.add((med_id, key))
+                logged.update((which, k) for k in keys)
     return logged, existing, revive
 
 

@@ -27,12 +27,11 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Text, any_, bindparam, cast, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Text, bindparam, cast, select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement, TextClause
+from sqlalchemy.sql.elements import TextClause
 
-from backend.db import UTCDateTime
+from backend.db import UTCDateTime, among
 from backend.models import Medication, Patient
 from backend.reminders.timeline import MISSED_AFTER
 from backend.schedule import Routine, Timing
@@ -145,14 +144,6 @@ class _Expansions:
         return e
 
 
-def _among(db: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
-    """``column IN ids``; on PostgreSQL as one array parameter (psycopg takes a list of
-    2,000 bound parameters one by one, which costs more than the query)."""
-    if db.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
-    return column.in_(list(ids))
-
-
 def _patients(db: Session, ids: Sequence[int]) -> dict[int, tuple[str, Routine]]:
     rows = db.execute(
         select(
@@ -163,7 +154,7 @@ def _patients(db: Session, ids: Sequence[int]) -> dict[int, tuple[str, Routine]]
             Patient.lunch_time,
             Patient.dinner_time,
             Patient.bed_time,
-        ).where(_among(db, Patient.id, ids))
+        ).where(among(db, Patient.id, ids))
     )
     return {pid: (zone, Routine(*times)) for pid, zone, *times in rows}
 
@@ -181,7 +172,7 @@ def _medicines(db: Session, ids: Sequence[int]) -> list[Any]:
         Medication.tz_policy,
         Medication.home_time_zone,
     ).where(
-        _among(db, Medication.patient_id, ids),
+        among(db, Medication.patient_id, ids),
         Medication.status == "active",
         Medication.as_needed.is_(False),
     )
