@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -76,6 +76,10 @@ def _postgres_engine(url: str) -> tuple[Engine, str]:
     return engine, schema
 
 
+def _no_sync(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.execute("PRAGMA synchronous=OFF")
+
+
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     pg_url = os.environ.get("TEST_DATABASE_URL")
@@ -92,6 +96,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     else:
         path = tmp_path_factory.mktemp("db") / "test.sqlite"
         engine = make_engine(f"sqlite:///{path}")
+        # As on PostgreSQL: a test's commits need not reach the disk (no fsync per commit).
+        event.listen(engine, "connect", _no_sync)
         upgrade(engine)
         yield engine
         engine.dispose()
