@@ -352,7 +352,7 @@ def overall_tallies(
                 first - _LOG_SLACK,
                 at + _LOG_SLACK,
             )
-            if meds
+            if meds and book.slots  # no slot in the window: no log can count
             else ()
         )
     }
