@@ -214,3 +214,31 @@ def test_no_patients_or_unknown_ones_count_nothing(ctx: Flask) -> None:
     at = INSTANTS[0]
     assert overall_tallies(db.session(), [], 30, at) == {}
     assert overall_tallies(db.session(), [999_999], 30, at) == {}
+
+
+def test_medicines_with_no_slot_in_the_window_count_nothing(ctx: Flask, world: World) -> None:
+    """A panel whose only medicine starts next week: nothing scheduled, nothing to match."""
+    at = INSTANTS[0]
+    by = world.users["priya"].id
+    patient = Patient(display_name="Starts later", time_zone="UTC", created_by_user_id=by)
+    db.session.add(patient)
+    db.session.flush()
+    db.session.add(
+        Medication(
+            patient_id=patient.id,
+            name="Later",
+            timing=SCHEDULES[0],
+            status="active",
+            as_needed=False,
+            start_date=(at + timedelta(days=7)).date(),
+            tz_policy="local",
+            home_time_zone="UTC",
+            created_by_user_id=by,
+        )
+    )
+    db.session.commit()
+    (full,) = adherence(db.session(), [patient], 30, at)
+    assert overall_tallies(db.session(), [patient.id], 30, at) == {
+        patient.id: full.overall.as_dict()
+    }
+    assert full.overall.scheduled == 0
