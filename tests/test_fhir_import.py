@@ -304,7 +304,9 @@ VISIT_AND_MEDICINE = {
 
 def _log(action: str) -> list[tuple[str, int]]:
     db.session.expire_all()
-    rows = db.session.scalars(select(AccessLogEntry).where(AccessLogEntry.action == action))
+    rows = db.session.scalars(
+        select(AccessLogEntry).where(AccessLogEntry.action == action).order_by(AccessLogEntry.id)
+    )
     return [(e.actor_role, e.status) for e in rows]
 
 
