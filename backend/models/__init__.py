@@ -1,6 +1,6 @@
 """Domain models, one module per subject; importing this package registers them all."""
 
-from backend.models.adherence import AdherenceSnapshot
+from backend.models.adherence import AdherenceDay, AdherenceSnapshot
 from backend.models.appointment import Appointment, AppointmentEvent
 from backend.models.audit import AccessLogEntry
 from backend.models.calendar_feed import CalendarFeed
@@ -39,6 +39,7 @@ from backend.models.worklist import WorkItem, WorkItemEvent
 __all__ = [
     "ALL_PERMISSIONS",
     "AccessLogEntry",
+    "AdherenceDay",
     "AdherenceSnapshot",
     "Appointment",
     "AppointmentEvent",

@@ -12,9 +12,9 @@ one costs a recomputation, never a wrong answer.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Float, ForeignKey, Integer, SmallInteger, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, SmallInteger, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, UTCDateTime
@@ -55,3 +55,28 @@ TALLY_COLUMNS = (
     "dose_adherence",
     "pdc",
 )
+
+
+class AdherenceDay(Base):
+    """A patient's settled dosing day (``Occurrence.local_date``): every slot of it more than
+    ``MISSED_AFTER`` past when counted, so only a change can alter it, and every change that
+    can bumps ``patients.adherence_version``. Used only while ``version`` equals it
+    (``backend/services/adherence_counts``). A day with no slot has a row with zero counts
+    and no instants (nothing to expand again)."""
+
+    __tablename__ = "adherence_days"
+
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    scheduled: Mapped[int] = mapped_column(Integer)
+    taken: Mapped[int] = mapped_column(Integer)
+    late: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    covered: Mapped[bool] = mapped_column(Boolean)  # every slot of the day taken
+    # The day's first and last slot (they may lie on other local dates: a home zone, a
+    # bedtime after midnight); a window counts the row only when it holds both.
+    first_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -24,6 +24,10 @@ class Patient(ProfileMixin, Base):
     # Bumped by every transaction that changes what the patient's today view shows
     # (backend/models/today_cache.py); never set by hand.
     today_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Bumped when something a settled day's adherence depends on changes (a dose logged late,
+    # undone or corrected, a medicine, the zone or routine): the stored day tallies of an
+    # older version are stale (backend/services/adherence_snapshots.invalidate).
+    adherence_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_managed(self) -> bool:

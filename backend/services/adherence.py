@@ -46,7 +46,10 @@ from backend.schedule.medicines import expansion_key, local_day, occurrences, ro
 
 PERIODS = (7, 30, 90)
 # A log's scheduled_at is the slot's instant when it was logged; travel can move the slot's
-# instant since, so the log window is wider than the dose window (slots match by key).
+# instant since (zones are at most 26 h apart), so a live log answers a slot of its medicine
+# with its key when its scheduled_at lies within this of the slot's instant: a rule of the
+# slot alone, whatever the window or the other patients computed with it (what lets a settled
+# day's tally be kept, backend/services/adherence_counts).
 _LOG_SLACK = timedelta(days=2)
 # A medicine that started at least this long before the window (and does not end in it) has
 # the same slots in the window whatever its dates, if its schedule is plain (below). More
@@ -294,7 +297,10 @@ def adherence(
         tally = Tally()
         med_weeks = result.medication_weeks.setdefault(med.id, {}) if by_week else {}
         for day, slot_key, when in slots:
-            log = logged.get((med.id, slot_key))
+            found = logged.get((med.id, slot_key))
+            log_at = found[2] if found is not None else None
+            near = log_at is not None and when - _LOG_SLACK <= log_at < when + _LOG_SLACK
+            log = found[:2] if found is not None and near else None
             tallies = [tally, result.overall]
             if by_week:
                 monday = monday_of(day)
@@ -315,12 +321,18 @@ def adherence(
 
 def _logs(
     db: Session, meds: list[Medication], start: datetime, end: datetime
-) -> dict[tuple[int, str], tuple[str, bool]]:
-    """(medication id, slot key) -> (status, late) of the live logs answering a slot."""
+) -> dict[tuple[int, str], tuple[str, bool, datetime | None]]:
+    """(medication id, slot key) -> (status, late, scheduled_at) of the live slot logs."""
     if not meds:
         return {}
     rows = db.execute(
-        select(DoseLog.medication_id, DoseLog.slot_key, DoseLog.status, DoseLog.late).where(
+        select(
+            DoseLog.medication_id,
+            DoseLog.slot_key,
+            DoseLog.status,
+            DoseLog.late,
+            DoseLog.scheduled_at,
+        ).where(
             DoseLog.medication_id.in_([m.id for m in meds]),
             DoseLog.undone_at.is_(None),
             DoseLog.slot_key.is_not(None),
@@ -328,7 +340,7 @@ def _logs(
             DoseLog.scheduled_at < end,
         )
     ).all()  # one fetch: iterating the result fetches row by row (~15 us a row on psycopg)
-    return {(mid, key or ""): (status, bool(late)) for mid, key, status, late in rows}
+    return {(mid, key or ""): (status, bool(late), when) for mid, key, status, late, when in rows}
 
 
 MAX_WEEKS = 26

@@ -3,17 +3,26 @@ team's panel computes when it has no fresh snapshot (``backend/services/panel``)
 
 The numbers are exactly those of :func:`backend.services.adherence.adherence`'s ``overall``
 tallies (the definitions are there; ``tests/test_adherence_counts.py`` compares the two on a
-varied dataset, on both databases). That function walks every slot and every log in Python:
-for a 2,000-patient panel over 30 days, 360,000 logs fetched and matched one by one. Here:
+varied dataset, on both databases, with day tallies absent, partly present and stale). That
+function walks every slot and every log in Python: for a 2,000-patient panel over 30 days,
+360,000 logs fetched and matched one by one. Here:
 
-1. Python expands each distinct schedule of the window once (the schedule engine stays the
-   one source of slots): its slots' keys, local days, and whether each is settled by the
-   clock (more than ``MISSED_AFTER`` past); and adds up, per patient, the slots settled by
-   the clock on each local day and those still open.
-2. One statement joins the patients' live slot logs to those slots (by the medicine's
-   expansion and the slot key, the way the Python path matches them), counts them per
-   patient and local day, compares each day with the slots it settled (a day is covered
-   when they were all taken) and returns one row of sums per patient.
+1. **Settled days, stored** (``adherence_days``, :class:`backend.models.AdherenceDay`): a
+   dosing day (``Occurrence.local_date``) whose every slot is more than ``MISSED_AFTER`` past
+   changes only when something changes it, and each such change bumps the patient's
+   ``adherence_version`` (``adherence_snapshots.invalidate``). One statement adds up, per
+   patient, the current-version rows that lie wholly in the window (their first and last slot
+   in it), and lists the days it need not count again (those, days with no slot, days wholly
+   before the window).
+2. **The rest, counted**: Python expands each distinct schedule once over the instants where
+   the other days' slots can lie (a day's slots lie within its midnights in the zone it is
+   computed in, at most :data:`_MARGIN` from the patient's), and one statement joins the
+   patients' live slot logs to those slots (by the medicine's expansion and the slot key,
+   within ``_LOG_SLACK`` of the slot's instant, as the Python path matches them) and counts
+   them per patient, day and whether the slot is in the window.
+3. **Kept**: the counted days that are now settled and whole (every slot of them expanded)
+   are stored with the version read before the logs were, so a change committed meanwhile
+   leaves them stale, never wrong.
 
 Known difference: two live logs of one slot (two phones logging the same dose at the same
 instant, which the log's checks do not lock against) count twice here and once there.
@@ -22,20 +31,24 @@ instant, which the log's checks do not lock against) count twice here and once t
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Text, bindparam, cast, select, text
+from sqlalchemy import Text, and_, bindparam, case, cast, func, literal, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
 from backend.db import UTCDateTime, among
-from backend.models import Medication, Patient
+from backend.models import AdherenceDay, Medication, Patient
 from backend.reminders.timeline import MISSED_AFTER
 from backend.schedule import Routine, Timing
-from backend.schedule.medicines import expansion_key, occurrences
+from backend.schedule.medicines import expansion_key, local_day, occurrences
 from backend.schedule.timing import cached_timing
 from backend.services.adherence import (
     _LOG_SLACK,
@@ -46,31 +59,23 @@ from backend.services.adherence import (
     window_start,
 )
 
-# Per patient: logs on slots still open, taken, late, skipped, days settled only by a log,
-# days covered. ``{due}`` is the patient's slots settled by the clock that day.
+log = logging.getLogger(__name__)
+
+# Per (patient, day, slot in the window): logs taken on settled slots, logs on slots still
+# open, of which not taken, taken late, skipped.
 _COUNTS = """
-WITH m AS {meds}, s AS {slots}, pd AS {people},
-g AS (
-    SELECT m.p, s.d,
-           count(*) FILTER (WHERE s.due AND l.status = 'taken') AS taken_due,
-           count(*) FILTER (WHERE NOT s.due) AS logged_open,
-           count(*) FILTER (WHERE NOT s.due AND l.status <> 'taken') AS untaken_open,
-           count(*) FILTER (WHERE l.status = 'taken' AND l.late) AS late,
-           count(*) FILTER (WHERE l.status = 'skipped') AS skipped
-    FROM m
-    JOIN dose_logs l ON l.medication_id = m.id
-    JOIN s ON s.e = m.e AND s.k = l.slot_key
-    WHERE l.undone_at IS NULL AND l.scheduled_at >= :lo AND l.scheduled_at < :hi
-    GROUP BY m.p, s.d
-),
-gd AS (SELECT g.*, {due} AS due FROM g JOIN pd ON pd.p = g.p)
-SELECT p, CAST(sum(logged_open) AS integer),
-       CAST(sum(taken_due + logged_open - untaken_open) AS integer),
-       CAST(sum(late) AS integer), CAST(sum(skipped) AS integer),
-       count(*) FILTER (WHERE due = 0 AND logged_open > 0),
-       count(*) FILTER (WHERE (due > 0 OR logged_open > 0) AND taken_due = due
-                        AND untaken_open = 0)
-FROM gd GROUP BY p
+WITH m AS {meds}, s AS {slots}
+SELECT m.p, s.d, s.w,
+       count(*) FILTER (WHERE s.due AND l.status = 'taken'),
+       count(*) FILTER (WHERE NOT s.due),
+       count(*) FILTER (WHERE NOT s.due AND l.status <> 'taken'),
+       count(*) FILTER (WHERE l.status = 'taken' AND l.late),
+       count(*) FILTER (WHERE l.status = 'skipped')
+FROM m
+JOIN dose_logs l ON l.medication_id = m.id
+JOIN s ON s.e = m.e AND s.k = l.slot_key
+WHERE l.undone_at IS NULL AND l.scheduled_at >= :lo AND l.scheduled_at < :hi AND {near}
+GROUP BY m.p, s.d, s.w
 """
 # PostgreSQL: the lists travel as comma-separated text (psycopg adapts a Python list of
 # 10,000 values element by element, in Python), split into arrays that unnest() estimates
@@ -81,17 +86,18 @@ _PG = {
         mp="CAST(string_to_array(:mp, ',') AS integer[])",
         me="CAST(string_to_array(:me, ',') AS integer[])",
     ),
-    "slots": "(SELECT * FROM unnest({se}, {sk}, {sd}, {sdue}) AS t(e, k, d, due))".format(
+    "slots": "(SELECT * FROM unnest({se}, {sk}, {sd}, {sw}, {sdue}, {st}) "
+    "AS t(e, k, d, w, due, t))".format(
         se="CAST(string_to_array(:se, ',') AS integer[])",
         sk="string_to_array(:sk, chr(31))",
         sd="CAST(string_to_array(:sd, ',') AS integer[])",
+        sw="CAST(string_to_array(:sw, ',') AS boolean[])",
         sdue="CAST(string_to_array(:sdue, ',') AS boolean[])",
+        st="CAST(string_to_array(:st, ',') AS float8[])",
     ),
-    "people": "(SELECT * FROM unnest({pp}, {po}) AS t(p, o))".format(
-        pp="CAST(string_to_array(:pp, ',') AS integer[])",
-        po="CAST(string_to_array(:po, ',') AS integer[])",
-    ),
-    "due": "(CAST(string_to_array(:due, ',') AS integer[]))[pd.o + g.d + 1]",
+    # the slot's instant as epoch seconds (whole minutes: exact in a float8)
+    "near": "l.scheduled_at >= to_timestamp(s.t) - interval '2 days' "
+    "AND l.scheduled_at < to_timestamp(s.t) + interval '2 days'",
 }
 
 
@@ -103,52 +109,88 @@ def _sqlite_rows(param: str, *names: str) -> str:
 
 _SQLITE = {
     "meds": _sqlite_rows("meds", "id", "p", "e"),
-    "slots": _sqlite_rows("slots", "e", "k", "d", "due"),
-    "people": _sqlite_rows("people", "p", "o"),
-    "due": "json_extract(:due, '$[' || (pd.o + g.d) || ']')",
+    "slots": _sqlite_rows("slots", "e", "k", "d", "w", "due", "lo", "hi"),
+    # the slot's instant less and plus the slack, as the column stores instants (text)
+    "near": "l.scheduled_at >= s.lo AND l.scheduled_at < s.hi",
 }
 _SEP = chr(31)  # between slot keys: never in one (dates, times, codes)
 # For this statement only (PostgreSQL): hash joins on the small lists instead of sorting
-# 360,000 logs by their text slot key, in memory, without JIT compilation (~100 ms of it).
+# the logs by their text slot key, in memory, without JIT compilation (~100 ms of it).
 _PG_SETTINGS = {"enable_mergejoin": "off", "work_mem": "64MB", "jit": "off"}
+# A slot of a day lies within that day's midnights in the zone it is computed in (the home
+# zone of a ``home`` medicine), which are at most 26 hours from the patient's (UTC-12 to
+# UTC+14), plus an hour of daylight saving time.
+_MARGIN = timedelta(hours=27)
+# The days whose slots can lie in a window: from two before its first day to two after today.
+_AROUND = 2
 
 
 class _Expansions:
-    """Each distinct schedule of the window expanded once: its slots (for the statement),
-    and its slots settled by the clock per local day (a list indexed by days from ``base``)
-    with the number still open (for each patient's sums)."""
+    """Each distinct schedule expanded once over a range of instants: its slots (for the
+    statement) and, per dosing day (an ordinal), ``[settled in the window, open in the
+    window, settled, open, first instant, last instant]``."""
 
-    def __init__(self, at: datetime, base: date, length: int) -> None:
+    def __init__(self, at: datetime) -> None:
         self.at = at
-        self.base = base
-        self.length = length
         self.ids: dict[tuple[Any, ...], int] = {}
-        self.slots: list[tuple[int, str, int, bool]] = []  # expansion, key, day, settled
-        self.due: list[list[int]] = []
-        self.open: list[int] = []
+        self.slots: list[tuple[int, str, int, bool, bool, datetime]] = []
+        self.days: list[dict[int, list[Any]]] = []
 
-    def add(self, key: tuple[Any, ...], found: Iterable[Any]) -> int:
-        e = self.ids[key] = len(self.due)
-        due = [0] * self.length
-        still_open = 0
+    def add(self, key: tuple[Any, ...], found: Iterable[Any], start: datetime) -> int:
+        e = self.ids[key] = len(self.days)
+        days: dict[int, list[Any]] = {}
         for o in found:
-            day = (o.local_date - self.base).days
+            d = o.local_date.toordinal()
+            w = o.at >= start
             settled = o.at + MISSED_AFTER <= self.at
-            self.slots.append((e, o.slot_key, day, settled))
-            if settled:
-                due[day] += 1
-            else:
-                still_open += 1
-        self.due.append(due)
-        self.open.append(still_open)
+            self.slots.append((e, o.slot_key, d, w, settled, o.at))
+            c = days.get(d)
+            if c is None:
+                c = days[d] = [0, 0, 0, 0, o.at, o.at]
+            c[0 if settled else 1] += w
+            c[2 if settled else 3] += 1
+            c[4] = min(c[4], o.at)
+            c[5] = max(c[5], o.at)
+        self.days.append(days)
         return e
 
 
-def _patients(db: Session, ids: Sequence[int]) -> dict[int, tuple[str, Routine]]:
+class _Plan:
+    """A patient's window, the days left to count, and the instants their slots lie in."""
+
+    def __init__(self, zone: str, days: int, at: datetime, done: set[int]) -> None:
+        self.zone = zone
+        self.start = window_start(zone, days, at)
+        first = self.start.astimezone(ZoneInfo(zone)).date().toordinal()
+        today = at.astimezone(ZoneInfo(zone)).date().toordinal()
+        self.todo = [d for d in range(first - _AROUND, today + _AROUND + 1) if d not in done]
+        ranges: list[list[datetime]] = []
+        for d in self.todo:
+            lo, hi = self._span(d)
+            if lo >= at:
+                break
+            if ranges and lo <= ranges[-1][1]:
+                ranges[-1][1] = min(max(ranges[-1][1], hi), at)
+            else:
+                ranges.append([lo, min(hi, at)])
+        self.ranges = [(lo, hi) for lo, hi in ranges]
+
+    def _span(self, d: int) -> tuple[datetime, datetime]:
+        """Where the slots of dosing day ``d`` can lie."""
+        midnight, next_midnight = local_day(date.fromordinal(d), self.zone)
+        return midnight - _MARGIN, next_midnight + _MARGIN
+
+    def whole(self, d: int, at: datetime) -> bool:
+        """Whether every slot of day ``d`` lies before ``at`` (all of them were expanded)."""
+        return self._span(d)[1] <= at
+
+
+def _patients(db: Session, ids: Sequence[int]) -> dict[int, tuple[str, Routine, int]]:
     rows = db.execute(
         select(
             Patient.id,
             Patient.time_zone,
+            Patient.adherence_version,
             Patient.wake_time,
             Patient.breakfast_time,
             Patient.lunch_time,
@@ -156,7 +198,52 @@ def _patients(db: Session, ids: Sequence[int]) -> dict[int, tuple[str, Routine]]
             Patient.bed_time,
         ).where(among(db, Patient.id, ids))
     )
-    return {pid: (zone, Routine(*times)) for pid, zone, *times in rows}
+    return {pid: (zone, Routine(*times), version) for pid, zone, version, *times in rows}
+
+
+def _stored(
+    db: Session, ids: Sequence[int], starts: dict[str, datetime], at: datetime
+) -> dict[int, tuple[tuple[int, ...], set[int]]]:
+    """Per patient: the sums of the current stored days wholly in the window (scheduled,
+    taken, late, skipped, days with doses, days covered), and the days not to count again."""
+    day = AdherenceDay
+    start = case(
+        {zone: literal(s, UTCDateTime()) for zone, s in starts.items()},
+        value=Patient.time_zone,
+    )
+    usable = and_(day.first_at >= start, day.last_at <= literal(at - MISSED_AFTER, UTCDateTime()))
+    done = or_(usable, day.first_at.is_(None), day.last_at < start)
+    pg = db.get_bind().dialect.name == "postgresql"
+    listed = cast(case((done, day.day)), Text)
+    stmt = (
+        select(
+            day.patient_id,
+            *(
+                func.sum(case((usable, column), else_=0))
+                for column in (day.scheduled, day.taken, day.late, day.skipped)
+            ),
+            func.sum(case((and_(usable, day.scheduled > 0), 1), else_=0)),
+            func.sum(case((and_(usable, day.scheduled > 0, day.covered), 1), else_=0)),
+            func.string_agg(listed, ",") if pg else func.group_concat(listed, ","),
+        )
+        .join(
+            Patient,
+            and_(Patient.id == day.patient_id, Patient.adherence_version == day.version),
+        )
+        .where(
+            among(db, day.patient_id, ids),
+            day.day >= (min(starts.values()).date() - timedelta(days=_AROUND + 1)),
+            day.day <= at.date() + timedelta(days=_AROUND + 1),
+        )
+        .group_by(day.patient_id)
+    )
+    out = {}
+    for pid, *sums, days in db.execute(stmt).all():
+        listed_days = (
+            {date.fromisoformat(d).toordinal() for d in days.split(",")} if days else set()
+        )
+        out[pid] = (tuple(int(n or 0) for n in sums), listed_days)
+    return out
 
 
 def _medicines(db: Session, ids: Sequence[int]) -> list[Any]:
@@ -182,18 +269,19 @@ def _medicines(db: Session, ids: Sequence[int]) -> list[Any]:
 
 def _expand(
     meds: Sequence[Any],
-    people: dict[int, tuple[str, Routine]],
-    starts: dict[int, datetime],
+    people: dict[int, tuple[str, Routine, int]],
+    plans: dict[int, _Plan],
     at: datetime,
     book: _Expansions,
 ) -> list[tuple[int, int, int]]:
-    """(medicine, patient, expansion) of every medicine with a schedule, expanding each
-    distinct one once: by :func:`dates_free_key` as the Python path does, else by the
-    schedule engine's ``expansion_key`` of the medicine itself. Parsing, patterns and limits
-    are worked out once per distinct schedule text, routine and patient."""
+    """(medicine, patient, expansion) of every medicine with a schedule over each range of
+    its patient's plan, expanding each distinct one once: by :func:`dates_free_key` as the
+    Python path does, else by the schedule engine's ``expansion_key`` of the medicine itself
+    (with the window's start, which says which slots are in it). Parsing, patterns and limits
+    are worked out once per distinct schedule text, routine and zone."""
     timings: dict[str | None, Timing | None] = {}
     patterns: dict[tuple[str, Routine], tuple[Any, ...] | None] = {}
-    limits: dict[int, tuple[date, date]] = {}
+    limits: dict[tuple[str, datetime, datetime], tuple[date, date]] = {}
     out = []
     for row in meds:
         if row.timing not in timings:
@@ -203,32 +291,34 @@ def _expand(
         if timing is None:  # JSON null or empty: no schedule
             continue
         pid = row.patient_id
-        zone, routine = people[pid]
-        start = starts[pid]
+        zone, routine, _ = people[pid]
+        plan = plans[pid]
         if (row.timing, routine) not in patterns:
             patterns[row.timing, routine] = dates_free_pattern(timing, routine)
-        if pid not in limits:
-            limits[pid] = dates_free_limits(zone, start, at)
-        key = dates_free_key(
-            patterns[row.timing, routine],
-            limits[pid],
-            row.start_date,
-            row.end_date,
-            row.tz_policy,
-            row.home_time_zone,
-            zone,
-            start,
-            at,
-        )
-        e = book.ids.get(key) if key is not None else None
-        if e is None:
-            med, patient = _records(row, zone, routine)
-            if key is None:
-                key = ("own", *expansion_key(med, patient), start)
-            e = book.ids.get(key)
+        for lo, hi in plan.ranges:
+            if (zone, lo, hi) not in limits:
+                limits[zone, lo, hi] = dates_free_limits(zone, lo, hi)
+            free = dates_free_key(
+                patterns[row.timing, routine],
+                limits[zone, lo, hi],
+                row.start_date,
+                row.end_date,
+                row.tz_policy,
+                row.home_time_zone,
+                zone,
+                lo,
+                hi,
+            )
+            key = (free, plan.start) if free is not None else None
+            e = book.ids.get(key) if key is not None else None
             if e is None:
-                e = book.add(key, occurrences(med, patient, start, at))
-        out.append((row.id, pid, e))
+                med, patient = _records(row, zone, routine)
+                if key is None:
+                    key = ("own", *expansion_key(med, patient), lo, hi, plan.start)
+                e = book.ids.get(key)
+                if e is None:
+                    e = book.add(key, occurrences(med, patient, lo, hi), plan.start)
+            out.append((row.id, pid, e))
     return out
 
 
@@ -268,27 +358,29 @@ def _join(values: Iterable[Any], sep: str = ",") -> str:
     return sep.join(map(str, values))
 
 
+def _as_stored(t: datetime) -> str:
+    """An instant as SQLite's column holds it (naive UTC text, to the microsecond)."""
+    return t.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def _counts(
-    db: Session,
-    meds: list[tuple[int, int, int]],
-    book: _Expansions,
-    people: dict[int, int],
-    due: list[int],
-    lo: datetime,
-    hi: datetime,
+    db: Session, meds: list[tuple[int, int, int]], book: _Expansions, lo: datetime, hi: datetime
 ) -> list[Any]:
-    """Run :data:`_COUNTS` (``people``: patient -> where their day vector starts in ``due``)."""
+    """Run :data:`_COUNTS`."""
     params: dict[str, Any] = {"lo": lo, "hi": hi}
     if db.get_bind().dialect.name != "postgresql":
         params.update(
             meds=json.dumps(meds),
-            slots=json.dumps(book.slots),
-            people=json.dumps(list(people.items())),
-            due=json.dumps(due),
+            slots=json.dumps(
+                [
+                    (e, k, d, w, due, _as_stored(t - _LOG_SLACK), _as_stored(t + _LOG_SLACK))
+                    for e, k, d, w, due, t in book.slots
+                ]
+            ),
         )
         return list(db.execute(_statement(_SQLITE), params).all())
     mi, mp, me = zip(*meds, strict=True)
-    se, sk, sd, sdue = zip(*book.slots, strict=True)
+    se, sk, sd, sw, sdue, st = zip(*book.slots, strict=True)
     params.update(
         mi=_join(mi),
         mp=_join(mp),
@@ -296,10 +388,9 @@ def _counts(
         se=_join(se),
         sk=_join(sk, _SEP),
         sd=_join(sd),
+        sw=",".join("t" if w else "f" for w in sw),
         sdue=",".join("t" if settled else "f" for settled in sdue),
-        pp=_join(people),
-        po=_join(people.values()),
-        due=_join(due),
+        st=_join(int(t.timestamp()) for t in st),
     )
     savepoint = db.begin_nested()  # rolled back below: the settings end with it
     try:
@@ -311,62 +402,161 @@ def _counts(
 
 
 def overall_tallies(
-    db: Session, patient_ids: Sequence[int], days: int, at: datetime
+    db: Session, patient_ids: Sequence[int], days: int, at: datetime, keep: bool = True
 ) -> dict[int, dict[str, Any]]:
     """Each patient's overall tally over the last ``days`` local days at ``at``, as
-    ``Tally.as_dict()`` gives it."""
-    people = _patients(db, patient_ids) if patient_ids else {}
+    ``Tally.as_dict()`` gives it; with ``keep``, the days it counted that are now settled
+    are stored in the caller's transaction (for the next time)."""
+    people = _patients(db, patient_ids) if patient_ids else {}  # the versions first
     if not people:
         return {}
-    starts = {pid: window_start(zone, days, at) for pid, (zone, _) in people.items()}
-    first = min(starts.values())
-    # local days from two before the earliest window start (a home zone's date can be up to
-    # two days off the patient's) to two after today
-    base = first.date() - timedelta(days=2)
-    book = _Expansions(at, base, (at.date() - base).days + 3)
-    meds = _expand(_medicines(db, patient_ids), people, starts, at, book)
+    zones = {zone for zone, _, _ in people.values()}
+    starts = {zone: window_start(zone, days, at) for zone in zones}
+    stored = _stored(db, list(people), starts, at)
+    plans = {
+        pid: _Plan(zone, days, at, stored[pid][1] if pid in stored else set())
+        for pid, (zone, _, _) in people.items()
+    }
+    book = _Expansions(at)
+    meds = _expand(_medicines(db, patient_ids), people, plans, at, book)
     own: dict[int, list[int]] = defaultdict(list)
     for _, pid, e in meds:
         own[pid].append(e)
-    # Per distinct set of expansions (patients on the same schedules share it): where its
-    # settled slots per day start in `due`, and its (settled, open, days settled) sums.
-    sets: dict[tuple[int, ...], tuple[int, tuple[int, int, int]]] = {}
-    due: list[int] = []
+    # Per distinct set of expansions (patients on the same schedules share it): its days.
+    sets: dict[tuple[int, ...], dict[int, list[Any]]] = {}
     for expansions in own.values():
         signature = tuple(sorted(expansions))
         if signature not in sets:
-            per_day = [sum(day) for day in zip(*(book.due[e] for e in signature), strict=True)]
-            still_open = sum(book.open[e] for e in signature)
-            sets[signature] = (len(due), (sum(per_day), still_open, sum(map(bool, per_day))))
-            due += per_day
-    placed = {pid: sets[tuple(sorted(expansions))] for pid, expansions in own.items()}
-    logged = {
-        row[0]: row[1:]
-        for row in (
-            _counts(
-                db,
-                meds,
-                book,
-                {pid: offset for pid, (offset, _) in placed.items()},
-                due,
-                first - _LOG_SLACK,
-                at + _LOG_SLACK,
-            )
-            if meds and book.slots  # no slot in the window: no log can count
-            else ()
-        )
-    }
+            sets[signature] = _add_days(book.days[e] for e in signature)
+    logged: dict[tuple[int, int, bool], tuple[int, ...]] = {}
+    if meds and book.slots:  # no slot in the window: no log can count
+        lo = min(lo for plan in plans.values() for lo, _ in plan.ranges)
+        for p, d, w, *counts in _counts(db, meds, book, lo - _LOG_SLACK, at + _LOG_SLACK):
+            logged[p, d, bool(w)] = tuple(counts)
     out = {}
-    for pid in people:
-        settled, still_open, days_settled = placed[pid][1] if pid in placed else (0, 0, 0)
-        logged_open, taken, late, skipped, log_days, covered = logged.get(pid, (0,) * 6)
+    keeping: list[dict[str, Any]] = []
+    none = (0, 0, 0, 0, 0)
+    for pid, (_, _, version) in people.items():
+        plan = plans[pid]
+        sums = list(stored[pid][0]) if pid in stored else [0] * 6
+        pending = 0
+        slot_days = sets[tuple(sorted(own[pid]))] if pid in own else {}
+        for d in plan.todo:
+            c = slot_days.get(d)
+            whole = plan.whole(d, at)
+            if c is None:
+                if whole:
+                    keeping.append(_row(pid, d, version, 0, 0, 0, 0, False, None, None))
+                continue
+            due_w, open_w, due, still_open, first, last = c
+            taken_w, logged_open, untaken_open, late_w, skipped_w = logged.get((pid, d, True), none)
+            sums[0] += due_w + logged_open
+            sums[1] += taken_w + logged_open - untaken_open
+            sums[2] += late_w
+            sums[3] += skipped_w
+            pending += open_w - logged_open
+            if due_w + logged_open:
+                sums[4] += 1
+                sums[5] += taken_w == due_w and not untaken_open
+            if whole and not still_open:
+                taken, _, _, late, skipped = logged.get((pid, d, False), none)
+                taken += taken_w
+                keeping.append(
+                    _row(
+                        pid,
+                        d,
+                        version,
+                        due,
+                        taken,
+                        late + late_w,
+                        skipped + skipped_w,
+                        taken == due,
+                        first,
+                        last,
+                    )
+                )
+        scheduled, taken, late, skipped, with_doses, covered = sums
         out[pid] = tally_view(
-            scheduled=settled + logged_open,
+            scheduled=scheduled,
             taken=taken,
             late=late,
             skipped=skipped,
-            pending=still_open - logged_open,
-            days_with_doses=days_settled + log_days,
+            pending=pending,
+            days_with_doses=with_doses,
             days_covered=covered,
         )
+    if keep and keeping:
+        _keep(db, keeping)
     return out
+
+
+def _add_days(expansions: Iterable[dict[int, list[Any]]]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for days in expansions:
+        for d, c in days.items():
+            mine = out.get(d)
+            if mine is None:
+                out[d] = list(c)
+            else:
+                for i in range(4):
+                    mine[i] += c[i]
+                mine[4] = min(mine[4], c[4])
+                mine[5] = max(mine[5], c[5])
+    return out
+
+
+def _row(
+    pid: int,
+    d: int,
+    version: int,
+    scheduled: int,
+    taken: int,
+    late: int,
+    skipped: int,
+    covered: bool,
+    first: datetime | None,
+    last: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "patient_id": pid,
+        "day": date.fromordinal(d),
+        "version": version,
+        "scheduled": scheduled,
+        "taken": taken,
+        "late": late,
+        "skipped": skipped,
+        "covered": covered and scheduled > 0,
+        "first_at": first,
+        "last_at": last,
+    }
+
+
+def _keep(db: Session, rows: list[dict[str, Any]]) -> None:
+    """Store settled days (a newer version than a stored row's replaces it; an older one,
+    from a computation that read before a change, does not). A busy database costs the
+    rows, not the request."""
+    dialect = db.get_bind().dialect.name
+    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(AdherenceDay)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["patient_id", "day"],
+        set_={
+            name: stmt.excluded[name]
+            for name in (
+                "version",
+                "scheduled",
+                "taken",
+                "late",
+                "skipped",
+                "covered",
+                "first_at",
+                "last_at",
+            )
+        },
+        where=AdherenceDay.version < stmt.excluded.version,
+    )
+    rows.sort(key=lambda r: (r["patient_id"], r["day"]))  # one lock order for two writers
+    try:
+        with db.begin_nested():
+            db.execute(stmt, rows)
+    except OperationalError as exc:
+        log.warning("adherence days not stored (%d rows): %s", len(rows), exc.orig)

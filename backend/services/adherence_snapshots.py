@@ -22,12 +22,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from backend.models import AdherenceSnapshot
+from backend.models import AdherenceSnapshot, Patient
 from backend.models.adherence import TALLY_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,25 @@ def store_quietly(
         log.warning("adherence snapshots not stored (%d patients): %s", len(tallies), exc.orig)
 
 
-def invalidate(db: Session, patient_ids: Sequence[int]) -> None:
-    """Delete these patients' snapshots (every period), in the caller's transaction."""
-    if patient_ids:
+def invalidate(db: Session, patient_ids: Sequence[int], settled_days: bool = True) -> None:
+    """Delete these patients' snapshots (every period), in the caller's transaction; and,
+    unless the change cannot touch a settled day (``settled_days=False``: a dose logged
+    before its slot was settled), make their stored day tallies stale
+    (``backend/models/adherence.AdherenceDay``) by bumping ``patients.adherence_version``.
+    The bump takes the patients' row locks until the commit: a panel storing day tallies
+    checks the version under a share lock, so it never stores one computed before the
+    change with the version after it (``backend/services/adherence_counts``)."""
+    if not patient_ids:
+        return
+    db.execute(
+        delete(AdherenceSnapshot)
+        .where(AdherenceSnapshot.patient_id.in_(list(patient_ids)))
+        .execution_options(synchronize_session=False)
+    )
+    if settled_days:
         db.execute(
-            delete(AdherenceSnapshot)
-            .where(AdherenceSnapshot.patient_id.in_(list(patient_ids)))
+            update(Patient)
+            .where(Patient.id.in_(sorted(patient_ids)))
+            .values(adherence_version=Patient.adherence_version + 1)
             .execution_options(synchronize_session=False)
         )

@@ -21,6 +21,7 @@ from backend.reminders.timeline import (
     LATE_AFTER_CRITICAL,
     MATCH_EARLY,
     MATCH_LATE,
+    MISSED_AFTER,
 )
 from backend.schedule import Occurrence
 from backend.schedule.medicines import occurrences, prn_status
@@ -31,6 +32,11 @@ from notifications.outbox import REPLANNED, recancel
 FUTURE_SLACK = timedelta(minutes=5)
 # A mis-tap can be undone by its author for this long; later, correct it instead.
 UNDO_WINDOW = timedelta(minutes=10)
+# A panel stores a day's tally only once every slot of it is MISSED_AFTER past its own clock,
+# which runs at most this far ahead of ours while it reads logs that miss ours (its request
+# began before we commit; a request takes seconds): a dose logged earlier than that before
+# its slot settles cannot be missing from a stored day.
+_SETTLE_SLACK = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -154,10 +160,18 @@ def log_dose(
         return _replayed(replay, med, report), False
     if log.slot_key is not None:
         on_dose_logged(db, patient.id, med.id, log.slot_key)
-        adherence_snapshots.invalidate(db, [patient.id])  # extra doses do not count
+        # extra doses do not count; a dose logged while its slot is still open (or ahead)
+        # cannot touch a stored day: those are settled days only
+        adherence_snapshots.invalidate(db, [patient.id], settled_days=_settled(log))
     if over_max:
         prn.over_the_maximum(db, med, patient, log, over_max, now())
     return log, True
+
+
+def _settled(log: DoseLog) -> bool:
+    """Whether the log's slot may be settled already, for a panel computing at most
+    :data:`_SETTLE_SLACK` after this instant (``scheduled_at`` is the slot's instant now)."""
+    return log.scheduled_at is None or log.scheduled_at + MISSED_AFTER <= now() + _SETTLE_SLACK
 
 
 def _is_late(med: Medication, log: DoseLog, said_late: bool) -> bool:
