@@ -19,13 +19,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from backend import db
-from backend.models import DoseLog, Medication, Patient
+from backend.models import AdherenceDay, DoseLog, Medication, Patient
 from backend.schedule.medicines import occurrences
 from backend.services.adherence import adherence
 from backend.services.adherence_counts import overall_tallies
+from backend.services.doses import Report, correct, log_dose, undo
+from backend.services.medications import update_medication
+from backend.services.profiles import update_patient
 from tests.conftest import Clock, World
 from tests.test_adherence_shared_slots import ON_THEIR_OWN, SHARED
 
@@ -242,3 +245,131 @@ def test_medicines_with_no_slot_in_the_window_count_nothing(ctx: Flask, world: W
         patient.id: full.overall.as_dict()
     }
     assert full.overall.scheduled == 0
+
+
+def _stored_days() -> int:
+    return len(db.session.scalars(select(AdherenceDay)).all())
+
+
+def _check(patients: list[Patient], at: datetime) -> None:
+    """The counts (keeping what they settled) equal the full computation, then again from
+    what they kept."""
+    db.session.expire_all()
+    ids = [p.id for p in patients]
+    for days in (7, 30):
+        full = {
+            r.patient.id: r.overall.as_dict() for r in adherence(db.session(), patients, days, at)
+        }
+        assert overall_tallies(db.session(), ids, days, at) == full, days
+        db.session.commit()
+        assert overall_tallies(db.session(), ids, days, at, keep=False) == full, days
+
+
+def _missed_slot(med: Medication, patient: Patient, at: datetime) -> Any:
+    """A slot of a settled day with no live log: the dose nobody logged."""
+    logged = set(
+        db.session.scalars(
+            select(DoseLog.slot_key).where(
+                DoseLog.medication_id == med.id, DoseLog.undone_at.is_(None)
+            )
+        )
+    )
+    for o in occurrences(med, patient, at - timedelta(days=6), at - timedelta(days=3)):
+        if o.slot_key not in logged:
+            return o
+    return None
+
+
+def test_stored_days_give_the_same_numbers_absent_partial_and_stale(
+    ctx: Flask, world: World, clock: Clock
+) -> None:
+    """Settled days' tallies (adherence_days) change nothing a user sees: absent, present,
+    partly present, and after each change that makes them stale (a dose logged late, undone,
+    corrected, a medicine changed, the zone changed); a dose logged on time leaves them be."""
+    at = clock.at = INSTANTS[1]  # just after the US spring-forward
+    priya = world.users["priya"]
+    patients = _dataset(at, priya.id)
+    ids = [p.id for p in patients]
+    full = {r.patient.id: r.overall.as_dict() for r in adherence(db.session(), patients, 30, at)}
+    assert overall_tallies(db.session(), ids, 30, at, keep=False) == full
+    assert _stored_days() == 0
+    _check(patients, at)
+    assert _stored_days() > 25 * len(ids)
+    # partly present: every other day gone
+    for row in db.session.scalars(select(AdherenceDay)).all():
+        if row.day.toordinal() % 2:
+            db.session.delete(row)
+    db.session.commit()
+    _check(patients, at)
+
+    patient = patients[0]  # New York
+    med = next(
+        m
+        for m in db.session.scalars(select(Medication).where(Medication.patient_id == patient.id))
+        if m.status == "active" and not m.as_needed and m.timing and _missed_slot(m, patient, at)
+    )
+    version = patient.adherence_version
+    # a dose logged on time: no stored day can hold its slot
+    (now_slot,) = [
+        o
+        for o in occurrences(med, patient, at - timedelta(days=1), at)
+        if o.at > at - timedelta(hours=2)
+    ][:1] or [None]
+    if now_slot is not None and not db.session.scalar(
+        select(DoseLog.id).where(
+            DoseLog.medication_id == med.id, DoseLog.slot_key == now_slot.slot_key
+        )
+    ):
+        log_dose(
+            db.session(), med, patient, priya, Report("on-time", "taken", at, now_slot.slot_key)
+        )
+        db.session.commit()
+        db.session.refresh(patient)
+        assert patient.adherence_version == version
+        _check(patients, at)
+
+    # a dose logged late, days after its slot
+    slot = _missed_slot(med, patient, at)
+    late, _ = log_dose(
+        db.session(),
+        med,
+        patient,
+        priya,
+        Report("late-1", "taken_late", slot.at + timedelta(days=1), slot.slot_key),
+    )
+    db.session.commit()
+    db.session.refresh(patient)
+    assert patient.adherence_version > version
+    _check(patients, at)
+    # undone
+    undo(db.session(), med, late, priya)
+    db.session.commit()
+    _check(patients, at)
+    # an old log corrected
+    old = db.session.scalars(
+        select(DoseLog).where(
+            DoseLog.medication_id == med.id,
+            DoseLog.undone_at.is_(None),
+            DoseLog.status == "taken",
+            DoseLog.scheduled_at < at - timedelta(days=5),
+            DoseLog.scheduled_at > at - timedelta(days=20),
+        )
+    ).first()
+    assert old is not None
+    correct(db.session(), med, old, priya, {"status": "skipped"})
+    db.session.commit()
+    _check(patients, at)
+    # the medicine paused, then its schedule changed
+    update_medication(db.session(), med, {"status": "paused"})
+    db.session.commit()
+    _check(patients, at)
+    update_medication(db.session(), med, {"status": "active", "timing": SCHEDULES[1]})
+    db.session.commit()
+    _check(patients, at)
+    # the patient moves: every day boundary moves with the zone
+    update_patient(db.session(), patient, priya, {"time_zone": "Asia/Tokyo"})
+    db.session.commit()
+    _check(patients, at)
+    # and later the same day, the days stored at the earlier instant still count
+    clock.at = at + timedelta(hours=20)
+    _check(patients, clock.at)
