@@ -23,7 +23,7 @@ from backend.app import create_app
 from backend.demo_story import tell
 from backend.devtokens import personas
 from backend.fixtures import load_fixtures
-from backend.models import CheckinSchedule, Patient, WorkItem
+from backend.models import AccessLogEntry, CheckinSchedule, Enrollment, Patient, WorkItem
 from tests.browser import AXE, Browser, LiveServer, skip_reason
 from tests.conftest import START, Api, Clock, make_settings
 
@@ -169,11 +169,58 @@ def test_the_panel_lists_priyas_patients_and_finds_one_by_name(
     chen = browser.find(f"tr[data-patient-id='{story['patients']['chen']}']")
     assert chen.find_elements("css selector", "td")[-1].text == "2"
     browser.screenshot("panel-priya")
+    _choose(browser, "sort", "discharge")  # sorted by the server: Wei Chen, discharged 2 days ago
+    browser.wait(lambda d: _panel_names(browser) == ["Wei Chen", "María García"])
+    _choose(browser, "sort", "score")
+    browser.wait(lambda d: _panel_names(browser) == ["María García", "Wei Chen"])
     browser.find("input[name=search]").send_keys("wei")
     browser.wait_text("Showing 1 of 1 matching (2 on the panel)", "main .summary")
     assert [r.text for r in browser.find_all("table.panel tbody th")] == ["Wei Chen"]
     browser.find("table.panel tbody th a").click()
     browser.wait_text("Wei Chen", "main h1")
+    assert browser.console_errors() == []
+
+
+def _choose(browser: Browser, name: str, value: str) -> None:
+    browser.driver.execute_script(
+        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'))",
+        browser.find(f"select[name={name}]"),
+        value,
+    )
+
+
+def _panel_names(browser: Browser) -> list[str]:
+    return [r.text for r in browser.find_all("table.panel tbody th")]
+
+
+def test_a_large_panel_comes_a_page_at_a_time_and_logs_only_whom_it_shows(
+    browser: Browser, story: dict[str, Any]
+) -> None:
+    maria = db.session.get(Patient, story["patients"]["maria"])
+    assert maria is not None
+    team = db.session.scalars(
+        select(Enrollment.care_team_id).where(Enrollment.patient_id == maria.id)
+    ).first()
+    for i in range(120):
+        extra = Patient(display_name=f"Zed {i:03d}", created_by_user_id=maria.created_by_user_id)
+        db.session.add(extra)
+        db.session.flush()
+        db.session.add(Enrollment(care_team_id=team, patient_id=extra.id))
+    db.session.commit()
+    browser.sign_in("priya")
+    browser.find("nav a[href='/console/panel']").click()
+    browser.wait_text("Showing 100 of 122 patients.", "main .summary")
+    logged = db.session.scalars(
+        select(AccessLogEntry.patient_id).where(AccessLogEntry.action == "view_panel")
+    ).all()
+    assert len(logged) == len(set(logged)) == 100
+    _choose(browser, "sort", "name")
+    browser.wait(lambda d: _panel_names(browser)[:3] == ["María García", "Wei Chen", "Zed 000"])
+    browser.find("div.more button").click()
+    browser.wait_text("Showing 122 of 122 patients.", "main .summary")
+    assert _panel_names(browser)[-1] == "Zed 119"
+    assert browser.find_all("div.more button") == []
+    browser.screenshot("panel-large")
     assert browser.console_errors() == []
 
 

@@ -1,32 +1,29 @@
-// The panel: every patient on one of my teams with what a nurse scans first (one API call,
-// GET /care-teams/{id}/panel); sorted, filtered and searched here in the page.
-import { get } from "./api.js";
+// The panel: the patients on one of my teams with what a nurse scans first, a page at a time
+// (GET /care-teams/{id}/panel?sort=&show=&search=&page=&page_size=). The API sorts, filters
+// and searches the whole panel; the page asks only for the rows it shows, and only those
+// patients go in their access log.
+import { call, get, query } from "./api.js";
 import { clear, day, h, humanize, labelled, percent, select, when } from "./dom.js";
 
-const COLLATOR = new Intl.Collator("en", { sensitivity: "base" }); // one, not one per compare
-const byName = (a, b) => COLLATOR.compare(a.display_name, b.display_name);
+// The API's sort orders and filters (PanelSort and PanelFilter in the spec), with their labels.
 const SORTS = {
-  name: ["Name", byName],
-  items: ["Open items (most first)", (a, b) => b.urgent_items - a.urgent_items || b.open_items - a.open_items],
-  score: ["Last check-in score (highest first)", (a, b) => score(b) - score(a)],
-  adherence7: ["7-day adherence (lowest first)", (a, b) => rate(a.adherence_7) - rate(b.adherence_7)],
-  adherence30: ["30-day adherence (lowest first)", (a, b) => rate(a.adherence_30) - rate(b.adherence_30)],
-  appointment: ["Next appointment (soonest first)", (a, b) => next(a) - next(b)],
-  discharge: ["Days since discharge (fewest first)", (a, b) => since(a) - since(b)],
+  name: "Name",
+  items: "Open items (most first)",
+  score: "Last check-in score (highest first)",
+  adherence7: "7-day adherence (lowest first)",
+  adherence30: "30-day adherence (lowest first)",
+  appointment: "Next appointment (soonest first)",
+  discharge: "Days since discharge (fewest first)",
 };
 const SHOW = {
-  all: ["Everyone", () => true],
-  open: ["With open items", (r) => r.open_items > 0],
-  urgent: ["With urgent items", (r) => r.urgent_items > 0],
-  low: ["Adherence under 80 % (30 days)", (r) => rate(r.adherence_30) < 0.8],
-  discharged: ["Discharged in the last 30 days", (r) => since(r) <= 30],
+  all: "Everyone",
+  open: "With open items",
+  urgent: "With urgent items",
+  low: "Adherence under 80 % (30 days)",
+  discharged: "Discharged in the last 30 days",
 };
-
-const STEP = 200; // rows drawn at a time: sorting and search cover every patient regardless
-const score = (r) => (r.last_checkin && r.last_checkin.score !== null ? r.last_checkin.score : -1);
-const rate = (t) => (t && t.dose_adherence !== null ? t.dose_adherence : 2);
-const next = (r) => (r.next_appointment ? Date.parse(r.next_appointment.start) : Infinity);
-const since = (r) => (r.days_since_discharge === null ? Infinity : r.days_since_discharge);
+const PAGE_SIZE = 100; // the API's largest page
+const TYPING_MS = 250; // a search goes to the server once typing pauses this long
 
 export async function showPanel(main) {
   document.title = "Panel · Care console";
@@ -37,17 +34,18 @@ export async function showPanel(main) {
     main.append(h("p", { class: "summary" }, "You are not on any care team, so there is nobody on your panel."));
     return;
   }
-  const state = { team: teams[0].id, sort: "items", show: "all", search: "", rows: [], limit: STEP };
+  // asked: the latest request; an older one's answer arriving after it is dropped.
+  const state = { team: teams[0].id, sort: "items", show: "all", search: "", shown: 0, pages: 0, panelSize: null, asked: 0 };
   const team = select("team", teams.map((t) => [t.id, `${t.name} (${t.organization})`]), state.team);
-  const search = h("input", { type: "search", name: "search", autocomplete: "off" });
-  const sort = select("sort", Object.entries(SORTS).map(([k, [label]]) => [k, label]), state.sort);
-  const show = select("show", Object.entries(SHOW).map(([k, [label]]) => [k, label]), state.show);
+  const search = h("input", { type: "search", name: "search", autocomplete: "off", maxlength: "200" });
+  const sort = select("sort", Object.entries(SORTS), state.sort);
+  const show = select("show", Object.entries(SHOW), state.show);
   const summary = h("p", { class: "summary", "aria-live": "polite" });
   const body = h("tbody");
   const more = h("div", { class: "more" });
   const table = h(
     "table",
-    { class: "panel" },
+    { class: "panel", "aria-busy": "false" },
     h("caption", { class: "visually-hidden" }, "Patients on the panel"),
     h("thead", {}, h("tr", {},
       h("th", { scope: "col" }, "Patient"),
@@ -72,43 +70,53 @@ export async function showPanel(main) {
     more,
   );
 
-  async function load() {
-    summary.textContent = "Loading…";
-    state.rows = await get(`/care-teams/${state.team}/panel`);
-    for (const r of state.rows) r.key = r.display_name.toLocaleLowerCase();
-    draw();
-  }
-
-  function draw() {
-    const needle = state.search.trim().toLocaleLowerCase();
-    const rows = state.rows
-      .filter(SHOW[state.show][1])
-      .filter((r) => !needle || r.key.includes(needle))
-      .sort((a, b) => SORTS[state.sort][1](a, b) || byName(a, b));
-    const shown = rows.slice(0, state.limit);
-    summary.textContent = rows.length === state.rows.length
-      ? `Showing ${shown.length} of ${state.rows.length} patients.`
-      : `Showing ${shown.length} of ${rows.length} matching (${state.rows.length} on the panel).`;
-    // Each row is built once per load; sorting and filtering only reorder them.
+  /** The first page for the current choices, or (`next`) the page after those shown. */
+  async function load(next) {
+    const asked = ++state.asked;
+    const page = next ? state.pages + 1 : 1;
+    const needle = state.search.trim();
+    table.setAttribute("aria-busy", "true");
+    if (!next) summary.textContent = "Loading…";
+    let answer;
+    try {
+      answer = await call("GET", query(`/care-teams/${state.team}/panel`, {
+        sort: state.sort, show: state.show, search: needle, page, page_size: PAGE_SIZE,
+      }));
+    } finally {
+      if (asked === state.asked) table.setAttribute("aria-busy", "false");
+    }
+    if (asked !== state.asked) return;
+    const { data, pagination } = answer;
+    const total = pagination ? pagination.total : data.length;
+    const filtered = state.show !== "all" || needle !== "";
+    if (!filtered) state.panelSize = total;
     const fragment = document.createDocumentFragment();
-    for (const r of shown) {
-      if (!r.element) r.element = row(r);
-      fragment.append(r.element);
-    }
-    clear(body).append(fragment);
+    for (const r of data) fragment.append(row(r));
+    if (next) body.append(fragment);
+    else clear(body).append(fragment);
+    state.pages = page;
+    state.shown = (next ? state.shown : 0) + data.length;
+    const ofPanel = state.panelSize === null ? "" : ` (${state.panelSize} on the panel)`;
+    summary.textContent = filtered
+      ? `Showing ${state.shown} of ${total} matching${ofPanel}.`
+      : `Showing ${state.shown} of ${total} patients.`;
     clear(more);
-    if (rows.length > shown.length) {
-      more.append(h("button", { type: "button", class: "secondary", onClick: () => { state.limit += STEP; draw(); } },
-        `Show ${Math.min(STEP, rows.length - shown.length)} more`));
+    if (total > state.shown) {
+      more.append(h("button", { type: "button", class: "secondary", onClick: () => load(true) },
+        `Show ${Math.min(PAGE_SIZE, total - state.shown)} more`));
     }
   }
 
-  const again = () => { state.limit = STEP; draw(); };
-  team.addEventListener("change", () => { state.team = Number(team.value); state.limit = STEP; load(); });
-  sort.addEventListener("change", () => { state.sort = sort.value; again(); });
-  show.addEventListener("change", () => { state.show = show.value; again(); });
-  search.addEventListener("input", () => { state.search = search.value; again(); });
-  await load();
+  let typing = null;
+  team.addEventListener("change", () => { state.team = Number(team.value); state.panelSize = null; load(false); });
+  sort.addEventListener("change", () => { state.sort = sort.value; load(false); });
+  show.addEventListener("change", () => { state.show = show.value; load(false); });
+  search.addEventListener("input", () => {
+    state.search = search.value;
+    window.clearTimeout(typing);
+    typing = window.setTimeout(() => load(false), TYPING_MS);
+  });
+  await load(false);
 }
 
 function row(r) {
