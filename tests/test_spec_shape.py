@@ -26,7 +26,6 @@ UNPAGED_LISTS = {
     "/patients/{patient_id}/flag-rules": "a patient's flag rules (capped per patient)",
     "/patients/{patient_id}/checkin-schedules/{schedule_id}/occurrences": "a bounded window",
     "/patients/{patient_id}/medications/{medication_id}/schedule": "a bounded window",
-    "/care-teams/{team_id}/panel": "the console sorts and filters the whole panel itself",
 }
 
 # Free-form or untyped today (issue 12): each is to become a typed schema. The list only
