@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from backend.models import (
@@ -108,6 +108,8 @@ def _since(row: PanelRow) -> float:
 def _name_key(name: str) -> str:
     """A name compared without case or accents ("maria" sorts with "María")."""
     plain = unicodedata.normalize("NFKD", name)
+    if plain.isascii():  # most names: nothing to strip (2,000 names in 1 ms, not 12)
+        return plain.casefold()
     return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
 
 
@@ -116,8 +118,8 @@ SORTS: dict[str, tuple[frozenset[str], Callable[[PanelRow], Any]]] = {
     "name": (frozenset(), lambda r: 0),
     "items": (frozenset({"items"}), lambda r: (-r.urgent_items, -r.open_items)),
     "score": (frozenset({"checkin"}), lambda r: -_score(r)),
-    "adherence7": (frozenset({"adherence"}), lambda r: _rate(r, 7)),
-    "adherence30": (frozenset({"adherence"}), lambda r: _rate(r, 30)),
+    "adherence7": (frozenset({"adherence7"}), lambda r: _rate(r, 7)),
+    "adherence30": (frozenset({"adherence30"}), lambda r: _rate(r, 30)),
     "appointment": (frozenset({"appointment"}), _next),
     "discharge": (frozenset({"discharge"}), _since),
 }
@@ -126,7 +128,7 @@ FILTERS: dict[str, tuple[frozenset[str], Callable[[PanelRow], bool]]] = {
     "all": (frozenset(), lambda r: True),
     "open": (frozenset({"items"}), lambda r: r.open_items > 0),
     "urgent": (frozenset({"items"}), lambda r: r.urgent_items > 0),
-    "low": (frozenset({"adherence"}), lambda r: _rate(r, 30) < LOW_ADHERENCE),
+    "low": (frozenset({"adherence30"}), lambda r: _rate(r, 30) < LOW_ADHERENCE),
     "discharged": (frozenset({"discharge"}), lambda r: _since(r) <= RECENT_DISCHARGE_DAYS),
 }
 
@@ -162,6 +164,17 @@ def panel_page(
 
 # -- the column groups: each fills its columns of the rows in scope, in one query ------------
 
+Loader = Callable[[Session, Scope, dict[int, PanelRow], datetime], None]
+
+
+def _among(column: Any, scope: Scope) -> Any:
+    """``column IN scope``: the team's subquery, or a page's ids written into the statement
+    (integers read from the database, so safe to render): 100 bound parameters, which psycopg
+    parses one by one, cost ~4 ms of a 70 ms page on PostgreSQL."""
+    if isinstance(scope, Select):
+        return column.in_(scope)
+    return column.in_(bindparam("ids", list(scope), expanding=True, literal_execute=True))
+
 
 def _enrolled(team_id: int) -> Select[Any]:
     return select(Enrollment.patient_id).where(
@@ -183,7 +196,7 @@ def _names(db: Session, team_id: int) -> dict[int, PanelRow]:
 def _first(patient: Any, columns: list[Any], order: Any, scope: Scope, *where: Any) -> Any:
     """Each patient in scope's first row by ``order`` (``rank == 1`` of the subquery)."""
     rank = func.row_number().over(partition_by=patient, order_by=order).label("rank")
-    ranked = select(patient, *columns, rank).where(patient.in_(scope), *where)
+    ranked = select(patient, *columns, rank).where(_among(patient, scope), *where)
     sub = ranked.subquery()
     return select(*(c for c in sub.c if c.name != "rank")).where(sub.c.rank == 1)
 
@@ -195,7 +208,7 @@ def _items(db: Session, scope: Scope, rows: dict[int, PanelRow], _at: Any) -> No
             func.count(),
             func.sum(case((WorkItem.urgent.is_(True), 1), else_=0)),
         )
-        .where(WorkItem.patient_id.in_(scope), WorkItem.status.in_(UNRESOLVED))
+        .where(_among(WorkItem.patient_id, scope), WorkItem.status.in_(UNRESOLVED))
         .group_by(WorkItem.patient_id)
     ):
         rows[pid].open_items, rows[pid].urgent_items = int(open_count), int(urgent_count or 0)
@@ -245,26 +258,28 @@ def _appointments(db: Session, scope: Scope, rows: dict[int, PanelRow], at: date
 def _discharges(db: Session, scope: Scope, rows: dict[int, PanelRow], at: datetime) -> None:
     for pid, discharged in db.execute(
         select(Discharge.patient_id, func.max(Discharge.discharged_at))
-        .where(Discharge.patient_id.in_(scope), Discharge.discharged_at <= at)
+        .where(_among(Discharge.patient_id, scope), Discharge.discharged_at <= at)
         .group_by(Discharge.patient_id)
     ):
         rows[pid].last_discharged_at = discharged
         rows[pid].days_since_discharge = (at - discharged).days
 
 
-def _adherence(db: Session, scope: Scope, rows: dict[int, PanelRow], at: datetime) -> None:
-    ids = list(rows) if isinstance(scope, Select) else list(scope)
-    for days in PANEL_PERIODS:
+def _adherence(days: int) -> Loader:
+    def load(db: Session, scope: Scope, rows: dict[int, PanelRow], at: datetime) -> None:
+        ids = list(rows) if isinstance(scope, Select) else list(scope)
         for pid, tally in _tallies(db, scope, ids, days, at).items():
             rows[pid].adherence[days] = {key: tally[key] for key in TALLY_SHOWN}
 
+    return load
 
-LOADERS: dict[str, Callable[[Session, Scope, dict[int, PanelRow], datetime], None]] = {
+
+LOADERS: dict[str, Loader] = {
     "items": _items,
     "checkin": _checkins,
     "appointment": _appointments,
     "discharge": _discharges,
-    "adherence": _adherence,
+    **{f"adherence{days}": _adherence(days) for days in PANEL_PERIODS},
 }
 
 
@@ -285,7 +300,7 @@ def _tallies(
     # one by one: half the request's time on a 2,000-patient panel).
     for pid, computed_at, *tally in db.execute(
         select(AdherenceSnapshot.patient_id, AdherenceSnapshot.computed_at, *snapshot).where(
-            AdherenceSnapshot.patient_id.in_(scope), AdherenceSnapshot.days == days
+            _among(AdherenceSnapshot.patient_id, scope), AdherenceSnapshot.days == days
         )
     ).all():
         if adherence_snapshots.is_fresh(computed_at, at):
