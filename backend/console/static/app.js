@@ -64,7 +64,10 @@ async function render() {
     return render();
   }
   renderHeader();
-  const el = clear(main());
+  // Each page draws into its own element, so a page still waiting for the API when another
+  // is shown (Panel clicked while the worklist loads) draws into a detached one, not this.
+  const el = h("div", { class: "page" });
+  clear(main()).append(el);
   for (const [pattern, show] of routes) {
     const m = path.match(pattern);
     if (m) {
