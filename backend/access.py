@@ -9,11 +9,12 @@ to the access log at the end of the request, with its outcome.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Integer, Select, Subquery, bindparam, cast, null, select, union_all
 
 from backend import db
 from backend.clock import now
@@ -269,32 +270,54 @@ def authorize(user: User, patient_id: int, action: Action) -> PatientAccess:
     return access
 
 
-# Built once: the today view asks on every request.
-_OWN_RECORD = select(Patient).where(Patient.user_id == bindparam("user_id"))
-_GRANTED = (
-    select(CaregiverGrant, Patient)
-    .join(Patient, Patient.id == CaregiverGrant.patient_id)
-    .where(
+def cared_for_rows() -> Subquery:
+    """Whom the user (bind ``user_id``) cares for at ``at``: their own record, with no grant,
+    and each patient of an active grant, as (patient_id, grant_id) rows -- a subquery, so the
+    today view reads its cached days in the same statement."""
+    own = select(Patient.id.label("patient_id"), cast(null(), Integer).label("grant_id")).where(
+        Patient.user_id == bindparam("user_id")
+    )
+    granted = select(CaregiverGrant.patient_id, CaregiverGrant.id).where(
         CaregiverGrant.caregiver_user_id == bindparam("user_id"),
         CaregiverGrant.active_clause(bindparam("at", type_=UTCDateTime)),
     )
-    .order_by(Patient.id, CaregiverGrant.is_managing.desc())
+    return union_all(own, granted).subquery("cared_for")
+
+
+_CARED = cared_for_rows()
+# Built once: asked on many requests.
+_CARED_FOR = (
+    select(Patient, CaregiverGrant)
+    .join_from(_CARED, Patient, Patient.id == _CARED.c.patient_id)
+    .outerjoin(CaregiverGrant, CaregiverGrant.id == _CARED.c.grant_id)
 )
 
 
 def patients_cared_for(user: User) -> list[PatientAccess]:
-    """The user's own record and everyone they care for by an active grant (two queries)."""
-    found: list[PatientAccess] = []
-    own = db.session.scalar(_OWN_RECORD, {"user_id": user.id})
-    if own is not None:
-        found.append(PatientAccess(own, user, Role.SELF, _EVERYTHING, "self"))
-    rows = db.session.execute(_GRANTED, {"user_id": user.id, "at": now()})
-    seen = {a.patient.id for a in found}
-    for grant, patient in rows:
-        if patient.id not in seen:
-            seen.add(patient.id)
-            found.append(access_for_grant(user, patient, grant))
-    return found
+    """The user's own record and everyone they care for by an active grant (one query)."""
+    rows = db.session.execute(_CARED_FOR, {"user_id": user.id, "at": now()})
+    return accesses_of(user, rows.tuples())
+
+
+def accesses_of(
+    user: User, rows: Iterable[tuple[Patient, CaregiverGrant | None]]
+) -> list[PatientAccess]:
+    """The user's access to each patient of :func:`cared_for_rows`' rows: one per patient (a
+    managing grant before another), their own record first, then by patient id."""
+    best: dict[int, PatientAccess] = {}
+    for patient, grant in rows:
+        access = (
+            PatientAccess(patient, user, Role.SELF, _EVERYTHING, "self")
+            if grant is None
+            else access_for_grant(user, patient, grant)
+        )
+        held = best.get(patient.id)
+        if held is None or _RANK[access.role] < _RANK[held.role]:
+            best[patient.id] = access
+    return sorted(best.values(), key=lambda a: (a.role is not Role.SELF, a.patient.id))
+
+
+_RANK = {Role.SELF: 0, Role.MANAGING_CAREGIVER: 1, Role.CAREGIVER: 2, Role.CARE_TEAM: 3}
 
 
 def may_end_grant(access: PatientAccess, grant: CaregiverGrant) -> bool:

@@ -3,8 +3,8 @@ patient's own zone, what is due, what was done, and what is coming.
 
 It is the hottest read (every phone opens it many times a day), so each patient's day is
 computed once and served from ``today_cache`` until something changes it
-(``backend/models/today_cache``). A request whose days are all cached costs a fixed three
-queries: who is cared for (2) and the cached days (1). The days it misses are computed together
+(``backend/models/today_cache``). A request whose days are all cached costs one query: who
+is cared for, with their cached days. The days it misses are computed together
 in a fixed number of queries whatever the number of patients or medicines (no N+1):
 medicines (1), dose logs (1), appointments (1), care plans (1), check-in schedules (1) and,
 when there are any, their answers (1) and the templates kept from caregivers (1); then stored
@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from backend.access import Action, PatientAccess, patients_cared_for, record_access
+from backend.access import Action, PatientAccess, accesses_of, record_access
 from backend.clock import now
 from backend.models import (
     Appointment,
@@ -112,12 +112,12 @@ def today_views(
     """The day of the user and of each person they care for, as the user may see it.
     ``render`` turns a computed day into the JSON of each section (the API's schemas)."""
     at = now()
-    accesses = patients_cared_for(user)
+    lookup = today_cache.read(db, user.id, [requested] if requested else _todays(at), at)
+    accesses = accesses_of(user, lookup.cared_for)
     wanted = [Wanted(a.patient, requested or local_today(a.patient, at)) for a in accesses]
     for access in accesses:  # one read of each person's day, in their log (not the patient's own)
         record_access(access, "view_today")
-    lookup = today_cache.read(db, wanted, at)
-    found = lookup.found
+    found = lookup.good(wanted, at)
     missing = [w for w in wanted if w.patient.id not in found]
     if missing:
         computed = build_days(db, missing, at)
@@ -135,6 +135,11 @@ def today_views(
 
 def local_today(patient: Patient, at: datetime) -> date:
     return at.astimezone(ZoneInfo(patient.time_zone)).date()
+
+
+def _todays(at: datetime) -> list[date]:
+    """Every date that is "today" somewhere at ``at`` (UTC-12 to UTC+14)."""
+    return sorted({(at + timedelta(hours=h)).date() for h in (-12, 14)} | {at.date()})
 
 
 def _visible(access: PatientAccess, sections: Sections) -> dict[str, str | None]:

@@ -17,7 +17,8 @@ from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from backend.models import Patient, TodayCacheRow
+from backend.access import cared_for_rows
+from backend.models import CaregiverGrant, Patient, TodayCacheRow
 
 # A section name -> its JSON text, as the API renders it.
 Sections = dict[str, str]
@@ -44,27 +45,43 @@ class Wanted:
     day: date
 
 
-@dataclass(frozen=True)
+@dataclass
 class Lookup:
-    """What the cache holds for the wanted days: the good rows' sections by patient id, and
-    each wanted patient's current version (read from the database in the same statement, not
-    from a ``Patient`` a long-lived session may hold from before a change)."""
+    """One read for a reader: whom they care for (each patient with the grant, or None for
+    their own record), each patient's current version (read in the same statement, not from
+    a ``Patient`` a long-lived session may hold from before a change) and the cached rows of
+    the asked days, as (version, valid until, sections) by (patient id, day)."""
 
-    found: dict[int, Sections]
+    cared_for: list[tuple[Patient, CaregiverGrant | None]]
     versions: dict[int, int]
+    rows: dict[tuple[int, date], tuple[int, datetime, Sections]]
+
+    def good(self, wanted: Sequence[Wanted], at: datetime) -> dict[int, Sections]:
+        """The wanted days' sections by patient id where the row is good: computed at the
+        current version, and no status in it has changed since."""
+        found = {}
+        for w in wanted:
+            row = self.rows.get((w.patient.id, w.day))
+            if row is not None and row[0] == self.versions[w.patient.id] and at < row[1]:
+                found[w.patient.id] = row[2]
+        return found
 
 
-# Built once (the hottest read there is): each wanted patient's version, with their rows for
-# the wanted days.
+_CARED = cared_for_rows()
+# Built once (the hottest read there is): whom the reader cares for, each patient's version,
+# and their rows for the asked days -- one statement.
 _READ = (
     select(
-        Patient.id,
+        Patient,
+        CaregiverGrant,
         Patient.today_version,
         TodayCacheRow.day,
         TodayCacheRow.version,
         TodayCacheRow.valid_until,
         *(getattr(TodayCacheRow, name) for name in SECTIONS),
     )
+    .join_from(_CARED, Patient, Patient.id == _CARED.c.patient_id)
+    .outerjoin(CaregiverGrant, CaregiverGrant.id == _CARED.c.grant_id)
     .outerjoin(
         TodayCacheRow,
         and_(
@@ -72,23 +89,27 @@ _READ = (
             TodayCacheRow.day.in_(bindparam("days", expanding=True)),
         ),
     )
-    .where(Patient.id.in_(bindparam("ids", expanding=True)))
 )
 
 
-def read(db: Session, wanted: Sequence[Wanted], at: datetime) -> Lookup:
-    """One SELECT: each wanted patient's version, with their cached rows for the wanted days.
-    A row is good when it was computed at the current version and no status in it has
-    changed since."""
-    if not wanted:
-        return Lookup({}, {})
-    want = {w.patient.id: w.day for w in wanted}
-    rows = db.execute(_READ, {"ids": list(want), "days": list(set(want.values()))})
-    lookup = Lookup({}, {})
-    for patient_id, current, day, version, valid_until, *sections in rows:
-        lookup.versions[patient_id] = current
-        if day == want[patient_id] and version == current and at < valid_until:
-            lookup.found[patient_id] = dict(zip(SECTIONS, sections, strict=True))
+def read(db: Session, user_id: int, days: Sequence[date], at: datetime) -> Lookup:
+    """One SELECT: whom the user cares for at ``at``, with their versions and cached rows
+    for ``days`` (each patient's "today" is one of them)."""
+    lookup = Lookup([], {}, {})
+    seen: set[tuple[int, int | None]] = set()
+    rows = db.execute(_READ, {"user_id": user_id, "at": at, "days": sorted(set(days))})
+    for patient, grant, current, day, version, valid_until, *sections in rows:
+        pair = (patient.id, None if grant is None else grant.id)
+        if pair not in seen:  # one row per cached day
+            seen.add(pair)
+            lookup.cared_for.append((patient, grant))
+        lookup.versions[patient.id] = current
+        if day is not None:
+            lookup.rows[(patient.id, day)] = (
+                version,
+                valid_until,
+                dict(zip(SECTIONS, sections, strict=True)),
+            )
     return lookup
 
 
