@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from firebase_admin import auth as fb_auth
 from google.auth import crypt, jwt
+
+from tests.localserver import LocalServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def firebase_claims(
 
 
 @dataclass
-class CertServer:
+class CertServer(LocalServer):
     """Serves ``certs`` (kid -> PEM) on an ephemeral 127.0.0.1 port in a daemon thread.
 
     ``status`` other than 200 makes it answer with that status and no certificates.
@@ -104,19 +104,15 @@ class CertServer:
     status: int = 200
     max_age_s: int = 3600
     hits: int = 0
-    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "server not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+        return f"{self.base}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
 
     def start(self) -> CertServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 owner.hits += 1
                 if owner.status != 200:
@@ -134,27 +130,8 @@ class CertServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.01},  # shutdown() waits up to one poll
-            name="certserver",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serve(Handler, "certserver")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
 
 
 def service_account_file(path: Path, key: SigningKey, project: str) -> Path:

@@ -20,13 +20,14 @@ import threading
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import firebase_admin
 from firebase_admin import messaging
 
 from backend.firebase import NoNetworkCredential
+from tests.localserver import LocalServer, QuietHandler
 
 PROJECT = "demo-carecompanion"
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -95,7 +96,7 @@ class Answer:
 
 
 @dataclass
-class FcmServer:
+class FcmServer(LocalServer):
     project: str = PROJECT
     received: list[dict[str, Any]] = field(default_factory=list)  # accepted messages
     attempts: Counter[str] = field(default_factory=Counter)  # every POST, by token
@@ -107,8 +108,6 @@ class FcmServer:
     _sticky: dict[str, Answer] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 0
-    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
 
     # -- scripting --------------------------------------------------------------------
     def script(
@@ -155,9 +154,7 @@ class FcmServer:
     # -- server -----------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "server not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base
 
     @property
     def fcm_url_template(self) -> str:
@@ -168,7 +165,7 @@ class FcmServer:
         owner = self
         path = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as FCM: the client pools connections
 
             def do_POST(self) -> None:
@@ -211,30 +208,12 @@ class FcmServer:
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client died waiting (crash tests)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         class Server(ThreadingHTTPServer):
             request_queue_size = 1024  # send_each opens up to 500 connections at once
             daemon_threads = True
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="fcmserver",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serve(Handler, "fcmserver", Server)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
 
 
 _url_lock = threading.Lock()

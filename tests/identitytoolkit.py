@@ -25,11 +25,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.certserver import SigningKey, firebase_claims
+from tests.localserver import LocalServer, QuietHandler
 
 SIGN_IN = "/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword"
 LOOKUP = "/identitytoolkit.googleapis.com/v1/accounts:lookup"
@@ -51,7 +51,7 @@ class _SignIn:
 
 
 @dataclass
-class IdentityToolkit:
+class IdentityToolkit(LocalServer):
     project: str
     api_key: str
     key: SigningKey
@@ -61,15 +61,11 @@ class IdentityToolkit:
     id_tokens: list[str] = field(default_factory=list)
     refreshes: int = 0
     _sessions: dict[str, _SignIn] = field(default_factory=dict)  # by refresh token
-    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "server not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base
 
     # --- the three endpoints -------------------------------------------------------------
 
@@ -169,7 +165,7 @@ class IdentityToolkit:
     def start(self) -> IdentityToolkit:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _cors(self) -> None:
                 self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin", "*"))
                 self.send_header("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
@@ -206,27 +202,8 @@ class IdentityToolkit:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="identitytoolkit",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serve(Handler, "identitytoolkit")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
 
 
 def _error(message: str) -> dict[str, Any]:

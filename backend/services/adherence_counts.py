@@ -531,6 +531,49 @@ def _row(
     }
 
 
+_DAY_COLUMNS = (
+    "patient_id",
+    "day",
+    "version",
+    "scheduled",
+    "taken",
+    "late",
+    "skipped",
+    "covered",
+    "first_at",
+    "last_at",
+)
+_DAY_TYPES = ("integer", "date", *("integer",) * 5, "boolean", "timestamptz", "timestamptz")
+# PostgreSQL: a first cold panel stores ~66,000 days; as an executemany, psycopg adapted their
+# 660,000 parameters one by one in Python (~2.5 s). Ten comma-separated texts, split into
+# arrays by the server (an empty item is NULL), cost next to nothing.
+_KEEP_PG = text(
+    "INSERT INTO adherence_days ({columns}) SELECT * FROM unnest({arrays}) "
+    "ON CONFLICT (patient_id, day) DO UPDATE SET {updates} "
+    "WHERE adherence_days.version < excluded.version".format(
+        columns=", ".join(_DAY_COLUMNS),
+        arrays=", ".join(
+            f"CAST(string_to_array(:{c}, ',', '') AS {t}[])"
+            for c, t in zip(_DAY_COLUMNS, _DAY_TYPES, strict=True)
+        ),
+        updates=", ".join(f"{c} = excluded.{c}" for c in _DAY_COLUMNS[2:]),
+    )
+)
+
+
+def _as_arrays(rows: list[dict[str, Any]]) -> dict[str, str]:
+    def item(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "t" if value else "f"
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat()
+        return str(value)
+
+    return {c: ",".join(item(row[c]) for row in rows) for c in _DAY_COLUMNS}
+
+
 def _keep(db: Session, rows: list[dict[str, Any]]) -> None:
     """Store settled days (a newer version than a stored row's replaces it; an older one,
     from a computation that read before a change, does not). A busy database costs the
@@ -557,6 +600,9 @@ def _keep(db: Session, rows: list[dict[str, Any]]) -> None:
     rows.sort(key=lambda r: (r["patient_id"], r["day"]))  # one lock order for two writers
     try:
         with db.begin_nested():
-            db.execute(stmt, rows)
+            if dialect == "postgresql":
+                db.execute(_KEEP_PG, _as_arrays(rows))
+            else:
+                db.execute(stmt, rows)
     except OperationalError as exc:
         log.warning("adherence days not stored (%d rows): %s", len(rows), exc.orig)
