@@ -232,6 +232,8 @@ def test_priya_works_in_marias_chart(
     browser.open(f"/console/patients/{maria}")
     browser.wait_text("María García", "main h1")
     browser.wait_text("twice a day with breakfast and dinner", "#card-medicines + .card-body")
+    # the next dose at its instant in her zone, written as the doses she logged are
+    browser.wait_text("Nov 25, 2026, 7:00 PM EST — Metformin", "#card-coming-up + .card-body")
     browser.wait_text("PHQ-9 score over time", "main")
     browser.wait_for("main svg.chart polyline, main svg.chart circle")
     browser.wait_text("Mom has been forgetting her evening Metformin", "main")

@@ -96,7 +96,9 @@ async function upcoming(ctx) {
   return [
     h("h3", {}, "Next doses"),
     next.length
-      ? h("ul", {}, next.slice(0, 6).map((o) => h("li", {}, `${day(o.local_date)}, ${o.local_time.slice(0, 5)} — ${o.med.name}`)))
+      // the instant in the patient's zone, as "Latest logged" shows it (a home-zone
+      // medicine's local time is in another zone)
+      ? h("ul", {}, next.slice(0, 6).map((o) => h("li", {}, when(o.at, ctx.zone), " — ", o.med.name)))
       : empty("No scheduled doses."),
     h("h3", {}, "Latest logged"),
     doses.length
