@@ -51,6 +51,9 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         raise click.ClickException("the demo never runs with CARECOMPANION_ENV=production")
     app = create_app(settings)
     with app.app_context():
+        # One line per migration (about forty, some of several lines) would bury the
+        # tokens and the story printed below; `carecompanion db upgrade` shows them.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         upgrade(db.get_engine())
         loaded = load_fixtures(db.session())
         db.session.commit()
