@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from backend.clock import now
+from backend.db import among
 from backend.models.caregiving import ALL_PERMISSIONS, CaregiverGrant, Permission, grant_allows
 from backend.models.careteam import Enrollment, care_team_rows
 from backend.models.dose_givers import DoseGivers
@@ -151,7 +152,7 @@ def circles(db: Session, patients: Iterable[Patient], at: datetime) -> dict[int,
             CaregiverGrant.caregiver_user_id,
             CaregiverGrant.is_managing,
             CaregiverGrant.permissions,
-        ).where(CaregiverGrant.patient_id.in_(by_id), CaregiverGrant.active_clause(at))
+        ).where(among(db, CaregiverGrant.patient_id, list(by_id)), CaregiverGrant.active_clause(at))
     )
     for patient_id, user_id, managing, permissions in grants:
         circle = by_id[patient_id]
@@ -172,7 +173,7 @@ def circles(db: Session, patients: Iterable[Patient], at: datetime) -> dict[int,
             DoseGivers.medication_id,
             DoseGivers.receives,
             DoseGivers.caregiver_user_ids,
-        ).where(DoseGivers.patient_id.in_(by_id))
+        ).where(among(db, DoseGivers.patient_id, list(by_id)))
     )
     for patient_id, medication_id, receives, chosen in settings:
         by_id[patient_id].dose_givers[medication_id] = (receives, tuple(chosen or ()))
@@ -181,7 +182,7 @@ def circles(db: Session, patients: Iterable[Patient], at: datetime) -> dict[int,
 
 def care_team_user_ids(db: Session, patient_ids: Iterable[int]) -> dict[int, set[int]]:
     """patient id -> the active members of the care teams the patient is enrolled on."""
-    rows = db.execute(care_team_rows().where(Enrollment.patient_id.in_(list(patient_ids))))
+    rows = db.execute(care_team_rows().where(among(db, Enrollment.patient_id, list(patient_ids))))
     found: dict[int, set[int]] = {}
     for patient_id, user_id, _role in rows:
         found.setdefault(patient_id, set()).add(user_id)

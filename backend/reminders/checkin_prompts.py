@@ -32,6 +32,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from backend.clock import now
+from backend.db import among
 from backend.models import CheckinResponse, CheckinSchedule, Patient
 from backend.models.checkin import TemplateKey
 from backend.models.outbox import Reminder
@@ -271,7 +272,7 @@ def prompt_rows(
     [start, end) and still answerable at ``at``; two queries (schedules, answers) for the
     whole batch. A prompt due before ``at`` (a re-plan's look-back) is due at ``at``."""
     stmt = select(CheckinSchedule).where(
-        CheckinSchedule.patient_id.in_(list(patients)),
+        among(db, CheckinSchedule.patient_id, list(patients)),
         CheckinSchedule.status == "active",
         or_(CheckinSchedule.expires_at.is_(None), CheckinSchedule.expires_at > start),
     )

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.db import among
 from backend.models.escalation import EscalationChain
 from backend.models.medication import Medication
 from backend.reminders.timeline import ESCALATE, ESCALATE_CRITICAL, FOLLOW_UP, FOLLOW_UP_CRITICAL
@@ -74,7 +75,9 @@ def chains_for(db: Session, patient_ids: Iterable[int]) -> dict[tuple[int, int |
     ids = list(patient_ids)
     if not ids:
         return {}
-    rows = db.scalars(select(EscalationChain).where(EscalationChain.patient_id.in_(ids)))
+    rows = db.scalars(
+        select(EscalationChain).where(among(db, EscalationChain.patient_id, list(ids)))
+    )
     return {(c.patient_id, c.medication_id): parse_steps(c.steps) for c in rows}
 
 

@@ -184,7 +184,7 @@ def _read_batch(
     rows: list[dict[str, Any]] = []
     if everything or meds_only:
         med_stmt = select(Medication).where(
-            Medication.patient_id.in_(by_id), Medication.status == "active"
+            among(db, Medication.patient_id, list(by_id)), Medication.status == "active"
         )
         if meds_only is not None:
             med_stmt = med_stmt.where(Medication.id.in_(meds_only))
@@ -198,7 +198,7 @@ def _read_batch(
             rows += refill_rows(med, patient, circle[patient.id], at, refills)
     if everything or appts_only:
         appt_stmt = select(Appointment).where(
-            Appointment.patient_id.in_(by_id),
+            among(db, Appointment.patient_id, list(by_id)),
             Appointment.status == "booked",
             Appointment.start_at > at,
             Appointment.start_at <= end + timedelta(days=15),
