@@ -40,7 +40,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Text, and_, bindparam, case, cast, func, literal, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
@@ -568,6 +568,15 @@ _KEEP_PG = text(
 )
 
 
+_INSERT_DAYS = sqlite.insert(AdherenceDay)
+# SQLite: the same upsert, row by row (no arrays to unnest).
+_KEEP_SQLITE = _INSERT_DAYS.on_conflict_do_update(
+    index_elements=["patient_id", "day"],
+    set_={name: _INSERT_DAYS.excluded[name] for name in _DAY_COLUMNS[2:]},
+    where=AdherenceDay.version < _INSERT_DAYS.excluded.version,
+)
+
+
 def _as_arrays(rows: list[dict[str, Any]]) -> dict[str, str]:
     """The rows as one comma-separated text per column (built column by column: 600,000
     values, item by item through one formatter, took 0.7 s)."""
@@ -587,31 +596,12 @@ def _keep(db: Session, rows: list[dict[str, Any]]) -> None:
     """Store settled days (a newer version than a stored row's replaces it; an older one,
     from a computation that read before a change, does not). A busy database costs the
     rows, not the request."""
-    dialect = db.get_bind().dialect.name
-    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(AdherenceDay)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["patient_id", "day"],
-        set_={
-            name: stmt.excluded[name]
-            for name in (
-                "version",
-                "scheduled",
-                "taken",
-                "late",
-                "skipped",
-                "covered",
-                "first_at",
-                "last_at",
-            )
-        },
-        where=AdherenceDay.version < stmt.excluded.version,
-    )
     rows.sort(key=lambda r: (r["patient_id"], r["day"]))  # one lock order for two writers
     try:
         with db.begin_nested():
-            if dialect == "postgresql":
+            if db.get_bind().dialect.name == "postgresql":
                 db.execute(_KEEP_PG, _as_arrays(rows))
             else:
-                db.execute(stmt, rows)
+                db.execute(_KEEP_SQLITE, rows)
     except OperationalError as exc:
         log.warning("adherence days not stored (%d rows): %s", len(rows), exc.orig)
