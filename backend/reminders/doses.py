@@ -37,7 +37,7 @@ from backend.reminders.timeline import (
     DOSE_LATE_CRITICAL,
     FOLLOW_UP_LATE,
 )
-from backend.schedule.medicines import expansion_key, occurrences
+from backend.schedule.medicines import Scheduled, expansion_key, occurrences
 from notifications.outbox import cancel, row
 
 
@@ -55,15 +55,16 @@ ExpansionCache = dict[_ExpansionKey, _Slots]
 
 
 def _slots(
-    med: Medication,
+    med: Scheduled,
     patient: Patient,
     start: datetime,
     end: datetime,
     cache: dict[_ExpansionKey, _Slots] | None,
+    timing_text: str | None = None,
 ) -> _Slots:
     if cache is None:
         return [(o.slot_key, o.at, o.at.isoformat()) for o in occurrences(med, patient, start, end)]
-    key = expansion_key(med, patient)
+    key = expansion_key(med, patient, timing_text)
     found = cache.get(key)
     if found is None:
         found = [
@@ -74,7 +75,7 @@ def _slots(
 
 
 def dose_rows(
-    med: Medication,
+    med: Scheduled,
     patient: Patient,
     circle: Circle,
     chain: Sequence[Step],
@@ -84,9 +85,11 @@ def dose_rows(
     logged: set[tuple[int, str]],
     cache: dict[_ExpansionKey, _Slots] | None = None,
     skip: frozenset[str] | set[str] = frozenset(),
+    timing_text: str | None = None,
 ) -> list[dict[str, Any]]:
     """The dose rows of ``med``; keys in ``skip`` (rows that exist and that writing again
-    would leave as they are) are not built."""
+    would leave as they are) are not built. ``timing_text``: the schedule's JSON text, when
+    the caller read it (the expansion cache's key, see ``expansion_key``)."""
     rows: list[dict[str, Any]] = []
     med_id, patient_id, patient_user = med.id, patient.id, circle.patient_user
     givers = circle.givers(med_id)  # the patient, chosen caregivers, or both
@@ -102,16 +105,19 @@ def dose_rows(
         )
         for index, step in enumerate(chain, start=1)
     ]
-    for slot_key, at, at_iso in _slots(med, patient, start, end, cache):
+    for slot_key, at, at_iso in _slots(med, patient, start, end, cache, timing_text):
         if (med_id, slot_key) in logged:
             continue
         key = dose_key(med_id, slot_key)
-        subject = {"medication_id": med_id, "slot_key": slot_key, "dose_at": at_iso}
+        # Built for the first row that needs it (a second run builds none)
+        subject: dict[str, Any] | None = None
         if at >= now:
             for user_id in givers:
                 # The patient's own reminder keeps the plain key; a giver's is theirs.
                 giver_key = key if user_id == patient_user else f"{key}:giver:{user_id}"
                 if giver_key not in skip:
+                    if subject is None:
+                        subject = {"medication_id": med_id, "slot_key": slot_key, "dose_at": at_iso}
                     rows.append(row(giver_key, "dose", user_id, patient_id, at, late, subject))
         for index, after, kind, step_late, notify, users in steps:
             due = at + after
@@ -123,7 +129,13 @@ def dose_rows(
                 if step_key in skip:
                     continue
                 if step_subject is None:
-                    step_subject = {**subject, "step": index, "target": notify}
+                    step_subject = {
+                        "medication_id": med_id,
+                        "slot_key": slot_key,
+                        "dose_at": at_iso,
+                        "step": index,
+                        "target": notify,
+                    }
                 rows.append(row(step_key, kind, user_id, patient_id, due, step_late, step_subject))
     return rows
 

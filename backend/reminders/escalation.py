@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from backend.db import among
 from backend.models.escalation import EscalationChain
-from backend.models.medication import Medication
 from backend.reminders.timeline import ESCALATE, ESCALATE_CRITICAL, FOLLOW_UP, FOLLOW_UP_CRITICAL
+from backend.schedule.medicines import Scheduled
 
 TARGETS = ("patient", "caregiver", "caregivers", "care_team")
 
@@ -51,7 +51,7 @@ class Step:
         return out
 
 
-def default_chain(med: Medication, managed: bool = False) -> list[Step]:
+def default_chain(med: Scheduled, managed: bool = False) -> list[Step]:
     """The chain when none is set. For a managed patient (no login) the "patient" step
     reaches who gives the doses, the caregivers come next, and -- with nobody at home who
     could take the dose on their own -- the care team last, at twice the caregivers' delay."""
@@ -82,7 +82,7 @@ def chains_for(db: Session, patient_ids: Iterable[int]) -> dict[tuple[int, int |
 
 
 def chain_of(
-    chains: dict[tuple[int, int | None], list[Step]], med: Medication, managed: bool = False
+    chains: dict[tuple[int, int | None], list[Step]], med: Scheduled, managed: bool = False
 ) -> list[Step]:
     found = chains.get((med.patient_id, med.id))
     if found is None:

@@ -18,13 +18,14 @@ other reason (dose logged, "I'm on it", access revoked) stay cancelled.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, select, union_all
+from sqlalchemy import Text, case, cast, func, select, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -48,6 +49,46 @@ from backend.reminders.timeline import DOSE_KINDS, HORIZON, LOOKBACK
 from notifications.outbox import REPLANNED, cancel, upsert_planned, write_planned
 
 BATCH = 500
+
+
+class _Medicine(NamedTuple):
+    """A medicine as the planner reads it: the columns the schedule engine, refills and the
+    escalation chain read (``backend.schedule.medicines.Scheduled``), as a plain row -- a
+    second run spent more on building 125,000 ORM objects than on anything else -- with its
+    schedule parsed once per distinct JSON text (``timing_text``) and shared."""
+
+    id: int
+    patient_id: int
+    status: str
+    start_date: date
+    end_date: date | None
+    created_at: datetime
+    tz_policy: str
+    home_time_zone: str
+    time_critical: bool
+    quantity_on_hand: float | None
+    dose_amount: float
+    refill_threshold_days: int | None
+    timing: dict[str, Any] | None
+    timing_text: str | None
+
+
+_MEDICINE_COLUMNS = (
+    Medication.id,
+    Medication.patient_id,
+    Medication.status,
+    Medication.start_date,
+    Medication.end_date,
+    Medication.created_at,
+    Medication.tz_policy,
+    Medication.home_time_zone,
+    Medication.time_critical,
+    Medication.quantity_on_hand,
+    Medication.dose_amount,
+    Medication.refill_threshold_days,
+    # As text: the driver would decode the same few schedules' JSON once per row.
+    cast(Medication.timing, Text),
+)
 
 
 def plan(
@@ -74,16 +115,17 @@ def plan(
     scope = _patient_scope(db, patient_ids, meds_only, appts_only)
     cache: ExpansionCache = {}
     refills: dict[tuple[Any, ...], bool] = {}
+    timings: dict[str | None, Any] = {}
     writing: Callable[[], Counter[str]] | None = None
     try:
-        batch = _read_batch(db, 0, scope, at, start, end, meds_only, appts_only, refills)
+        batch = _read_batch(db, 0, scope, at, start, end, meds_only, appts_only, refills, timings)
         while batch is not None:
             rows = batch.rows + batch.dose_rows(start, end, at, cache)
             if writing is not None:
                 totals.update(writing())
                 writing = None
             following = _read_batch(
-                db, batch.last, scope, at, start, end, meds_only, appts_only, refills
+                db, batch.last, scope, at, start, end, meds_only, appts_only, refills, timings
             )
             writing = write_planned(db, rows, at, batch.existing, batch.revive)
             totals["patients"] += len(batch.patients)
@@ -123,7 +165,7 @@ class _Batch:
 
     patients: dict[int, Patient]
     circle: dict[int, Circle]
-    meds: list[Medication]
+    meds: list[_Medicine]
     chains: Any
     logged: set[tuple[int, str]]
     existing: set[str]
@@ -155,6 +197,7 @@ class _Batch:
                     self.logged,
                     cache,
                     self.existing,
+                    med.timing_text,
                 )
         return rows
 
@@ -169,6 +212,7 @@ def _read_batch(
     meds_only: list[int] | None,
     appts_only: list[int] | None,
     refills: dict[tuple[Any, ...], bool],
+    timings: dict[str | None, Any],
 ) -> _Batch | None:
     """The next batch of patients (ids after ``after``), or None when there are no more."""
     stmt = select(Patient).where(Patient.id > after).order_by(Patient.id).limit(BATCH)
@@ -183,19 +227,23 @@ def _read_batch(
     everything = meds_only is None and appts_only is None
     rows: list[dict[str, Any]] = []
     if everything or meds_only:
-        med_stmt = select(Medication).where(
+        med_stmt = select(*_MEDICINE_COLUMNS).where(
             among(db, Medication.patient_id, list(by_id)), Medication.status == "active"
         )
         if meds_only is not None:
             med_stmt = med_stmt.where(Medication.id.in_(meds_only))
-        batch.meds = [m for m in db.scalars(med_stmt) if m.timing or m.quantity_on_hand is not None]
+        batch.meds = [
+            m
+            for m in _medicines(db.execute(med_stmt).all(), timings)
+            if m.timing or m.quantity_on_hand is not None
+        ]
         batch.chains = chains_for(db, by_id)
         batch.logged, batch.existing, batch.revive = _done(
             db, [m.id for m in batch.meds], list(by_id), start
         )
         for med in batch.meds:
             patient = by_id[med.patient_id]
-            rows += refill_rows(med, patient, circle[patient.id], at, refills)
+            rows += refill_rows(med, patient, circle[patient.id], at, refills, med.timing_text)
     if everything or appts_only:
         appt_stmt = select(Appointment).where(
             among(db, Appointment.patient_id, list(by_id)),
@@ -211,6 +259,17 @@ def _read_batch(
         rows += prompt_rows(db, by_id, circle, start, end, at)
     batch.rows = apply_quiet_hours(db, rows, {p.id: p.time_zone for p in patients})
     return batch
+
+
+def _medicines(rows: Sequence[Any], timings: dict[str | None, Any]) -> list[_Medicine]:
+    """The rows of ``_MEDICINE_COLUMNS`` as medicines, each distinct schedule text parsed
+    once (in ``timings``, kept for the run)."""
+    out = []
+    for *columns, text in rows:
+        if text not in timings:
+            timings[text] = None if text is None else json.loads(text)
+        out.append(_Medicine._make((*columns, timings[text], text)))
+    return out
 
 
 # Between the keys one row of :func:`_done` brings: never in a key (ids, dates, times, codes).

@@ -27,7 +27,7 @@ from backend.models.medication import Medication
 from backend.models.outbox import Reminder
 from backend.models.patient import Patient
 from backend.reminders.audience import Circle
-from backend.schedule.medicines import supply
+from backend.schedule.medicines import Scheduled, supply
 from notifications.outbox import row
 
 REFILL_LATE = timedelta(hours=20)
@@ -38,13 +38,17 @@ _DAY_SPAN = timedelta(days=2)
 
 
 def _needs_refill(
-    med: Medication, patient: Patient, cache: dict[tuple[Any, ...], bool] | None
+    med: Scheduled,
+    patient: Patient,
+    cache: dict[tuple[Any, ...], bool] | None,
+    timing_text: str | None = None,
 ) -> bool:
-    """``supply(med, patient).needs_refill``, once per distinct input within a run."""
+    """``supply(med, patient).needs_refill``, once per distinct input within a run (the
+    schedule by its JSON text when the caller read it so, as ``expansion_key``)."""
     if cache is None:
         return supply(med, patient).needs_refill
     key = (
-        repr(med.timing),
+        repr(med.timing) if timing_text is None else timing_text,
         med.quantity_on_hand,
         med.dose_amount,
         med.refill_threshold_days,
@@ -61,13 +65,14 @@ def _needs_refill(
 
 
 def refill_rows(
-    med: Medication,
+    med: Scheduled,
     patient: Patient,
     circle: Circle,
     now: datetime,
     cache: dict[tuple[Any, ...], bool] | None = None,
+    timing_text: str | None = None,
 ) -> list[Any]:
-    if med.quantity_on_hand is None or not _needs_refill(med, patient, cache):
+    if med.quantity_on_hand is None or not _needs_refill(med, patient, cache, timing_text):
         return []
     local_day = now.astimezone(ZoneInfo(patient.time_zone)).date().isoformat()
     recipients = refill_recipients(circle, med.id)

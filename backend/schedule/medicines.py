@@ -5,12 +5,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from backend.models import DoseLog, Medication, Patient
 from backend.schedule import Occurrence, Routine, Timing, doses_per_day, expand
 from backend.schedule.timing import cached_timing
+
+
+class Scheduled(Protocol):
+    """What the schedule engine reads of a medicine: a :class:`Medication`, or a plain row
+    of the same columns (the planner reads a batch's medicines so, without ORM objects)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def patient_id(self) -> int: ...
+    @property
+    def timing(self) -> dict[str, Any] | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def start_date(self) -> date: ...
+    @property
+    def end_date(self) -> date | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def tz_policy(self) -> str: ...
+    @property
+    def home_time_zone(self) -> str: ...
+    @property
+    def time_critical(self) -> bool: ...
+    @property
+    def quantity_on_hand(self) -> float | None: ...
+    @property
+    def dose_amount(self) -> float: ...
+    @property
+    def refill_threshold_days(self) -> int | None: ...
 
 
 def routine_of(patient: Patient) -> Routine:
@@ -23,17 +55,17 @@ def routine_of(patient: Patient) -> Routine:
     )
 
 
-def anchor_of(med: Medication) -> datetime:
+def anchor_of(med: Scheduled) -> datetime:
     """Where the schedule's cycle starts: midnight of the start date in the home zone."""
     return datetime.combine(med.start_date, time(0, 0), tzinfo=ZoneInfo(med.home_time_zone))
 
 
-def timing_of(med: Medication) -> Timing | None:
+def timing_of(med: Scheduled) -> Timing | None:
     return cached_timing(med.timing) if med.timing else None
 
 
 def occurrences(
-    med: Medication, patient: Patient, start: datetime, end: datetime
+    med: Scheduled, patient: Patient, start: datetime, end: datetime
 ) -> list[Occurrence]:
     """Scheduled doses in [start, end) where the patient is now, within the medication's dates
     and never before the medicine starts (:func:`starts_at`)."""
@@ -60,7 +92,7 @@ def occurrences(
     ]
 
 
-def starts_at(med: Medication) -> datetime:
+def starts_at(med: Scheduled) -> datetime:
     """When a medicine's first dose can be: a medicine added at 21:20 "from today" has no 07:30
     dose that morning to miss or to log 14 hours late, so a start date on the day it was added
     (the default) means from the moment it was added; a start date in the past is the patient's
@@ -73,12 +105,15 @@ def starts_at(med: Medication) -> datetime:
     return datetime.combine(med.start_date, time.min, tzinfo=zone)
 
 
-def expansion_key(med: Medication, patient: Patient) -> tuple[Any, ...]:
+def expansion_key(
+    med: Scheduled, patient: Patient, timing_text: str | None = None
+) -> tuple[Any, ...]:
     """Everything :func:`occurrences` reads for a given window: equal keys, equal slots.
-    Lets a run expand each distinct schedule once (repr of a JSON value: equal reprs mean
-    equal values; a differing repr only misses the cache)."""
+    Lets a run expand each distinct schedule once (the schedule's JSON text when the caller
+    read it so, else the repr of its value: equal texts or reprs mean equal values; a
+    differing one only misses the cache; a text never equals the repr of another value)."""
     return (
-        repr(med.timing),
+        repr(med.timing) if timing_text is None else timing_text,
         med.status,
         patient.wake_time,
         patient.breakfast_time,
@@ -106,13 +141,13 @@ class Supply:
 DEFAULT_REFILL_THRESHOLD_DAYS = 7
 
 
-def refill_threshold(med: Medication) -> int:
+def refill_threshold(med: Scheduled) -> int:
     """The medicine's own threshold in days of supply, else the default."""
     own = med.refill_threshold_days
     return DEFAULT_REFILL_THRESHOLD_DAYS if own is None else own
 
 
-def supply(med: Medication, patient: Patient) -> Supply:
+def supply(med: Scheduled, patient: Patient) -> Supply:
     """Days of supply left and whether to refill: at or under the threshold, or none left
     (an as-needed medicine has no days of supply; it needs a refill when it is empty)."""
     if med.quantity_on_hand is None:
