@@ -14,11 +14,11 @@ from backend.api.appointments import ZonedInstant
 from backend.api.careplans import CarePlanActivitySchema
 from backend.api.checkin_schemas import template_organization_output
 from backend.api.common import BaseSchema, Choice, Day, Instant
-from backend.auth import current_user
+from backend.auth import current_sign_in, signed_in
 from backend.clock import now
-from backend.reminders.device_health import PROBLEMS, reach_of
+from backend.reminders.device_health import PROBLEMS
 from backend.services.checkin_schedules import STATUSES as CHECKIN_STATUSES
-from backend.services.today import DayView, PatientDay, today_views
+from backend.services.today import DayView, PatientDay, read_today, today_views
 from backend.services.today_cache import Sections
 
 blp = Blueprint("today", __name__, url_prefix="/me/today", description="The today view")
@@ -189,9 +189,14 @@ class Today(MethodView):
     @blp.response(200, TodaySchema)
     def get(self, args: dict[str, Any]) -> Response:
         """Your day and the day of each person you care for, in their own zones"""
-        user = current_user()
-        views = today_views(db.session(), user, args.get("date"), render_day)
-        reach = current_app.json.dumps(reach_of(db.session(), user.id, now()).as_json())
+        at, requested = now(), args.get("date")
+        sign_in = current_sign_in()
+        lookup = read_today(db.session(), sign_in.reader(), requested, at)
+        user = signed_in(lookup.user, lookup.signed_out)
+        if lookup.user is None:  # the user id this process knew is gone; now signed in anew
+            lookup = read_today(db.session(), sign_in.reader(user.id), requested, at)
+        views = today_views(db.session(), user, lookup, requested, render_day, at)
+        reach = current_app.json.dumps(lookup.reach.as_json())
         patients = ",".join(_patient_json(v) for v in views)
         body = f'{{"patients":[{patients}],"reminders_reach_you":{reach}}}'
         return current_app.response_class(body, mimetype="application/json")

@@ -14,8 +14,9 @@ compared for equality, never a time computed with.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, UniqueConstraint, bindparam, exists
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.clock import now
@@ -30,3 +31,9 @@ class SignedOutSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     auth_time: Mapped[int] = mapped_column(BigInteger)
     signed_out_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    @classmethod
+    def of_sign_in(cls, user_id: Any) -> Any:
+        """True when the sign-in of bind ``auth_time`` (a token's claim; NULL matches none)
+        by the user ``user_id`` (a column or a value) was signed out."""
+        return exists().where(cls.user_id == user_id, cls.auth_time == bindparam("auth_time"))

@@ -83,16 +83,26 @@ OK = Reach(True, None)
 
 
 def _devices_query() -> Any:
+    return select(Device.user_id, *_reach_columns()).group_by(Device.user_id)
+
+
+def _reach_columns() -> tuple[Any, ...]:
     reachable = Device.active.is_(True) & Device.notifications_enabled.is_(True)
-    return select(
-        Device.user_id,
+    return (
         func.count(Device.id).filter(Device.active.is_(True)),
         func.count(Device.id).filter(
             Device.active.is_(False), Device.deactivated_reason.is_not(None)
         ),
         func.count(Device.id).filter(reachable),
         func.max(Device.last_seen_at).filter(reachable),
-    ).group_by(Device.user_id)
+    )
+
+
+def reach_subquery() -> Any:
+    """The devices of the user of bind ``user_id`` summed up in exactly one row (counts 0
+    when there is none), for :func:`classify`: a subquery, so the today view reads it in its
+    one statement."""
+    return select(*_reach_columns()).where(Device.user_id == bindparam("user_id")).subquery()
 
 
 # Built once: the today view asks on every request, and building the statement cost more
@@ -100,10 +110,12 @@ def _devices_query() -> Any:
 _ONE_USERS_DEVICES = _devices_query().where(Device.user_id == bindparam("user_id"))
 
 
-def _classify(row: Any, now: datetime) -> Reach:
-    if row is None:
+def classify(counts: Any, now: datetime) -> Reach:
+    """Reach from a person's device counts (active, rejected, reachable, last seen), or None
+    for no device at all."""
+    if counts is None:
         return Reach(False, "no_device")
-    _, active, rejected, reachable, last_seen = row
+    active, rejected, reachable, last_seen = counts
     if reachable:
         if last_seen is not None and last_seen < now - NOT_SEEN_AFTER:
             return Reach(False, "not_seen")
@@ -118,13 +130,17 @@ def _classify(row: Any, now: datetime) -> Reach:
 def reach_of(db: Session, user_id: int, now: datetime) -> Reach:
     """Can pushes reach this person? One query (the today view)."""
     row = db.execute(_ONE_USERS_DEVICES, {"user_id": user_id}).first()
-    return _classify(row, now)
+    return classify(_counts(row), now)
 
 
 def reach_of_all(db: Session, user_ids: set[int], now: datetime) -> dict[int, Reach]:
     """The same for many people, in one query over the devices table."""
     rows = {row[0]: row for row in db.execute(_devices_query()) if row[0] in user_ids}
-    return {uid: _classify(rows.get(uid), now) for uid in user_ids}
+    return {uid: classify(_counts(rows.get(uid)), now) for uid in user_ids}
+
+
+def _counts(row: Any) -> Any:
+    return None if row is None else row[1:]
 
 
 def _episode_stamp(now: datetime) -> str:

@@ -20,11 +20,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from backend.access import Action, PatientAccess, accesses_of, record_access
-from backend.clock import now
 from backend.models import (
     Appointment,
     CarePlan,
@@ -44,7 +43,7 @@ from backend.reminders.timeline import (
 )
 from backend.schedule.medicines import local_day, occurrences, prn_status
 from backend.services import checkins, today_cache
-from backend.services.today_cache import Sections, Wanted
+from backend.services.today_cache import Lookup, Sections, Wanted
 
 
 def dose_status(at: datetime, log: DoseLog | None, med: Medication, now_: datetime) -> str:
@@ -106,13 +105,26 @@ _NEEDS = {
 }
 
 
+def read_today(
+    db: Session, user: tuple[int, str, int | None], requested: date | None, at: datetime
+) -> Lookup:
+    """The one read of a today view (``today_cache.read``): the user of the sign-in ``user``
+    (id, uid, auth time), whom they care for and the cached days that may be "today" for
+    them at ``at`` (or the ``requested`` one)."""
+    return today_cache.read(db, user, [requested] if requested else _todays(at), at)
+
+
 def today_views(
-    db: Session, user: User, requested: date | None, render: Callable[[PatientDay], Sections]
+    db: Session,
+    user: User,
+    lookup: Lookup,
+    requested: date | None,
+    render: Callable[[PatientDay], Sections],
+    at: datetime,
 ) -> list[DayView]:
-    """The day of the user and of each person they care for, as the user may see it.
-    ``render`` turns a computed day into the JSON of each section (the API's schemas)."""
-    at = now()
-    lookup = today_cache.read(db, user.id, [requested] if requested else _todays(at), at)
+    """The day of the user and of each person they care for, as the user may see it, from
+    ``lookup`` (:func:`read_today` at ``at``); the days it has no good row for are computed
+    and stored. ``render`` turns a computed day into the JSON of each section."""
     accesses = accesses_of(user, lookup.cared_for)
     wanted = [Wanted(a.patient, requested or local_today(a.patient, at)) for a in accesses]
     for access in accesses:  # one read of each person's day, in their log (not the patient's own)
@@ -154,6 +166,7 @@ def _visible(access: PatientAccess, sections: Sections) -> dict[str, str | None]
 
 def build_days(db: Session, wanted: list[Wanted], at: datetime) -> list[PatientDay]:
     """Each wanted day computed whole, as it stands at ``at``, in a fixed number of queries."""
+    _load_whole(db, [w.patient for w in wanted])
     days = []
     for w in wanted:
         start, end = local_day(w.day, w.patient.time_zone)
@@ -163,6 +176,14 @@ def build_days(db: Session, wanted: list[Wanted], at: datetime) -> list[PatientD
     _fill_activities(db, days)
     _fill_checkins(db, days, at)
     return days
+
+
+def _load_whole(db: Session, patients: list[Patient]) -> None:
+    """Fill in what the today read left unread of these patients (their routine, quiet
+    hours...: ``today_cache._ONLY``) in one query, rather than one lazy load each."""
+    partial = [p.id for p in patients if inspect(p).unloaded]
+    if partial:
+        db.execute(select(Patient).where(Patient.id.in_(partial))).all()
 
 
 def _fill_appointments(db: Session, days: list[PatientDay]) -> None:

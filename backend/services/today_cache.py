@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, select
+from sqlalchemy import and_, bindparam, delete, select, true
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Load, Session
 
 from backend.access import cared_for_rows
-from backend.models import CaregiverGrant, Patient, TodayCacheRow
+from backend.models import CaregiverGrant, Patient, SignedOutSession, TodayCacheRow, User
+from backend.reminders.device_health import Reach, classify, reach_subquery
 
 # A section name -> its JSON text, as the API renders it.
 Sections = dict[str, str]
@@ -47,14 +48,19 @@ class Wanted:
 
 @dataclass
 class Lookup:
-    """One read for a reader: whom they care for (each patient with the grant, or None for
-    their own record), each patient's current version (read in the same statement, not from
-    a ``Patient`` a long-lived session may hold from before a change) and the cached rows of
-    the asked days, as (version, valid until, sections) by (patient id, day)."""
+    """One read for a reader: the reader's user row (None if it is gone) and whether this
+    sign-in was signed out; whom they care for (each patient with the grant, or None for
+    their own record); each patient's current version (read in the same statement, not from
+    a ``Patient`` a long-lived session may hold from before a change); the cached rows of the
+    asked days, as (version, valid until, sections) by (patient id, day); and whether the
+    reader's phones can receive reminders."""
 
+    user: User | None
+    signed_out: bool
     cared_for: list[tuple[Patient, CaregiverGrant | None]]
     versions: dict[int, int]
     rows: dict[tuple[int, date], tuple[int, datetime, Sections]]
+    reach: Reach
 
     def good(self, wanted: Sequence[Wanted], at: datetime) -> dict[int, Sections]:
         """The wanted days' sections by patient id where the row is good: computed at the
@@ -68,10 +74,29 @@ class Lookup:
 
 
 _CARED = cared_for_rows()
-# Built once (the hottest read there is): whom the reader cares for, each patient's version,
-# and their rows for the asked days -- one statement.
+_REACH = reach_subquery()
+# Only what a hit needs of each entity (the sign-in, the access policy, the answer's head):
+# every column read costs the driver an object per request. A day computed afresh loads its
+# patients whole first (:func:`load_patients`).
+_ONLY = (
+    Load(User).load_only(User.id, User.firebase_uid, User.email, User.last_seen_at),
+    Load(Patient).load_only(Patient.id, Patient.user_id, Patient.display_name, Patient.time_zone),
+    Load(CaregiverGrant).load_only(
+        CaregiverGrant.id,
+        CaregiverGrant.relationship,
+        CaregiverGrant.permissions,
+        CaregiverGrant.is_managing,
+    ),
+)
+# Built once (the hottest read there is): the signed-in user, their phones, whom they care
+# for, each patient's version, and their rows for the asked days -- one statement (see
+# backend.auth.FINDS_OWN_USER). The user is the driving row, so a reader who cares for nobody
+# and has no phone still gets one row.
 _READ = (
     select(
+        User,
+        SignedOutSession.of_sign_in(User.id),
+        *_REACH.c,
         Patient,
         CaregiverGrant,
         Patient.today_version,
@@ -80,7 +105,10 @@ _READ = (
         TodayCacheRow.valid_until,
         *(getattr(TodayCacheRow, name) for name in SECTIONS),
     )
-    .join_from(_CARED, Patient, Patient.id == _CARED.c.patient_id)
+    .select_from(User)
+    .join(_REACH, true())
+    .outerjoin(_CARED, true())
+    .outerjoin(Patient, Patient.id == _CARED.c.patient_id)
     .outerjoin(CaregiverGrant, CaregiverGrant.id == _CARED.c.grant_id)
     .outerjoin(
         TodayCacheRow,
@@ -89,16 +117,33 @@ _READ = (
             TodayCacheRow.day.in_(bindparam("days", expanding=True)),
         ),
     )
+    .where(User.id == bindparam("user_id"), User.firebase_uid == bindparam("uid"))
+    .options(*_ONLY)
 )
 
 
-def read(db: Session, user_id: int, days: Sequence[date], at: datetime) -> Lookup:
-    """One SELECT: whom the user cares for at ``at``, with their versions and cached rows
-    for ``days`` (each patient's "today" is one of them)."""
-    lookup = Lookup([], {}, {})
+def read(
+    db: Session, reader: tuple[int, str, int | None], days: Sequence[date], at: datetime
+) -> Lookup:
+    """One SELECT: the user of this sign-in -- ``reader`` is (id, Firebase uid, the sign-in's
+    ``auth_time``) -- whom they care for at ``at``, with their versions and cached rows for
+    ``days`` (each patient's "today" is one of them), and their phones."""
+    user_id, uid, auth_time = reader
+    params = {
+        "user_id": user_id,
+        "uid": uid,
+        "auth_time": auth_time,
+        "at": at,
+        "days": sorted(set(days)),
+    }
+    lookup = Lookup(None, False, [], {}, {}, Reach(False, "no_device"))
     seen: set[tuple[int, int | None]] = set()
-    rows = db.execute(_READ, {"user_id": user_id, "at": at, "days": sorted(set(days))})
-    for patient, grant, current, day, version, valid_until, *sections in rows:
+    for row in db.execute(_READ, params):
+        user, signed_out, *counts = row[:6]
+        patient, grant, current, day, version, valid_until, *sections = row[6:]
+        lookup.user, lookup.signed_out, lookup.reach = user, signed_out, classify(counts, at)
+        if patient is None:
+            continue
         pair = (patient.id, None if grant is None else grant.id)
         if pair not in seen:  # one row per cached day
             seen.add(pair)
