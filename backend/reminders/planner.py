@@ -18,9 +18,11 @@ other reason (dose logged, "I'm on it", access revoked) stay cancelled.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -518,5 +520,35 @@ def cancel_caregiver_alerts(db: Session, patient_id: int, user_id: int) -> int:
 
 def run_planner(engine: Engine, at: datetime | None = None) -> dict[str, int]:
     """One planner run in its own transaction (the worker's job, every few minutes)."""
-    with Session(bind=engine) as session, session.begin():
+    with _collector_paused(), Session(bind=engine) as session, session.begin():
         return plan(session, at or clock_now())
+
+
+class _Paused:
+    """How many runs keep the collector off, and whether to turn it on after the last."""
+
+    lock = threading.Lock()
+    runs = 0
+    enable_after = False
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the run, on again after the last of any running
+    together (if it was on). A full run allocates millions of short-lived rows, keys and
+    subjects and no cycles to speak of; the collector scanned them again and again (5,000
+    patients: 1.3 of 5.6 s of CPU on the first run, 0.35 of 2.0 s on the second). Reference
+    counting still frees everything; a cycle made meanwhile (another thread's) waits for the
+    next collection."""
+    with _Paused.lock:
+        if _Paused.runs == 0:
+            _Paused.enable_after = gc.isenabled()
+            gc.disable()
+        _Paused.runs += 1
+    try:
+        yield
+    finally:
+        with _Paused.lock:
+            _Paused.runs -= 1
+            if _Paused.runs == 0 and _Paused.enable_after:
+                gc.enable()
