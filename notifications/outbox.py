@@ -298,6 +298,7 @@ _PG_COPY = (
     " next_attempt_at, state, attempts, created_at) FROM STDIN"
 )
 PG_CHUNK = 10_000
+_PG_PIECE = 1_000  # rows formatted and sent at a time within a chunk's COPY (~270 KB)
 
 
 def _stamps() -> Any:
@@ -358,16 +359,17 @@ def _pg_copy(
 ) -> list[list[dict[str, Any]]]:
     """COPY each chunk under a savepoint of its own (on the driver's connection: this runs
     in a thread while the caller's session is left alone); returns the chunks that met an
-    existing key, undone, for the upsert. A chunk's text is made here, after the previous
-    chunk was sent: the database inserts one chunk while the next is formatted."""
+    existing key, undone, for the upsert. The text is made here, a piece at a time, each
+    piece sent as soon as it is made: the database inserts a piece while the next is
+    formatted."""
     refused = []
     with raw.cursor() as cursor:
         for chunk in chunks:
-            data = _copy_text(chunk, now)
             cursor.execute("SAVEPOINT planned_copy")
             try:
                 with cursor.copy(_PG_COPY) as copy:
-                    copy.write(data)
+                    for i in range(0, len(chunk), _PG_PIECE):
+                        copy.write(_copy_text(chunk[i : i + _PG_PIECE], now))
             except psycopg.errors.UniqueViolation:
                 cursor.execute("ROLLBACK TO SAVEPOINT planned_copy")
                 refused.append(chunk)
