@@ -3,10 +3,10 @@ patient's own zone, what is due, what was done, and what is coming.
 
 It is the hottest read (every phone opens it many times a day), so each patient's day is
 computed once and served from ``today_cache`` until something changes it
-(``backend/models/today_cache``). A request whose days are all cached costs one query: who
-is cared for, with their cached days. The days it misses are computed together
-in a fixed number of queries whatever the number of patients or medicines (no N+1):
-medicines (1), dose logs (1), appointments (1), care plans (1), check-in schedules (1) and,
+(``backend/models/today_cache``). A request whose days are all cached costs one query: the
+reader, their phones, who is cared for, with their cached days. The days it misses are
+computed together in a fixed number of queries whatever the number of patients or medicines
+(no N+1): the patients whole (1; the read took only what a hit uses), medicines (1), dose logs (1), appointments (1), care plans (1), check-in schedules (1) and,
 when there are any, their answers (1) and the templates kept from caregivers (1); then stored
 (1). A missed day is computed whole, whoever asks; what the reader may see is chosen when it
 is served.
@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, inspect, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from backend.access import Action, PatientAccess, accesses_of, record_access
@@ -181,9 +181,7 @@ def build_days(db: Session, wanted: list[Wanted], at: datetime) -> list[PatientD
 def _load_whole(db: Session, patients: list[Patient]) -> None:
     """Fill in what the today read left unread of these patients (their routine, quiet
     hours...: ``today_cache._ONLY``) in one query, rather than one lazy load each."""
-    partial = [p.id for p in patients if inspect(p).unloaded]
-    if partial:
-        db.execute(select(Patient).where(Patient.id.in_(partial))).all()
+    db.execute(select(Patient).where(Patient.id.in_([p.id for p in patients]))).all()
 
 
 def _fill_appointments(db: Session, days: list[PatientDay]) -> None:
