@@ -8,8 +8,8 @@ reader, their phones, who is cared for, with their cached days. The days it miss
 computed together in a fixed number of queries whatever the number of patients or medicines
 (no N+1): the patients whole (1; the read took only what a hit uses), medicines (1), dose
 logs (1), appointments (1), care plans (1), check-in schedules (1) and, when there are any,
-their answers (1) and the templates kept from caregivers (1); then stored (1). A missed day is computed whole, whoever asks; what the reader may see is chosen when it
-is served.
+their answers (1) and the templates kept from caregivers (1); then stored (1). A missed day
+is computed whole, whoever asks; what the reader may see is chosen when it is served.
 """
 
 from __future__ import annotations
