@@ -181,7 +181,9 @@ def authenticate() -> None:
     claims = verify_token(bearer_token(), settings)
     g.auth_time = _auth_time(claims)
     known = _KNOWN_IDS.get(str(claims["uid"]))
-    if request.endpoint in FINDS_OWN_USER and known is not None:
+    # Only a bare request defers the lookup: one with a query string could fail its
+    # validation before the view reads the user, and answer a signed-out sign-in with a 422.
+    if request.endpoint in FINDS_OWN_USER and not request.args and known is not None:
         g.sign_in = SignIn(known, str(claims["uid"]), g.auth_time, claims)
         return
     g.current_user = _provision(claims)

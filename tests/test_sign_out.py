@@ -30,6 +30,7 @@ def test_a_signed_out_token_is_refused_and_other_sign_ins_are_not(api: Api, cloc
     body = assert_error(api.get("/me/today", headers=_bearer(desk)), 401)
     assert body["message"] == "This sign-in was signed out; sign in again."
     assert api.get("/me/today", headers=_bearer(phone)).status_code == 200
+    body = assert_error(api.get("/me/today?date=tomorrow", headers=_bearer(desk)), 401)
     assert api.get("/me", headers=_bearer(phone)).status_code == 200
     clock.advance(seconds=30)
     assert api.get("/me", headers=_bearer(api.token("priya"))).status_code == 200
