@@ -52,6 +52,34 @@ def among(db: Session | Connection, column: Any, ids: Sequence[int]) -> ColumnEl
     return column.in_(list(ids))
 
 
+def unnest_insert(table: str, columns: Sequence[tuple[str, str]]) -> str:
+    """PostgreSQL: ``INSERT INTO table (columns) SELECT * FROM unnest(...)``, one array per
+    column, each given as one comma-separated text parameter named after its column
+    (:func:`as_text_arrays`; an empty item is NULL). psycopg adapts an executemany's
+    parameters one by one in Python and sends a statement per row (2,000 snapshot rows: ~0.1 s
+    on a quiet machine, 0.5 s under load); the server splits ten texts in next to nothing."""
+    arrays = ", ".join(f"CAST(string_to_array(:{c}, ',', '') AS {t}[])" for c, t in columns)
+    names = ", ".join(c for c, _ in columns)
+    return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
+
+
+def as_text_arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, str]:
+    """The rows as one comma-separated text per column, for :func:`unnest_insert` (built
+    column by column: 600,000 values through one formatter, item by item, took 0.7 s).
+    None is the empty item; booleans t/f; instants in ISO 8601 with their offset."""
+    out = {}
+    for column in columns:
+        values = [row[column] for row in rows]
+        sample = next((v for v in values if v is not None), None)
+        if isinstance(sample, bool):
+            out[column] = ",".join("" if v is None else "t" if v else "f" for v in values)
+        elif isinstance(sample, datetime):
+            out[column] = ",".join("" if v is None else v.isoformat() for v in values)
+        else:
+            out[column] = ",".join("" if v is None else str(v) for v in values)
+    return out
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """An instant: stored as UTC, always returned timezone-aware (SQLite keeps no offset)."""
 
