@@ -39,7 +39,23 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Text, and_, bindparam, case, cast, func, literal, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    values,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -208,48 +224,86 @@ def _patients(db: Session, ids: Sequence[int]) -> dict[int, tuple[str, Routine, 
     return {pid: (zone, Routine(*times), version) for pid, zone, version, *times in rows}
 
 
+# Days listed as bits of integers (an ordinal's offset from the first day read), 62 a column:
+# PostgreSQL cast 60,000 dates to text for string_agg and Python parsed them back (~50 ms).
+_BITS = 62
+
+
 def _stored(
     db: Session, ids: Sequence[int], starts: dict[str, datetime], at: datetime
 ) -> dict[int, tuple[tuple[int, ...], set[int]]]:
     """Per patient: the sums of the current stored days wholly in the window (scheduled,
     taken, late, skipped, days with doses, days covered), and the days not to count again."""
     day = AdherenceDay
-    start = case(
-        {zone: literal(s, UTCDateTime()) for zone, s in starts.items()},
-        value=Patient.time_zone,
-    )
+    pg = db.get_bind().dialect.name == "postgresql"
+    if pg:  # each zone's start joined once per patient, not a CASE evaluated per day row
+        zones = values(column("zone", String), column("start", UTCDateTime()), name="zones")
+        zones = zones.data(list(starts.items()))
+        start: Any = zones.c.start
+    else:
+        start = case(
+            {zone: literal(s, UTCDateTime()) for zone, s in starts.items()},
+            value=Patient.time_zone,
+        )
     usable = and_(day.first_at >= start, day.last_at <= literal(at - MISSED_AFTER, UTCDateTime()))
     done = or_(usable, day.first_at.is_(None), day.last_at < start)
-    pg = db.get_bind().dialect.name == "postgresql"
-    listed = cast(case((done, day.day)), Text)
-    stmt = (
-        select(
-            day.patient_id,
-            *(
-                func.sum(case((usable, column), else_=0))
-                for column in (day.scheduled, day.taken, day.late, day.skipped)
-            ),
-            func.sum(case((and_(usable, day.scheduled > 0), 1), else_=0)),
-            func.sum(case((and_(usable, day.scheduled > 0, day.covered), 1), else_=0)),
-            func.string_agg(listed, ",") if pg else func.group_concat(listed, ","),
-        )
-        .join(
-            Patient,
-            and_(Patient.id == day.patient_id, Patient.adherence_version == day.version),
-        )
-        .where(
-            among(db, day.patient_id, ids),
-            day.day >= (min(starts.values()).date() - timedelta(days=_AROUND + 1)),
-            day.day <= at.date() + timedelta(days=_AROUND + 1),
-        )
-        .group_by(day.patient_id)
+    first = min(starts.values()).date() - timedelta(days=_AROUND + 1)
+    last = at.date() + timedelta(days=_AROUND + 1)
+    offset = (
+        day.day - literal(first)
+        if pg
+        else cast(func.julianday(day.day) - func.julianday(literal(first.isoformat())), Integer)
     )
-    out = {}
-    for pid, *sums, days in db.execute(stmt).all():
-        listed_days = (
-            {date.fromisoformat(d).toordinal() for d in days.split(",")} if days else set()
+    masks = [
+        func.sum(
+            case(
+                (
+                    and_(done, offset >= lo, offset < lo + _BITS),
+                    literal(1, BigInteger).op("<<")(offset - lo),
+                ),
+                else_=0,
+            )
         )
-        out[pid] = (tuple(int(n or 0) for n in sums), listed_days)
+        for lo in range(0, (last - first).days + 1, _BITS)
+    ]
+    sums = [
+        *(
+            func.sum(case((usable, column), else_=0))
+            for column in (day.scheduled, day.taken, day.late, day.skipped)
+        ),
+        func.sum(case((and_(usable, day.scheduled > 0), 1), else_=0)),
+        func.sum(case((and_(usable, day.scheduled > 0, day.covered), 1), else_=0)),
+        *masks,
+    ]
+    current = and_(
+        day.patient_id == Patient.id,
+        day.version == Patient.adherence_version,
+        day.day >= first,
+        day.day <= last,
+    )
+    if pg:
+        # Each patient's ~35 rows summed by an index range scan of its own (LATERAL): one
+        # GROUP BY over 60,000 rows sorted them first (on disk at the default work_mem),
+        # 175 -> 57 ms at load 2.8.
+        per_patient = select(*sums).where(current).lateral()
+        stmt = (
+            select(Patient.id, *per_patient.c)
+            .join(zones, zones.c.zone == Patient.time_zone)
+            .join(per_patient, literal(True))
+        )
+    else:
+        stmt = select(Patient.id, *sums).join(day, current).group_by(Patient.id)
+    out = {}
+    base = first.toordinal()
+    for pid, *found in db.execute(stmt.where(among(db, Patient.id, ids))).all():
+        listed = set()
+        for i, mask in enumerate(found[6:]):
+            mask = int(mask or 0)
+            while mask:
+                bit = mask & -mask
+                listed.add(base + i * _BITS + bit.bit_length() - 1)
+                mask ^= bit
+        out[pid] = (tuple(int(n or 0) for n in found[:6]), listed)
     return out
 
 
