@@ -181,17 +181,16 @@ def _span(zone: str, d: int) -> tuple[datetime, datetime]:
 
 
 class _Plan:
-    """A patient's window, the days left to count, and the instants their slots lie in."""
+    """A window's start, the days left to count, and the instants their slots lie in: one
+    per zone and set of days left, shared by the patients who have them (most of a zone's)."""
 
-    def __init__(self, zone: str, days: int, at: datetime, done: set[int]) -> None:
+    def __init__(self, zone: str, start: datetime, todo: tuple[int, ...], at: datetime) -> None:
         self.zone = zone
-        self.start = window_start(zone, days, at)
-        first = self.start.astimezone(ZoneInfo(zone)).date().toordinal()
-        today = at.astimezone(ZoneInfo(zone)).date().toordinal()
-        self.todo = [d for d in range(first - _AROUND, today + _AROUND + 1) if d not in done]
+        self.start = start
+        self.todo = todo
         ranges: list[list[datetime]] = []
         for d in self.todo:
-            lo, hi = self._span(d)
+            lo, hi = _span(zone, d)
             if lo >= at:
                 break
             if ranges and lo <= ranges[-1][1]:
@@ -199,13 +198,33 @@ class _Plan:
             else:
                 ranges.append([lo, min(hi, at)])
         self.ranges = [(lo, hi) for lo, hi in ranges]
+        # the days every slot of which lies before ``at`` (all of them were expanded)
+        self.whole = {d for d in todo if _span(zone, d)[1] <= at}
 
-    def _span(self, d: int) -> tuple[datetime, datetime]:
-        return _span(self.zone, d)
 
-    def whole(self, d: int, at: datetime) -> bool:
-        """Whether every slot of day ``d`` lies before ``at`` (all of them were expanded)."""
-        return self._span(d)[1] <= at
+def _plans(
+    people: dict[int, tuple[str, Routine, int]],
+    starts: dict[str, datetime],
+    stored: dict[int, tuple[tuple[int, ...], set[int]]],
+    at: datetime,
+) -> dict[int, _Plan]:
+    """Each patient's plan: the days from two before the window's first to two after today,
+    less those stored (:func:`_stored`)."""
+    around = {}
+    for zone, start in starts.items():
+        first = start.astimezone(ZoneInfo(zone)).date().toordinal()
+        today = at.astimezone(ZoneInfo(zone)).date().toordinal()
+        around[zone] = range(first - _AROUND, today + _AROUND + 1)
+    shared: dict[tuple[str, tuple[int, ...]], _Plan] = {}
+    out = {}
+    for pid, (zone, _, _) in people.items():
+        done = stored[pid][1] if pid in stored else set()
+        todo = tuple(d for d in around[zone] if d not in done)
+        plan = shared.get((zone, todo))
+        if plan is None:
+            plan = shared[zone, todo] = _Plan(zone, starts[zone], todo, at)
+        out[pid] = plan
+    return out
 
 
 def _patients(db: Session, ids: Sequence[int]) -> dict[int, tuple[str, Routine, int]]:
@@ -343,6 +362,10 @@ def _expand(
     timings: dict[str | None, Timing | None] = {}
     patterns: dict[tuple[str, Routine], tuple[Any, ...] | None] = {}
     limits: dict[tuple[str, datetime, datetime], tuple[date, date]] = {}
+    # (schedule, routine, zone, policy, home zone, plan) -> the limits its medicines' dates
+    # must pass to share the expansions of each range, and those: most of 8,000 medicines
+    # then cost one look-up, not the keys of every range
+    shared: dict[tuple[Any, ...], tuple[list[tuple[date, date]], list[int]]] = {}
     out = []
     for row in meds:
         if row.timing not in timings:
@@ -354,8 +377,18 @@ def _expand(
         pid = row.patient_id
         zone, routine, _ = people[pid]
         plan = plans[pid]
+        like = (row.timing, routine, zone, row.tz_policy, row.home_time_zone, plan)
+        found = shared.get(like)
+        if found is not None and all(
+            row.start_date <= first and (row.end_date is None or row.end_date >= last)
+            for first, last in found[0]
+        ):
+            out.extend((row.id, pid, e) for e in found[1])
+            continue
         if (row.timing, routine) not in patterns:
             patterns[row.timing, routine] = dates_free_pattern(timing, routine)
+        free_everywhere = patterns[row.timing, routine] is not None
+        mine = []
         for lo, hi in plan.ranges:
             if (zone, lo, hi) not in limits:
                 limits[zone, lo, hi] = dates_free_limits(zone, lo, hi)
@@ -379,7 +412,11 @@ def _expand(
                 e = book.ids.get(key)
                 if e is None:
                     e = book.add(key, occurrences(med, patient, lo, hi), plan.start)
-            out.append((row.id, pid, e))
+            free_everywhere = free_everywhere and free is not None
+            mine.append(e)
+        if free_everywhere and found is None:
+            shared[like] = ([limits[zone, lo, hi] for lo, hi in plan.ranges], mine)
+        out.extend((row.id, pid, e) for e in mine)
     return out
 
 
@@ -474,10 +511,7 @@ def overall_tallies(
     zones = {zone for zone, _, _ in people.values()}
     starts = {zone: window_start(zone, days, at) for zone in zones}
     stored = _stored(db, list(people), starts, at)
-    plans = {
-        pid: _Plan(zone, days, at, stored[pid][1] if pid in stored else set())
-        for pid, (zone, _, _) in people.items()
-    }
+    plans = _plans(people, starts, stored, at)
     book = _Expansions(at)
     meds = _expand(_medicines(db, patient_ids), people, plans, at, book)
     own: dict[int, list[int]] = defaultdict(list)
@@ -504,7 +538,7 @@ def overall_tallies(
         slot_days = sets[tuple(sorted(own[pid]))] if pid in own else {}
         for d in plan.todo:
             c = slot_days.get(d)
-            whole = plan.whole(d, at)
+            whole = d in plan.whole
             if c is None:
                 if whole:
                     keeping.append(_row(pid, d, version, 0, 0, 0, 0, False, None, None))
