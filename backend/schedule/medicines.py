@@ -57,7 +57,11 @@ def routine_of(patient: Patient) -> Routine:
 
 def anchor_of(med: Scheduled) -> datetime:
     """Where the schedule's cycle starts: midnight of the start date in the home zone."""
-    return datetime.combine(med.start_date, time(0, 0), tzinfo=ZoneInfo(med.home_time_zone))
+    return _anchor(med.start_date, med.home_time_zone)
+
+
+def _anchor(start_date: date, home_zone: str) -> datetime:
+    return datetime.combine(start_date, time(0, 0), tzinfo=ZoneInfo(home_zone))
 
 
 def timing_of(med: Scheduled) -> Timing | None:
@@ -72,16 +76,44 @@ def occurrences(
     timing = timing_of(med)
     if timing is None or med.status != "active":
         return []
-    start = max(start, starts_at(med))
+    return dated_occurrences(
+        timing,
+        routine_of(patient),
+        patient.time_zone,
+        MedicineDates(
+            med.start_date, med.end_date, med.created_at, med.tz_policy, med.home_time_zone
+        ),
+        start,
+        end,
+    )
+
+
+@dataclass(frozen=True)
+class MedicineDates:
+    """What of an active medicine, besides its schedule, says when its doses are."""
+
+    start_date: date
+    end_date: date | None
+    created_at: datetime | None
+    tz_policy: str
+    home_time_zone: str
+
+
+def dated_occurrences(
+    timing: Timing, routine: Routine, zone: str, med: MedicineDates, start: datetime, end: datetime
+) -> list[Occurrence]:
+    """:func:`occurrences` of an active medicine from plain values (no records to build: the
+    panel's counting in the database expands from rows)."""
+    start = max(start, _starts_at(med.start_date, med.created_at, med.home_time_zone))
     if start >= end:
         return []
     found = expand(
         timing,
-        routine_of(patient),
-        patient.time_zone,
+        routine,
+        zone,
         start,
         end,
-        anchor=anchor_of(med),
+        anchor=_anchor(med.start_date, med.home_time_zone),
         policy=med.tz_policy,
         home_zone=med.home_time_zone,
     )
@@ -98,11 +130,14 @@ def starts_at(med: Scheduled) -> datetime:
     (the default) means from the moment it was added; a start date in the past is the patient's
     word that they have taken it since then (their history can be logged), and one in the
     future starts at that day's first moment in the medicine's zone."""
-    zone = ZoneInfo(med.home_time_zone)
-    created = med.created_at
-    if created is not None and created.astimezone(zone).date() == med.start_date:
+    return _starts_at(med.start_date, med.created_at, med.home_time_zone)
+
+
+def _starts_at(start_date: date, created: datetime | None, home_zone: str) -> datetime:
+    zone = ZoneInfo(home_zone)
+    if created is not None and created.astimezone(zone).date() == start_date:
         return created
-    return datetime.combine(med.start_date, time.min, tzinfo=zone)
+    return datetime.combine(start_date, time.min, tzinfo=zone)
 
 
 def expansion_key(
