@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import event, select
 
 from backend import db
-from backend.models import AdherenceSnapshot, Enrollment, Patient
+from backend.models import AdherenceDay, AdherenceSnapshot, Enrollment, Patient
 from backend.services import sweep
 from tests.conftest import Api, Clock, World, assert_error
 from tests.test_adherence import _week_of_doses
@@ -263,3 +263,23 @@ def test_the_sweep_stores_a_batch_in_one_statement_per_period(
     assert len(inserts) == 2  # 7 days (missed_doses), 30 days (low_adherence)
     assert len(_snapshots()) == 2 * len(ids)
     assert len(_panel(api, world)) == len(ids)
+
+
+def test_after_a_missed_sweep_the_panel_counts_from_the_days_the_sweep_kept(
+    api: Api, world: World, clock: Clock
+) -> None:
+    _story(api, world)
+    _sweep(world, clock.at)
+    db.session.expire_all()
+    kept = db.session.scalars(
+        select(AdherenceDay.patient_id).where(AdherenceDay.scheduled > 0).distinct()
+    ).all()
+    assert sorted(kept) == sorted([world.maria, world.chen])
+
+    clock.advance(minutes=45)  # the next two sweeps did not run: the snapshots are stale
+    with _statements() as cold:
+        rows = _panel(api, world, 30)
+    assert _computes(cold)
+    assert {r["computed_at"] for r in rows} == {"2026-11-25T15:45:00+00:00"}
+    for row in rows:
+        assert _tally(row) == _live(api, row["patient_id"], 30)

