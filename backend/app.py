@@ -301,7 +301,8 @@ _LOG_COLUMNS = (
 # PostgreSQL: one statement however many rows -- the request's facts once, each row's own
 # four as arrays the server unnests. An executemany of a today view's 5 rows cost psycopg's
 # pipeline more Python than the statement; a panel view's 2,000 rows as a multi-row INSERT
-# spent ~200 ms adapting 18,000 parameters, as 4 arrays next to nothing.
+# spent ~200 ms adapting 18,000 parameters, as 4 arrays next to nothing. Real array
+# parameters, not db.unnest_insert's comma-joined texts: a role or an action is free text.
 _LOG_UNNEST = text(
     f"INSERT INTO {AccessLogEntry.__tablename__} ({', '.join(_LOG_COLUMNS)}) "
     "SELECT p, u, r, a, :method, :path, :status, :request_id, :at FROM unnest("
