@@ -218,7 +218,7 @@ Tags = dict[tuple[str, str], int]  # (notification tag, device token) -> message
 
 
 def _serve_fcm(conn: Connection) -> None:
-    server = FcmServer().start()
+    server = FcmServer(keep_messages=False).start()
     conn.send(server.fcm_url_template)
     conn.recv()  # "stop"
     conn.send(dict(server.tags()))
