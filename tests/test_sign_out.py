@@ -3,11 +3,16 @@ while the same person's other sign-ins (their phone, a later sign-in) go on work
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from backend import db
+from backend.devtokens import emulator_token
 from backend.models import SignedOutSession
 from tests.conftest import Api, Clock, assert_error
+
+HOUR = timedelta(hours=1)
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -46,3 +51,16 @@ def test_signing_out_needs_a_sign_in_and_is_recorded_once(api: Api) -> None:
     assert_error(api.post("/me/sign-out", headers=_bearer(token)), 401)
     count = db.session.scalar(select(func.count()).select_from(SignedOutSession))
     assert count == 1
+
+
+def test_a_token_used_before_is_refused_once_it_expires(api: Api, clock: Clock) -> None:
+    # The app keeps a verified token's claims until it expires (backend.auth.verify_token):
+    # a phone sends the same token all hour. Expiry still ends it, on the app's clock.
+    token = emulator_token(api.app.config["SETTINGS"], "ines", "ines@example.org", "Ines", HOUR)
+    assert api.get("/me", headers=_bearer(token)).status_code == 200
+    clock.advance(minutes=59)
+    assert api.get("/me/today", headers=_bearer(token)).status_code == 200
+    clock.advance(minutes=1, seconds=6)  # past its exp and the 5 s of clock skew allowed
+    for path in ("/me", "/me/today"):
+        body = assert_error(api.get(path, headers=_bearer(token)), 401)
+        assert body["message"] == "The ID token has expired; refresh it and try again."

@@ -15,11 +15,11 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize, record_panel_access, team_membership
+from backend.api.blueprint import Blueprint
 from backend.api.common import BaseSchema, Choice, Instant, error_responses
 from backend.auth import current_user
 from backend.clock import now

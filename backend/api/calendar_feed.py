@@ -15,9 +15,9 @@ from typing import Any
 import marshmallow as ma
 from flask import Response, request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend import db
+from backend.api.blueprint import Blueprint
 from backend.api.common import BaseSchema, Instant, error_responses
 from backend.auth import current_user
 from backend.errors import fail

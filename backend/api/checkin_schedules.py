@@ -12,11 +12,11 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, PatientAccess, authorize
+from backend.api.blueprint import Blueprint
 from backend.api.checkin_schemas import (
     template_organization_input,
     template_organization_output,

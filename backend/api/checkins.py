@@ -10,7 +10,6 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
@@ -20,6 +19,7 @@ from backend.access import (
     authorize,
     patients_cared_for,
 )
+from backend.api.blueprint import Blueprint
 from backend.api.checkin_schemas import (
     CheckinAnswersSchema,
     CheckinResponseSchema,

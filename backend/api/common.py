@@ -30,12 +30,13 @@ from zoneinfo import available_timezones
 
 import marshmallow as ma
 from flask import Response, request
-from flask_smorest import Blueprint, Page
+from flask_smorest import Page
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import Select, func, select
 from werkzeug.routing import IntegerConverter, Map
 
 from backend import db
+from backend.api.blueprint import Blueprint
 from backend.clock import now
 from backend.models.profile import NEED_FLAGS, SUPPORTED_LANGUAGES
 

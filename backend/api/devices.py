@@ -6,10 +6,10 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
+from backend.api.blueprint import Blueprint
 from backend.api.common import BaseSchema, Choice, Instant, Language, Pattern, error_responses
 from backend.auth import current_user
 from backend.errors import fail

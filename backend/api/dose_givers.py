@@ -7,10 +7,10 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend import db
 from backend.access import Action, authorize
+from backend.api.blueprint import Blueprint
 from backend.api.common import BaseSchema, Enum, RecordId, error_responses
 from backend.auth import current_user
 from backend.models.dose_givers import GIVER_MODES

@@ -6,11 +6,11 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
 from backend.access import Action, authorize
+from backend.api.blueprint import Blueprint
 from backend.api.common import (
     BaseSchema,
     Choice,

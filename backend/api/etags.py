@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from flask_smorest import Blueprint
 from flask_smorest.etag import _get_etag_ctx
 
+from backend.api.blueprint import Blueprint
 from backend.errors import fail
 
 

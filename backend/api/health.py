@@ -12,11 +12,11 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import text
 from werkzeug.exceptions import NotFound
 
 from backend import db, metrics, readiness
+from backend.api.blueprint import Blueprint
 from backend.api.common import error_responses
 from backend.errors import fail
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from backend import db
 from backend.access import resolve
+from backend.api.blueprint import Blueprint
 from backend.api.common import LocalTime, ProfileFields, error_responses, trimmed
 from backend.api.patient_schemas import OwnPatientCreateSchema, PatientSchema, access_view
 from backend.auth import current_auth_time, current_user

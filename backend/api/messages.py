@@ -16,12 +16,12 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backend import db
 from backend.access import Action, PatientAccess, Role, authorize, verified_label
+from backend.api.blueprint import Blueprint
 from backend.api.common import (
     BaseSchema,
     Choice,

@@ -12,10 +12,10 @@ from typing import Any
 import marshmallow as ma
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend import db
 from backend.access import record_panel_access, team_membership
+from backend.api.blueprint import Blueprint
 from backend.api.checkin_schemas import template_organization_output
 from backend.api.common import BaseSchema, BirthDate, Choice, Instant, error_responses
 from backend.auth import current_user

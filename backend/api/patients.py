@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend import db
 from backend.access import (
@@ -15,6 +14,7 @@ from backend.access import (
     patients_cared_for,
     record_access,
 )
+from backend.api.blueprint import Blueprint
 from backend.api.common import error_responses
 from backend.api.patient_schemas import (
     ManagedPatientCreateSchema,

@@ -7,10 +7,10 @@ from typing import Any
 import marshmallow as ma
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend import db
 from backend.api.appointments import ZonedInstant
+from backend.api.blueprint import Blueprint
 from backend.api.careplans import CarePlanActivitySchema
 from backend.api.checkin_schemas import template_organization_output
 from backend.api.common import BaseSchema, Choice, Day, Instant

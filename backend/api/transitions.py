@@ -29,7 +29,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
 from backend import db
@@ -42,6 +41,7 @@ from backend.access import (
     record_panel_access,
     team_membership,
 )
+from backend.api.blueprint import Blueprint
 from backend.api.common import BaseSchema, Choice, Instant, RecordId, error_responses, trimmed
 from backend.api.medications import MedicationSchema
 from backend.auth import current_user

@@ -12,11 +12,11 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import literal_column, select
 
 from backend import db
 from backend.access import my_team_ids, panel_patient_ids, record_panel_access
+from backend.api.blueprint import Blueprint
 from backend.api.common import (
     BaseSchema,
     Choice,
