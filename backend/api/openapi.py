@@ -18,7 +18,8 @@ applied once here so that every route, old or new, is held to them.
   referenced wherever it appears; the same name with other values is an error.
 - **Every operation has an operationId** from its view: the method and the MethodView's name
   (``getMedicationById``), stable when a path moves.
-- **Errors:** 401 wherever sign-in is needed, 400 and 415 wherever a JSON body is read.
+- **Errors:** 401 wherever sign-in is needed, 400 and 415 wherever a JSON body is read, 414
+  wherever the URL holds a parameter (the app refuses a URL of over 4,096 characters).
 - **Pagination:** a paginated list documents ``Link`` (RFC 8288) and ``X-Total-Count``.
 
 tests/test_spec_shape.py checks each of these over the whole document.
@@ -262,7 +263,8 @@ def _sorted(value: Any) -> Any:
 class OperationsPlugin(BasePlugin):
     """Gives every operation its operationId; documents the errors any operation can answer
     with, whatever its view does (401 wherever sign-in is needed, 400 and 415 wherever a JSON
-    body is read), and the pagination headers of a paginated list."""
+    body is read, 414 wherever the URL holds a parameter), and the pagination headers of a
+    paginated list."""
 
     def operation_helper(
         self,
@@ -283,11 +285,22 @@ class OperationsPlugin(BasePlugin):
             if "requestBody" in operation:
                 responses.setdefault(400, "BAD_REQUEST")
                 responses.setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
+            if any(p.get("in") in ("path", "query") for p in _parameters(operation, rule)):
+                # The app refuses a URL over backend.app.MAX_REQUEST_LINE characters itself.
+                responses.setdefault(414, "REQUEST_URI_TOO_LONG")
             for response in responses.values():
                 headers = response.get("headers", {}) if isinstance(response, dict) else {}
                 if "X-Pagination" in headers:
                     headers["Link"] = "LINK"
                     headers["X-Total-Count"] = "TOTAL_COUNT"
+
+
+def _parameters(operation: dict[str, Any], rule: Any) -> list[dict[str, Any]]:
+    """The operation's parameters, and the path's (a rule with converters has some)."""
+    params = [p for p in operation.get("parameters", []) if isinstance(p, dict)]
+    if rule is not None and rule.arguments:
+        params.append({"in": "path"})
+    return params
 
 
 def spec_plugins() -> dict[str, Any]:
