@@ -271,6 +271,32 @@ def row(
     }
 
 
+class Subject(dict[str, Any]):
+    """A planned row's subject that comes with its JSON text, exactly what ``json.dumps``
+    makes of it, so the bulk write does not serialize it again. The dose planner makes a
+    million subjects a run from a few shapes, and builds each text from pieces shared by
+    thousands (``json.dumps`` of each cost 2.2 us a row, a quarter of the planner's CPU).
+    Frozen, so that the text cannot go stale: a changed subject is a new plain dict
+    (``{**subject, ...}``), which is serialized as usual."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, fields: dict[str, Any], text: str) -> None:
+        super().__init__(fields)
+        self.text = text
+
+    def _frozen(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a planned subject is not changed in place: make a new dict")
+
+    __setitem__ = __delitem__ = __ior__ = _frozen
+    clear = pop = popitem = setdefault = update = _frozen
+
+
+def subject_text(subject: dict[str, Any]) -> str:
+    """The JSON text stored for ``subject``."""
+    return subject.text if type(subject) is Subject else json.dumps(subject)
+
+
 # PostgreSQL, for keys that may exist (rows cancelled by a re-plan, to revive; or a chunk
 # whose COPY met an existing key): one statement per chunk whose rows come as one JSON
 # array, unpacked server-side. Compiled once and cached (a multi-row VALUES is compiled again
@@ -292,13 +318,27 @@ _PG_UPSERT = text(
 )
 # New keys, the usual case: COPY, streamed, without ON CONFLICT's check of every row and
 # with nothing returned. A chunk with a key that exists fails as a whole (its savepoint is
-# rolled back) and goes through the upsert instead.
+# rolled back) and goes through the upsert instead. Binary: the driver packs each row in C
+# and the database reads its instants and numbers as they are instead of parsing text (1.1
+# million rows: the database's CPU 1.4 s less than the text format, and no escaping).
 _PG_COPY = (
     "COPY reminders (dedupe_key, kind, user_id, patient_id, subject, due_at, not_after,"
-    " next_attempt_at, state, attempts, created_at) FROM STDIN"
+    " next_attempt_at, state, attempts, created_at) FROM STDIN (FORMAT BINARY)"
+)
+_PG_COPY_TYPES = (
+    "text",
+    "text",
+    "int4",
+    "int4",
+    "text",  # the subject's JSON text: json's binary form is its text (jsonb's is not)
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "text",
+    "int4",
+    "timestamptz",
 )
 PG_CHUNK = 10_000
-_PG_PIECE = 1_000  # rows formatted and sent at a time within a chunk's COPY (~270 KB)
 
 
 def _stamps() -> Any:
@@ -314,62 +354,39 @@ def _stamps() -> Any:
     return stamp
 
 
-def _copy_text(rows: list[dict[str, Any]], now: datetime) -> str:
-    """The rows in COPY's text format: tab-separated, ``\\N`` for NULL, a backslash
-    before a backslash, tab or line break inside a value. Planned keys and subjects have
-    none of those, so the lines are joined plainly and checked once (one tab per column
-    boundary, one line break per row, no backslash); only a chunk that fails the check is
-    escaped value by value."""
-    iso: dict[datetime, str] = {}
-    for r in rows:  # rows share few instants: each formatted once
-        for at in (r["due_at"], r["not_after"]):
-            if at not in iso:
-                iso[at] = at.isoformat()
-    tail = f"pending\t0\t{now.isoformat()}\n"
-    null, dumps = "\\N", json.dumps
-
-    def line(r: dict[str, Any], esc: Callable[[str], str]) -> str:
-        patient = null if r["patient_id"] is None else r["patient_id"]
-        due = iso[r["due_at"]]
-        return (
-            f"{esc(r['dedupe_key'])}\t{esc(r['kind'])}\t{r['user_id']}\t{patient}\t"
-            f"{esc(dumps(r['subject']))}\t{due}\t{iso[r['not_after']]}\t{due}\t{tail}"
-        )
-
-    plain = "".join([line(r, str) for r in rows])
-    nulls = sum(1 for r in rows if r["patient_id"] is None)
-    if (
-        plain.count("\n") == len(rows)
-        and plain.count("\t") == 10 * len(rows)
-        and plain.count("\\") == nulls
-        and "\r" not in plain
-    ):
-        return plain
-    return "".join([line(r, _copy_escape) for r in rows])
-
-
-def _copy_escape(value: str) -> str:
-    return (
-        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    )
-
-
 def _pg_copy(
     raw: psycopg.Connection[Any], chunks: list[list[dict[str, Any]]], now: datetime
 ) -> list[list[dict[str, Any]]]:
     """COPY each chunk under a savepoint of its own (on the driver's connection: this runs
     in a thread while the caller's session is left alone); returns the chunks that met an
-    existing key, undone, for the upsert. The text is made here, a piece at a time, each
-    piece sent as soon as it is made: the database inserts a piece while the next is
-    formatted."""
+    existing key, undone, for the upsert. The driver sends the rows as its buffer fills: the
+    database inserts some while the next are packed."""
     refused = []
+    dumps = json.dumps
     with raw.cursor() as cursor:
         for chunk in chunks:
             cursor.execute("SAVEPOINT planned_copy")
             try:
                 with cursor.copy(_PG_COPY) as copy:
-                    for i in range(0, len(chunk), _PG_PIECE):
-                        copy.write(_copy_text(chunk[i : i + _PG_PIECE], now))
+                    copy.set_types(_PG_COPY_TYPES)
+                    write = copy.write_row
+                    for r in chunk:
+                        due, subject = r["due_at"], r["subject"]
+                        write(
+                            (
+                                r["dedupe_key"],
+                                r["kind"],
+                                r["user_id"],
+                                r["patient_id"],
+                                subject.text if type(subject) is Subject else dumps(subject),
+                                due,
+                                r["not_after"],
+                                due,
+                                "pending",
+                                0,
+                                now,
+                            )
+                        )
             except psycopg.errors.UniqueViolation:
                 cursor.execute("ROLLBACK TO SAVEPOINT planned_copy")
                 refused.append(chunk)
@@ -446,8 +463,8 @@ def write_planned(
     revive: frozenset[str] | set[str] = frozenset(),
 ) -> Callable[[], Counter[str]]:
     """:func:`upsert_planned` that starts the write and returns a function that finishes it
-    and returns what was created by kind. On PostgreSQL the new keys are formatted and
-    streamed with COPY by a thread on the session's connection, so that the caller can work
+    and returns what was created by kind. On PostgreSQL the new keys are packed and
+    streamed with a binary COPY by a thread on the session's connection, so that the caller can work
     out its next batch meanwhile (the database inserts while Python formats and plans; at
     25,000 patients its work was as long as Python's): the caller must not use the
     session until it has called the function, and must call it (also on errors)."""

@@ -6,15 +6,19 @@ a row says comes back exactly as planned.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from backend import db
 from backend.models import Reminder
-from notifications.outbox import REPLANNED, cancel, enqueue, row, upsert_planned
-from tests.conftest import START, World
+from backend.reminders import planner
+from notifications.outbox import REPLANNED, Subject, cancel, enqueue, row, upsert_planned
+from tests.conftest import START, Api, World
+from tests.scenes import noon_medicine, phones
 
 
 def _row(world: World, key: str, due_in: timedelta, **subject: Any) -> dict[str, Any]:
@@ -95,3 +99,46 @@ def test_a_row_cancelled_by_a_replan_is_revived_with_its_new_time(world: World) 
     cancel(db.session(), reason="dose_logged", dedupe_prefix="dose:3:logged")
     assert upsert_planned(db.session(), [other], START) == {}
     assert _stored("dose:3:logged").state == "cancelled"
+
+
+def test_a_subject_with_its_text_is_stored_as_that_text(world: World) -> None:
+    """The dose planner hands subjects with their JSON text made (``Subject``); what is
+    stored reads back as the same subject, and such a subject cannot change in place (its
+    text would go stale) while a copy is a plain dict again."""
+    fields = {"medication_id": 7, "slot_key": "2026-11-25T16:00", "dose_at": "x"}
+    subject = Subject(fields, json.dumps(fields))
+    upsert_planned(db.session(), [_row(world, "dose:7:text", timedelta(hours=1))], START)
+    planned = {**_row(world, "dose:7:subject", timedelta(hours=1)), "subject": subject}
+    assert upsert_planned(db.session(), [planned], START) == {"dose": 1}
+    assert _stored("dose:7:subject").subject == fields
+    with pytest.raises(TypeError):
+        subject["step"] = 1
+    with pytest.raises(TypeError):
+        subject.update(step=1)
+    assert type({**subject, "step": 1}) is dict
+
+
+def test_the_planned_dose_subjects_carry_exactly_their_json(
+    world: World, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every dose row's subject text is what ``json.dumps`` makes of it (the reminder, the
+    follow-up, the caregivers' alert, a slot key with a ``#``)."""
+    seen: list[dict[str, Any]] = []
+    write = planner.write_planned
+
+    def recording(session: Any, planned: list[dict[str, Any]], *args: Any) -> Any:
+        seen.extend(planned)
+        return write(session, planned, *args)
+
+    monkeypatch.setattr(planner, "write_planned", recording)
+    phones(world, "maria", "ana")
+    noon_medicine(api, world)  # planned by the change's re-plan
+    thrice = {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}
+    noon_medicine(api, world, thrice, end_date="2026-11-27")
+    planner.plan(db.session(), START)
+    dose_rows = [r for r in seen if r["dedupe_key"].startswith("dose:")]
+    assert {r["kind"] for r in dose_rows} == {"dose", "dose_followup", "missed_dose_alert"}
+    assert any("#" in r["subject"]["slot_key"] for r in dose_rows)
+    for r in dose_rows:
+        assert type(r["subject"]) is Subject
+        assert r["subject"].text == json.dumps(dict(r["subject"]))

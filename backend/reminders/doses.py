@@ -10,6 +10,10 @@ A dose
 logged (taken or skipped) cancels what is pending for its slot at once
 (:func:`on_dose_logged`); "I'm on it" stops the later steps (:func:`on_acknowledged`); the
 dispatcher checks both again when it sends (:func:`dose_check`).
+
+A run plans about a million of these rows: their subjects come with their JSON text
+(``notifications.outbox.Subject``), made from pieces each distinct schedule's expansion
+shares, so that the bulk write does not serialize them one by one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from json import dumps
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -38,7 +43,7 @@ from backend.reminders.timeline import (
     FOLLOW_UP_LATE,
 )
 from backend.schedule.medicines import Scheduled, expansion_key, occurrences
-from notifications.outbox import cancel, row
+from notifications.outbox import Subject, cancel, row
 
 
 def dose_key(medication_id: int, slot_key: str) -> str:
@@ -46,11 +51,12 @@ def dose_key(medication_id: int, slot_key: str) -> str:
 
 
 # One expansion per distinct schedule within a run: (timing, routine, zone, policy, home zone,
-# dates) -> (slot key, instant, ISO instant) of each occurrence in the window. Thousands of
+# dates) -> (slot key, instant, ISO instant, the two as JSON members of a subject) of each
+# occurrence in the window. Thousands of
 # medicines share a few timings, routines and zones, and occurrences() is a pure function of
 # exactly these fields (for a given window).
 _ExpansionKey = tuple[Any, ...]
-_Slots = list[tuple[str, datetime, str]]
+_Slots = list[tuple[str, datetime, str, str]]
 ExpansionCache = dict[_ExpansionKey, _Slots]
 
 
@@ -63,15 +69,18 @@ def _slots(
     timing_text: str | None = None,
 ) -> _Slots:
     if cache is None:
-        return [(o.slot_key, o.at, o.at.isoformat()) for o in occurrences(med, patient, start, end)]
+        return [_slot(o.slot_key, o.at) for o in occurrences(med, patient, start, end)]
     key = expansion_key(med, patient, timing_text)
     found = cache.get(key)
     if found is None:
-        found = [
-            (o.slot_key, o.at, o.at.isoformat()) for o in occurrences(med, patient, start, end)
-        ]
+        found = [_slot(o.slot_key, o.at) for o in occurrences(med, patient, start, end)]
         cache[key] = found
     return found
+
+
+def _slot(slot_key: str, at: datetime) -> tuple[str, datetime, str, str]:
+    at_iso = at.isoformat()
+    return slot_key, at, at_iso, f', "slot_key": {dumps(slot_key)}, "dose_at": {dumps(at_iso)}'
 
 
 def dose_rows(
@@ -94,6 +103,7 @@ def dose_rows(
     med_id, patient_id, patient_user = med.id, patient.id, circle.patient_user
     givers = circle.givers(med_id)  # the patient, chosen caregivers, or both
     late = DOSE_LATE_CRITICAL if med.time_critical else DOSE_LATE
+    head = f'{{"medication_id": {dumps(med_id)}'  # the subjects' JSON text (see Subject)
     steps = [
         (
             index,
@@ -102,10 +112,11 @@ def dose_rows(
             FOLLOW_UP_LATE if step.notify == "patient" else ALERT_LATE,
             step.notify,
             circle.recipients(step, med_id),
+            f', "step": {index}, "target": {dumps(step.notify)}}}',
         )
         for index, step in enumerate(chain, start=1)
     ]
-    for slot_key, at, at_iso in _slots(med, patient, start, end, cache, timing_text):
+    for slot_key, at, at_iso, members in _slots(med, patient, start, end, cache, timing_text):
         if (med_id, slot_key) in logged:
             continue
         key = dose_key(med_id, slot_key)
@@ -117,9 +128,12 @@ def dose_rows(
                 giver_key = key if user_id == patient_user else f"{key}:giver:{user_id}"
                 if giver_key not in skip:
                     if subject is None:
-                        subject = {"medication_id": med_id, "slot_key": slot_key, "dose_at": at_iso}
+                        subject = Subject(
+                            {"medication_id": med_id, "slot_key": slot_key, "dose_at": at_iso},
+                            f"{head}{members}}}",
+                        )
                     rows.append(row(giver_key, "dose", user_id, patient_id, at, late, subject))
-        for index, after, kind, step_late, notify, users in steps:
+        for index, after, kind, step_late, notify, users, step_members in steps:
             due = at + after
             if due < now:
                 continue
@@ -129,13 +143,16 @@ def dose_rows(
                 if step_key in skip:
                     continue
                 if step_subject is None:
-                    step_subject = {
-                        "medication_id": med_id,
-                        "slot_key": slot_key,
-                        "dose_at": at_iso,
-                        "step": index,
-                        "target": notify,
-                    }
+                    step_subject = Subject(
+                        {
+                            "medication_id": med_id,
+                            "slot_key": slot_key,
+                            "dose_at": at_iso,
+                            "step": index,
+                            "target": notify,
+                        },
+                        f"{head}{members}{step_members}",
+                    )
                 rows.append(row(step_key, kind, user_id, patient_id, due, step_late, step_subject))
     return rows
 
