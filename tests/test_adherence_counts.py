@@ -373,3 +373,62 @@ def test_stored_days_give_the_same_numbers_absent_partial_and_stale(
     # and later the same day, the days stored at the earlier instant still count
     clock.at = at + timedelta(hours=20)
     _check(patients, clock.at)
+
+
+def test_stored_days_hold_each_days_first_and_last_slot_to_the_second(
+    ctx: Flask, world: World, clock: Clock
+) -> None:
+    """A stored day's instants (sent to PostgreSQL as microseconds since the epoch) are the
+    first and last of the day's slots, as the schedule engine gives them, whatever the zone
+    or the DST change in the days around (they decide whether a window holds the day)."""
+    at = clock.at = INSTANTS[3]  # just after Europe falls back
+    patients = _dataset(at, world.users["priya"].id)
+    overall_tallies(db.session(), [p.id for p in patients], 30, at)
+    db.session.commit()
+    checked = 0
+    for patient in patients:
+        meds = db.session.scalars(
+            select(Medication).where(
+                Medication.patient_id == patient.id,
+                Medication.status == "active",
+                Medication.as_needed.is_(False),
+            )
+        ).all()
+        slots: dict[Any, list[datetime]] = {}
+        for med in meds:
+            for o in occurrences(med, patient, at - timedelta(days=40), at):
+                slots.setdefault(o.local_date, []).append(o.at)
+        for row in db.session.scalars(
+            select(AdherenceDay).where(AdherenceDay.patient_id == patient.id)
+        ):
+            if row.first_at is None:
+                assert row.day not in slots or row.scheduled == 0
+                continue
+            assert (row.first_at, row.last_at) == (min(slots[row.day]), max(slots[row.day]))
+            assert row.scheduled == len(slots[row.day])
+            checked += 1
+    assert checked > 20 * len(patients[:-1])
+
+
+def test_a_routine_changed_between_two_panels_moves_the_slots_counted(
+    ctx: Flask, world: World, clock: Clock
+) -> None:
+    """Plain schedules' slots are kept across calls (by pattern, zone and days): a patient
+    whose meal times change between two panels is counted at the new times, as the full
+    computation does, without the days stored before the change."""
+    at = clock.at = INSTANTS[0]
+    priya = world.users["priya"]
+    patients = _dataset(at, priya.id)
+    _check(patients, at)
+    patient = patients[0]
+    before = overall_tallies(db.session(), [patient.id], 7, at, keep=False)
+    update_patient(
+        db.session(),
+        patient,
+        priya,
+        {"breakfast_time": clock_time(10, 45), "dinner_time": clock_time(21, 40)},
+    )
+    db.session.commit()
+    _check(patients, at)
+    # the check above holds whatever the change did; this one says the change did something
+    assert overall_tallies(db.session(), [patient.id], 7, at, keep=False) != before
