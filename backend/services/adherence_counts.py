@@ -16,7 +16,8 @@ function walks every slot and every log in Python: for a 2,000-patient panel ove
    before the window).
 2. **The rest, counted**: Python expands each distinct schedule once over the instants where
    the other days' slots can lie (a day's slots lie within its midnights in the zone it is
-   computed in, at most :data:`_MARGIN` from the patient's), and one statement joins the
+   computed in, at most :data:`_MARGIN` from the patient's; a plain schedule's expansion is
+   kept across calls, :func:`_free_slots`), and one statement joins the
    patients' live slot logs to those slots (by the medicine's expansion and the slot key,
    within ``_LOG_SLACK`` of the slot's instant, as the Python path matches them) and counts
    them per patient, day and whether the slot is in the window.
