@@ -6,7 +6,9 @@ dose logs and the keys planned already, appointments, then the write), so it is 
 patients with no query per row. Each kind builds its own rows (``doses``, ``refills``,
 ``appointments``, ``checkin_prompts``; the morning ``summary`` on a full run); quiet hours
 move the non-urgent ones (``quiet_hours``); ``notifications.outbox.write_planned`` writes
-them (COPY on PostgreSQL, in a thread: the next batch is read and planned meanwhile).
+them (a binary COPY on PostgreSQL, in a thread: the next batch is planned meanwhile). The
+worker's run (:func:`run_planner`, a transaction of its own) reads through a second,
+read-only connection on PostgreSQL, so that the next batch is also read meanwhile.
 
 Planning twice creates nothing twice (every row has a dedupe key). The ``replan_*``
 functions run in the caller's transaction, with the change: they cancel the pending rows
@@ -102,13 +104,17 @@ def plan(
     medication_ids: Iterable[int] | None = None,
     appointment_ids: Iterable[int] | None = None,
     lookback: timedelta = timedelta(0),
+    reader: Session | None = None,
 ) -> dict[str, int]:
     """Plan [now, now + horizon) for everyone, or for the given patients / medicines /
     appointments only. Returns the rows created (or revived) by kind, and ``patients``.
 
-    A batch's rows are written while the next batch is read and planned
+    A batch's rows are written while the next batch is planned
     (``notifications.outbox.write_planned``): the database inserts one batch while Python
-    plans the next."""
+    plans the next. With a ``reader`` (a session on another connection, PostgreSQL) the
+    batches are read through it, and so also while the previous one is written: only for a
+    run in a transaction of its own (:func:`run_planner`), since the reader does not see
+    what ``db``'s transaction has not committed."""
     at = now or clock_now()
     start, end = at - lookback, at + horizon
     totals: Counter[str] = Counter()
@@ -119,16 +125,23 @@ def plan(
     refills: dict[tuple[Any, ...], bool] = {}
     timings: dict[str | None, Any] = {}
     writing: Callable[[], Counter[str]] | None = None
+
+    def read(after: int) -> _Batch | None:
+        return _read_batch(
+            reader or db, after, scope, at, start, end, meds_only, appts_only, refills, timings
+        )
+
     try:
-        batch = _read_batch(db, 0, scope, at, start, end, meds_only, appts_only, refills, timings)
+        batch = read(0)
         while batch is not None:
+            if reader is not None:  # while the previous batch is being written
+                following = read(batch.last)
             rows = batch.rows + batch.dose_rows(start, end, at, cache)
             if writing is not None:
                 totals.update(writing())
                 writing = None
-            following = _read_batch(
-                db, batch.last, scope, at, start, end, meds_only, appts_only, refills, timings
-            )
+            if reader is None:  # the session's connection is free again
+                following = read(batch.last)
             writing = write_planned(db, rows, at, batch.existing, batch.revive)
             totals["patients"] += len(batch.patients)
             batch = following
@@ -519,9 +532,36 @@ def cancel_caregiver_alerts(db: Session, patient_id: int, user_id: int) -> int:
 
 
 def run_planner(engine: Engine, at: datetime | None = None) -> dict[str, int]:
-    """One planner run in its own transaction (the worker's job, every few minutes)."""
-    with _collector_paused(), Session(bind=engine) as session, session.begin():
-        return plan(session, at or clock_now())
+    """One planner run in its own transaction (the worker's job, every few minutes).
+
+    On PostgreSQL it reads through a second, read-only connection (``plan``'s ``reader``):
+    the database reads the next batch while it inserts the previous one (25,000 patients:
+    the first run's reads, 2.7 s, were waited for between the inserts). The run writes only
+    rows of the batch it has just read, for patients no earlier read covered (and the
+    morning summaries after the last, through its own connection), so nothing it reads
+    depends on what it has written."""
+    with (
+        _collector_paused(),
+        Session(bind=engine) as session,
+        session.begin(),
+        _reader(engine) as reader,
+    ):
+        return plan(session, at or clock_now(), reader=reader)
+
+
+@contextlib.contextmanager
+def _reader(engine: Engine) -> Iterator[Session | None]:
+    """A read-only session on a connection of its own, on PostgreSQL (None elsewhere:
+    SQLite would gain nothing, its writes are not streamed)."""
+    if engine.dialect.name != "postgresql":
+        yield None
+        return
+    with Session(bind=engine) as reader:
+        reader.connection(execution_options={"postgresql_readonly": True})
+        try:
+            yield reader
+        finally:
+            reader.rollback()
 
 
 class _Paused:
