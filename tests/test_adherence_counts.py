@@ -432,3 +432,62 @@ def test_a_routine_changed_between_two_panels_moves_the_slots_counted(
     _check(patients, at)
     # the check above holds whatever the change did; this one says the change did something
     assert overall_tallies(db.session(), [patient.id], 7, at, keep=False) != before
+
+
+def test_days_stored_just_after_midnight_with_a_bedtime_dose_after_it_stay_exact(
+    ctx: Flask, world: World, clock: Clock
+) -> None:
+    """Days settle soon after their last midnight: a bedtime dose after midnight (four doses a
+    day, bed at 00:30) is dated the next day, so at 00:20 in Sydney the day before is complete
+    without it, and the numbers then and later on (from what was stored) stay exact."""
+    at = clock.at = datetime(2026, 11, 25, 13, 20, tzinfo=UTC)  # 00:20 in Sydney (UTC+11)
+    by = world.users["priya"].id
+    wake, breakfast, lunch, dinner, bed = ROUTINES[1]
+    patient = Patient(
+        display_name="Late sleeper",
+        time_zone="Australia/Sydney",
+        wake_time=wake,
+        breakfast_time=breakfast,
+        lunch_time=lunch,
+        dinner_time=dinner,
+        bed_time=bed,
+        created_by_user_id=by,
+    )
+    db.session.add(patient)
+    db.session.flush()
+    med = Medication(
+        patient_id=patient.id,
+        name="QID",
+        timing={"repeat": {"frequency": 4, "period": 1, "periodUnit": "d"}},
+        status="active",
+        as_needed=False,
+        start_date=at.date() - timedelta(days=60),
+        tz_policy="local",
+        home_time_zone=patient.time_zone,
+        created_by_user_id=by,
+    )
+    db.session.add(med)
+    db.session.flush()
+    logs = [
+        {
+            "patient_id": patient.id,
+            "medication_id": med.id,
+            "client_id": f"{med.id}-{o.slot_key}",
+            "status": "taken",
+            "late": False,
+            "slot_key": o.slot_key,
+            "scheduled_at": o.at,
+            "taken_at": o.at,
+            "logged_by_user_id": by,
+            "logged_at": o.at,
+            "undone_at": None,
+            "corrections": [],
+        }
+        for o in occurrences(med, patient, at - timedelta(days=35), at + timedelta(days=1))
+    ]
+    db.session.execute(insert(DoseLog), logs)
+    db.session.commit()
+    _check([patient], at)
+    for later in (at + timedelta(hours=1), at + timedelta(hours=20)):
+        clock.at = later
+        _check([patient], later)

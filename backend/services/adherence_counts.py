@@ -16,7 +16,7 @@ function walks every slot and every log in Python: for a 2,000-patient panel ove
    before the window).
 2. **The rest, counted**: Python expands each distinct schedule once over the instants where
    the other days' slots can lie (a day's slots lie within its midnights in the zone it is
-   computed in, at most :data:`_MARGIN` from the patient's; a plain schedule's expansion is
+   computed in, within the patient's :func:`_margins`; a plain schedule's expansion is
    kept across calls, :func:`_free_slots`), and one statement joins the
    patients' live slot logs to those slots (by the medicine's expansion and the slot key,
    within ``_LOG_SLACK`` of the slot's instant, as the Python path matches them) and counts
@@ -150,10 +150,11 @@ _PG_SETTINGS = {"enable_mergejoin": "off", "enable_sort": "off", "work_mem": "64
 _TUNE = text(
     "SELECT " + ", ".join(f"set_config('{n}', '{v}', true)" for n, v in _PG_SETTINGS.items())
 )
-# A slot of a day lies within that day's midnights in the zone it is computed in (the home
-# zone of a ``home`` medicine), which are at most 26 hours from the patient's (UTC-12 to
-# UTC+14), plus an hour of daylight saving time.
-_MARGIN = timedelta(hours=27)
+# A slot lies within its dosing day's midnights in the zone it is computed in; room to spare
+# around the patient's own (what 27 hours for everyone was, less the zones apart).
+_SLACK = timedelta(hours=1)
+# A home zone is at most 26 hours from the patient's (UTC-12 to UTC+14).
+_ZONES_APART = timedelta(hours=26)
 # The days whose slots can lie in a window: from two before its first day to two after today.
 _AROUND = 2
 
@@ -188,25 +189,46 @@ class _Expansions:
         return e
 
 
-@lru_cache(maxsize=4096)
-def _span(zone: str, d: int) -> tuple[datetime, datetime]:
-    """Where the slots of dosing day ``d`` can lie in ``zone`` (the same for every patient
-    in a zone: 2,000 patients asked it 136,000 times, 0.6 s of a cold panel)."""
+@lru_cache(maxsize=16384)
+def _span(zone: str, d: int, margin: timedelta) -> tuple[datetime, datetime]:
+    """Where the slots of dosing day ``d`` can lie in ``zone``, for a patient whose slots
+    lie at most ``margin`` past their day's midnights (the same for most patients in a zone:
+    2,000 patients asked it 136,000 times, 0.6 s of a cold panel)."""
     midnight, next_midnight = local_day(date.fromordinal(d), zone)
-    return midnight - _MARGIN, next_midnight + _MARGIN
+    return midnight - margin, next_midnight + margin
+
+
+def _margins(
+    meds: Sequence[Any], people: dict[int, tuple[str, Routine, int]]
+) -> dict[int, timedelta]:
+    """Per patient, how far past their dosing days' midnights (in their zone) their slots can
+    lie. A slot's dosing day is its local date in the zone its schedule is computed in
+    (``Occurrence.local_date``: a bedtime after midnight is dated the next day), so that is
+    :data:`_SLACK` for a patient whose medicines all follow them, and a day more for one with
+    a medicine kept on a home zone of its own. Their days then settle, and stop being counted
+    again, an hour after their last midnight instead of 27 hours (each cold panel counted
+    about two days of logs more)."""
+    away = {
+        pid
+        for _, pid, _, _, _, _, policy, home in meds
+        if policy == "home" and home != people[pid][0]
+    }
+    return {pid: _SLACK + _ZONES_APART if pid in away else _SLACK for pid in people}
 
 
 class _Plan:
     """A window's start, the days left to count, and the instants their slots lie in: one
     per zone and set of days left, shared by the patients who have them (most of a zone's)."""
 
-    def __init__(self, zone: str, start: datetime, todo: tuple[int, ...], at: datetime) -> None:
+    def __init__(
+        self, zone: str, start: datetime, todo: tuple[int, ...], at: datetime, margin: timedelta
+    ) -> None:
         self.zone = zone
         self.start = start
         self.todo = todo
         ranges: list[list[datetime]] = []
         for d in self.todo:
-            lo, hi = _span(zone, d)
+            lo, hi = _span(zone, d, margin)
             if lo >= at:
                 break
             if ranges and lo <= ranges[-1][1]:
@@ -218,7 +240,7 @@ class _Plan:
         self.ranges = [(lo, min(hi, at)) for lo, hi in ranges]
         self.spans = [(lo, hi) for lo, hi in ranges]
         # the days every slot of which lies before ``at`` (all of them were expanded)
-        self.whole = {d for d in todo if _span(zone, d)[1] <= at}
+        self.whole = {d for d in todo if _span(zone, d, margin)[1] <= at}
 
 
 def _plans(
@@ -226,26 +248,29 @@ def _plans(
     starts: dict[str, datetime],
     stored: dict[int, tuple[tuple[int, ...], _Done]],
     at: datetime,
+    margins: dict[int, timedelta],
 ) -> dict[int, _Plan]:
     """Each patient's plan: the days from two before the window's first to two after today,
-    less those stored (:func:`_stored`)."""
+    less those stored (:func:`_stored`); their slots looked for within the patient's margin
+    (:func:`_margins`)."""
     around = {}
     for zone, start in starts.items():
         first = start.astimezone(ZoneInfo(zone)).date().toordinal()
         today = at.astimezone(ZoneInfo(zone)).date().toordinal()
         around[zone] = range(first - _AROUND, today + _AROUND + 1)
-    shared: dict[tuple[str, tuple[int, ...]], _Plan] = {}
-    seen: dict[tuple[str, _Done], _Plan] = {}
+    shared: dict[tuple[str, timedelta, tuple[int, ...]], _Plan] = {}
+    seen: dict[tuple[str, timedelta, _Done], _Plan] = {}
     out = {}
     for pid, (zone, _, _) in people.items():
         done = stored[pid][1] if pid in stored else _NONE_DONE
-        plan = seen.get((zone, done))
+        margin = margins[pid]
+        plan = seen.get((zone, margin, done))
         if plan is None:
             todo = tuple(d for d in around[zone] if d not in done)
-            plan = shared.get((zone, todo))
+            plan = shared.get((zone, margin, todo))
             if plan is None:
-                plan = shared[zone, todo] = _Plan(zone, starts[zone], todo, at)
-            seen[zone, done] = plan
+                plan = shared[zone, margin, todo] = _Plan(zone, starts[zone], todo, at, margin)
+            seen[zone, margin, done] = plan
         out[pid] = plan
     return out
 
@@ -697,10 +722,11 @@ def _read(db: Session, patient_ids: Sequence[int], days: int, at: datetime) -> A
         return None
     zones = {zone for zone, _, _ in people.values()}
     starts = {zone: window_start(zone, days, at) for zone in zones}
+    rows = _medicines(db, patient_ids)
     stored = _stored(db, list(people), starts, at)
-    plans = _plans(people, starts, stored, at)
+    plans = _plans(people, starts, stored, at, _margins(rows, people))
     book = _Expansions(at)
-    meds = _expand(_medicines(db, patient_ids), people, plans, at, book)
+    meds = _expand(rows, people, plans, at, book)
     own: dict[int, list[int]] = defaultdict(list)
     for _, pid, e in meds:
         own[pid].append(e)
