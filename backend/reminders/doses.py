@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from json import dumps
 from typing import Any
 
@@ -67,15 +68,22 @@ def _slots(
     end: datetime,
     cache: dict[_ExpansionKey, _Slots] | None,
     timing_text: str | None = None,
+    patient_part: tuple[Any, ...] | None = None,
 ) -> _Slots:
     if cache is None:
         return [_slot(o.slot_key, o.at) for o in occurrences(med, patient, start, end)]
-    key = expansion_key(med, patient, timing_text)
+    key = expansion_key(med, patient, timing_text, patient_part)
     found = cache.get(key)
     if found is None:
         found = [_slot(o.slot_key, o.at) for o in occurrences(med, patient, start, end)]
         cache[key] = found
     return found
+
+
+@lru_cache(maxsize=256)
+def _step_members(index: int, notify: str) -> str:
+    """The JSON members a step adds to its subject, made once per step and target."""
+    return f', "step": {index:d}, "target": {dumps(notify)}}}'
 
 
 def _slot(slot_key: str, at: datetime) -> tuple[str, datetime, str, str]:
@@ -95,15 +103,17 @@ def dose_rows(
     cache: dict[_ExpansionKey, _Slots] | None = None,
     skip: frozenset[str] | set[str] = frozenset(),
     timing_text: str | None = None,
+    patient_part: tuple[Any, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """The dose rows of ``med``; keys in ``skip`` (rows that exist and that writing again
     would leave as they are) are not built. ``timing_text``: the schedule's JSON text, when
-    the caller read it (the expansion cache's key, see ``expansion_key``)."""
+    the caller read it (the expansion cache's key, see ``expansion_key``); ``patient_part``:
+    the patient's part of that key (``patient_key``), when the caller has it."""
     rows: list[dict[str, Any]] = []
     med_id, patient_id, patient_user = med.id, patient.id, circle.patient_user
     givers = circle.givers(med_id)  # the patient, chosen caregivers, or both
     late = DOSE_LATE_CRITICAL if med.time_critical else DOSE_LATE
-    head = f'{{"medication_id": {dumps(med_id)}'  # the subjects' JSON text (see Subject)
+    head = f'{{"medication_id": {med_id:d}'  # the subjects' JSON text (see Subject)
     steps = [
         (
             index,
@@ -112,11 +122,12 @@ def dose_rows(
             FOLLOW_UP_LATE if step.notify == "patient" else ALERT_LATE,
             step.notify,
             circle.recipients(step, med_id),
-            f', "step": {index}, "target": {dumps(step.notify)}}}',
+            _step_members(index, step.notify),
         )
         for index, step in enumerate(chain, start=1)
     ]
-    for slot_key, at, at_iso, members in _slots(med, patient, start, end, cache, timing_text):
+    slots = _slots(med, patient, start, end, cache, timing_text, patient_part)
+    for slot_key, at, at_iso, members in slots:
         if (med_id, slot_key) in logged:
             continue
         key = dose_key(med_id, slot_key)

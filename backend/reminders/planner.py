@@ -25,7 +25,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -50,6 +50,7 @@ from backend.reminders.morning_summary import plan_summaries
 from backend.reminders.quiet_hours import QUIET_KINDS, apply_quiet_hours
 from backend.reminders.refills import refill_rows
 from backend.reminders.timeline import DOSE_KINDS, HORIZON, LOOKBACK
+from backend.schedule.medicines import patient_key
 from notifications.outbox import REPLANNED, cancel, upsert_planned, write_planned
 
 BATCH = 500
@@ -186,6 +187,9 @@ class _Batch:
     existing: set[str]
     revive: set[str]
     rows: list[dict[str, Any]]
+    # Per patient: their part of the expansion keys (``patient_key``) and whether they are
+    # managed, read once for their five-odd medicines (ORM attributes cost a call each)
+    keys: dict[int, tuple[tuple[Any, ...], bool]] = field(default_factory=dict)
 
     @property
     def last(self) -> int:
@@ -199,12 +203,14 @@ class _Batch:
         rows: list[dict[str, Any]] = []
         for med in self.meds:
             if med.timing:
-                patient = self.patients[med.patient_id]
-                chain = chain_of(self.chains, med, patient.is_managed)
+                pid = med.patient_id
+                patient = self.patients[pid]
+                part, managed = self.keys[pid]
+                chain = chain_of(self.chains, med, managed)
                 rows += dose_rows(
                     med,
                     patient,
-                    self.circle[patient.id],
+                    self.circle[pid],
                     chain,
                     start,
                     end,
@@ -213,6 +219,7 @@ class _Batch:
                     cache,
                     self.existing,
                     med.timing_text,
+                    part,
                 )
         return rows
 
@@ -238,7 +245,8 @@ def _read_batch(
         return None
     by_id = {p.id: p for p in patients}
     circle = circles(db, patients, at)
-    batch = _Batch(by_id, circle, [], {}, set(), set(), set(), [])
+    keys = {p.id: (patient_key(p), p.is_managed) for p in patients}
+    batch = _Batch(by_id, circle, [], {}, set(), set(), set(), [], keys)
     everything = meds_only is None and appts_only is None
     rows: list[dict[str, Any]] = []
     if everything or meds_only:
@@ -257,8 +265,10 @@ def _read_batch(
             db, [m.id for m in batch.meds], list(by_id), start
         )
         for med in batch.meds:
-            patient = by_id[med.patient_id]
-            rows += refill_rows(med, patient, circle[patient.id], at, refills, med.timing_text)
+            pid = med.patient_id
+            rows += refill_rows(
+                med, by_id[pid], circle[pid], at, refills, med.timing_text, keys[pid][0]
+            )
     if everything or appts_only:
         appt_stmt = select(Appointment).where(
             among(db, Appointment.patient_id, list(by_id)),

@@ -27,7 +27,7 @@ from backend.models.medication import Medication
 from backend.models.outbox import Reminder
 from backend.models.patient import Patient
 from backend.reminders.audience import Circle
-from backend.schedule.medicines import Scheduled, supply
+from backend.schedule.medicines import Scheduled, patient_key, supply
 from notifications.outbox import row
 
 REFILL_LATE = timedelta(hours=20)
@@ -42,9 +42,11 @@ def _needs_refill(
     patient: Patient,
     cache: dict[tuple[Any, ...], bool] | None,
     timing_text: str | None = None,
+    patient_part: tuple[Any, ...] | None = None,
 ) -> bool:
     """``supply(med, patient).needs_refill``, once per distinct input within a run (the
-    schedule by its JSON text when the caller read it so, as ``expansion_key``)."""
+    schedule by its JSON text when the caller read it so, as ``expansion_key``; the
+    patient's routine and zone, ``patient_key``, which the caller may have made)."""
     if cache is None:
         return supply(med, patient).needs_refill
     key = (
@@ -52,11 +54,7 @@ def _needs_refill(
         med.quantity_on_hand,
         med.dose_amount,
         med.refill_threshold_days,
-        patient.wake_time,
-        patient.breakfast_time,
-        patient.lunch_time,
-        patient.dinner_time,
-        patient.bed_time,
+        *(patient_key(patient) if patient_part is None else patient_part),
     )
     found = cache.get(key)
     if found is None:
@@ -71,8 +69,11 @@ def refill_rows(
     now: datetime,
     cache: dict[tuple[Any, ...], bool] | None = None,
     timing_text: str | None = None,
+    patient_part: tuple[Any, ...] | None = None,
 ) -> list[Any]:
-    if med.quantity_on_hand is None or not _needs_refill(med, patient, cache, timing_text):
+    if med.quantity_on_hand is None or not _needs_refill(
+        med, patient, cache, timing_text, patient_part
+    ):
         return []
     local_day = now.astimezone(ZoneInfo(patient.time_zone)).date().isoformat()
     recipients = refill_recipients(circle, med.id)

@@ -140,22 +140,34 @@ def _starts_at(start_date: date, created: datetime | None, home_zone: str) -> da
     return datetime.combine(start_date, time.min, tzinfo=zone)
 
 
-def expansion_key(
-    med: Scheduled, patient: Patient, timing_text: str | None = None
-) -> tuple[Any, ...]:
-    """Everything :func:`occurrences` reads for a given window: equal keys, equal slots.
-    Lets a run expand each distinct schedule once (the schedule's JSON text when the caller
-    read it so, else the repr of its value: equal texts or reprs mean equal values; a
-    differing one only misses the cache; a text never equals the repr of another value)."""
+def patient_key(patient: Patient) -> tuple[Any, ...]:
+    """What :func:`occurrences` reads of the patient (their routine and zone): the patient's
+    part of :func:`expansion_key`, for a caller that keys many medicines of one patient."""
     return (
-        repr(med.timing) if timing_text is None else timing_text,
-        med.status,
         patient.wake_time,
         patient.breakfast_time,
         patient.lunch_time,
         patient.dinner_time,
         patient.bed_time,
         patient.time_zone,
+    )
+
+
+def expansion_key(
+    med: Scheduled,
+    patient: Patient,
+    timing_text: str | None = None,
+    patient_part: tuple[Any, ...] | None = None,
+) -> tuple[Any, ...]:
+    """Everything :func:`occurrences` reads for a given window: equal keys, equal slots.
+    Lets a run expand each distinct schedule once (the schedule's JSON text when the caller
+    read it so, else the repr of its value: equal texts or reprs mean equal values; a
+    differing one only misses the cache; a text never equals the repr of another value).
+    ``patient_part``: :func:`patient_key` of ``patient``, when the caller has it."""
+    return (
+        repr(med.timing) if timing_text is None else timing_text,
+        med.status,
+        *(patient_key(patient) if patient_part is None else patient_part),
         med.tz_policy,
         med.home_time_zone,
         med.start_date,
