@@ -113,8 +113,11 @@ _PG = {
         mp="CAST(string_to_array(:mp, ',') AS integer[])",
         me="CAST(string_to_array(:me, ',') AS integer[])",
     ),
-    "slots": "(SELECT * FROM unnest({se}, {sk}, {sd}, {sw}, {sdue}, {st}) "
-    "AS t(e, k, d, w, due, t))".format(
+    # materialized with each slot's bounds: computed once a slot, not twice a joined log
+    # (~370,000 of them with nothing stored: 415 -> 380 ms in the server at load ~2.5)
+    "slots": "MATERIALIZED (SELECT e, k, d, w, due, "
+    "to_timestamp(t) - interval '2 days' AS lo, to_timestamp(t) + interval '2 days' AS hi "
+    "FROM unnest({se}, {sk}, {sd}, {sw}, {sdue}, {st}) AS t(e, k, d, w, due, t))".format(
         se="CAST(string_to_array(:se, ',') AS integer[])",
         sk="string_to_array(:sk, chr(31))",
         sd="CAST(string_to_array(:sd, ',') AS integer[])",
@@ -122,9 +125,8 @@ _PG = {
         sdue="CAST(string_to_array(:sdue, ',') AS boolean[])",
         st="CAST(string_to_array(:st, ',') AS float8[])",
     ),
-    # the slot's instant as epoch seconds (whole minutes: exact in a float8)
-    "near": "l.scheduled_at >= to_timestamp(s.t) - interval '2 days' "
-    "AND l.scheduled_at < to_timestamp(s.t) + interval '2 days'",
+    # the slot's instant came as epoch seconds (whole minutes: exact in a float8)
+    "near": "l.scheduled_at >= s.lo AND l.scheduled_at < s.hi",
 }
 
 
