@@ -146,7 +146,7 @@ def expire_overdue(engine: Engine, now: datetime) -> int:
     with write_transaction(engine) as conn:
         result = conn.execute(
             update(Reminder)
-            # Only rows already due: the (state, next_attempt_at) index bounds the scan
+            # Only rows already due: the pending rows' next_attempt_at index bounds the scan
             # to them, not to the whole planned horizon.
             .where(
                 Reminder.state == "pending",

@@ -122,7 +122,7 @@ def count_batch(result: BatchResult) -> None:
 
 def measure_outbox(engine: Engine) -> None:
     """The outbox's depth into the gauges: one grouped query over pending and claimed rows
-    (the (state, next_attempt_at) index), one for the oldest due."""
+    (a scan: most rows are pending or sent), one for the oldest due (the pending index)."""
     at = now()
     due = (Reminder.state == "pending") & (Reminder.next_attempt_at <= at)
     with engine.connect() as conn:
